@@ -1,0 +1,76 @@
+"""The store interface every backend implements.
+
+A store keeps facts, not rules: the web layer decides *whether* a vote may be
+cast; the store applies it atomically (current vote + event + counters in one
+transaction) and answers questions about what is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+from ..types import ArticleId, ArticleOrder, ArticleSummary, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
+
+#: One exported row: column name -> value (str, int, float, datetime, date or None).
+Row = dict[str, Any]
+
+EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "votes": ("article_id", "vote", "voter", "created_at", "updated_at", "article_version"),
+    "events": ("event_id", "at", "article_id", "voter", "action", "vote", "article_version"),
+    "articles": ("article_id", "title", "up", "down", "total", "share_up", "wilson_lower", "first_vote_at", "last_vote_at"),
+    "daily": ("day", "article_id", "up", "down"),
+}
+
+
+class Store(Protocol):
+    """Asynchronous storage of votes, their history and per-article counters.
+
+    Every method raises :class:`~feedbackwidget.errors.StoreUnavailable` when the
+    database does not answer; a write that raises has changed nothing.
+    """
+
+    async def open(self) -> None:
+        """Connect and migrate to the newest schema (refusing a newer one)."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers now."""
+
+    async def secret(self) -> bytes:
+        """A random per-installation key, created once, used for pseudonyms."""
+
+    async def cast(self, cast: Cast) -> CastResult:
+        """Put the reader's vote; a repeat is a no-op (``changed=False``)."""
+
+    async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
+        """Remove the reader's vote; None when there was none (nothing changes)."""
+
+    async def erase(self, voter: VoterKey, at: dt.datetime) -> list[ArticleId]:
+        """Remove all of a reader's votes; returns the articles touched."""
+
+    async def tally(self, article_id: ArticleId) -> Tally: ...
+
+    async def vote_of(self, article_id: ArticleId, voter: VoterKey) -> Vote | None: ...
+
+    async def articles(self, order: ArticleOrder, limit: int, offset: int) -> list[ArticleSummary]: ...
+
+    def export(
+        self,
+        kind: ExportKind,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        after: int | None = None,
+    ) -> AsyncIterator[Sequence[Row]]:
+        """Batches of rows, streamed with flat memory; see EXPORT_COLUMNS."""
+        ...
+
+    async def take(self, key: str, now: float, count: int, period: float) -> float:
+        """Rate limit (GCRA): record one attempt for ``key``.
+
+        Returns 0.0 when allowed, else the seconds to wait. State is shared by
+        every process using the same database. ``key`` is already a keyed hash.
+        """

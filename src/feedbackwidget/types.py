@@ -1,0 +1,75 @@
+"""Plain value types shared by every layer. Imports nothing from the package."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+Vote = Literal["up", "down"]
+VOTES: tuple[Vote, ...] = ("up", "down")
+
+Action = Literal["cast", "change", "withdraw", "erase"]
+ExportKind = Literal["votes", "events", "articles", "daily"]
+ExportFormat = Literal["csv", "ndjson"]
+ArticleOrder = Literal["wilson", "total", "recent"]
+
+#: An article id is an opaque string of 1..256 characters without control characters.
+ArticleId = str
+#: A voter pseudonym: a keyed hash of the voter's random id. Never an address.
+VoterKey = str
+
+MAX_ARTICLE_ID = 256
+MAX_TITLE = 300
+MAX_VERSION = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Current counts of one article."""
+
+    article_id: ArticleId
+    up: int = 0
+    down: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.up + self.down
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """A request to the store to put one reader's vote on one article."""
+
+    article_id: ArticleId
+    voter: VoterKey
+    vote: Vote
+    at: dt.datetime
+    version: str | None = None
+    title: str | None = None
+    #: True when the title was signed by ``widget.embed()`` and may replace a stored one.
+    title_trusted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CastResult:
+    tally: Tally
+    changed: bool
+    #: What the reader's vote was before this cast (None for a first vote).
+    previous: Vote | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleSummary:
+    """One article as listed and exported."""
+
+    article_id: ArticleId
+    title: str | None
+    up: int
+    down: int
+    first_vote_at: dt.datetime | None
+    last_vote_at: dt.datetime | None
+
+    @property
+    def total(self) -> int:
+        return self.up + self.down
