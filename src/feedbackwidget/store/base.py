@@ -65,8 +65,24 @@ class Store(Protocol):
         until: dt.datetime | None = None,
         after: int | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
-        """Batches of rows, streamed with flat memory; see EXPORT_COLUMNS."""
+        """Batches of rows, streamed with flat memory; see EXPORT_COLUMNS.
+
+        For ``articles`` the store yields ``article_id, title, up, down,
+        first_vote_at, last_vote_at``; ``export.complete`` derives the rest.
+        ``since``/``until`` filter by time (inclusive/exclusive): ``updated_at``
+        for votes, ``at`` for events, ``last_vote_at`` for articles, the day for
+        daily. ``after`` applies to events only.
+        """
         ...
+
+    async def daily(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Row]:
+        """Rows ``day, article_id, up, down`` (UTC days) from the event history:
+        votes cast or changed to each value that day."""
+
+    async def versions(self, article_id: ArticleId) -> list[Row]:
+        """Current votes of one article split by revision: ``article_version, up, down``."""
 
     async def take(self, key: str, now: float, count: int, period: float) -> float:
         """Rate limit (GCRA): record one attempt for ``key``.
