@@ -1,0 +1,579 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Writes go through one writer thread that owns the only write connection and
+commits whatever has queued up in one transaction (group commit); each
+operation runs in its own savepoint, so one failing operation never undoes
+another. Point reads (an article's counters, a reader's vote) are primary-key
+lookups that WAL never makes wait on the writer; they run on the calling
+thread. Scans (listings, exports) run in worker threads and stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from ..errors import SchemaTooNew, StoreUnavailable
+from ..sentiment import wilson_lower
+from ..types import ArticleId, ArticleOrder, ArticleSummary, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
+from .base import Row
+from .sqlite_schema import MIGRATIONS, VERSION
+
+T = TypeVar("T")
+
+_BATCH = 256  # operations per group commit at most
+_EXPORT_BATCH = 1000
+_PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
+
+_Op = Callable[[sqlite3.Connection], Any]
+
+
+def _us(at: dt.datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
+
+
+def _dt(us: int | None) -> dt.datetime | None:
+    if us is None:
+        return None
+    return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
+
+
+def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    conn.create_function("wilson", 2, lambda up, down: wilson_lower(up, up + down), deterministic=True)
+    return conn
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` → a file path."""
+    path = url.removeprefix("sqlite:///")
+    if not path:
+        raise ValueError("empty SQLite path")
+    return path
+
+
+class _Writer(threading.Thread):
+    """Owns the write connection; applies queued operations with group commit."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(name="feedbackwidget-sqlite-writer", daemon=True)
+        self.path = path
+        self.jobs: queue.SimpleQueue[tuple[_Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
+        self.conn: sqlite3.Connection | None = None
+        self.last_prune = 0.0
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                break
+            batch = [job]
+            stop = False
+            while len(batch) < _BATCH:
+                try:
+                    nxt = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._apply(batch)
+            if stop:
+                break
+        if self.conn is not None:
+            self.conn.close()
+
+    def _apply(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            if self.conn is None:
+                self.conn = _connect(self.path)
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for op, _ in batch:
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        outcomes.append((True, op(conn)))
+                        conn.execute("RELEASE op")
+                    except sqlite3.OperationalError:
+                        raise  # the database itself is in trouble: give up the batch
+                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                        outcomes.append((False, exc))
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            if self.conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.close()
+                self.conn = None  # reconnect on the next batch: recover by itself
+            failure = StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).")
+            outcomes = [(False, failure)] * len(batch)
+        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            future.get_loop().call_soon_threadsafe(_settle, future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class SQLiteStore:
+    """The default store. ``path`` is a file path (``:memory:`` is not supported)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer: _Writer | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._thread_conns: list[sqlite3.Connection] = []
+        self._secret: bytes | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        return cls(path_from_url(url))
+
+    # -- life cycle -------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        await asyncio.to_thread(self.migrate)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedbackwidget-sqlite-read")
+        self._writer = _Writer(self.path)
+        self._writer.start()
+
+    def migrate(self) -> int:
+        """Bring the file to the newest schema; returns the version found before."""
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(directory, exist_ok=True)
+            conn = _connect(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"Cannot open the SQLite database ({type(exc).__name__}).") from None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if found > VERSION:
+                conn.execute("ROLLBACK")
+                raise SchemaTooNew(found, VERSION)
+            for version in range(found, VERSION):
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+            return found
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"Cannot migrate the SQLite database ({type(exc).__name__}).") from None
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.jobs.put(None)
+            await asyncio.to_thread(writer.join)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for conn in self._thread_conns:
+            conn.close()
+        self._thread_conns.clear()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    # -- plumbing ---------------------------------------------------------
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("The vote store is closed.")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._writer.jobs.put((op, future))
+        return await future
+
+    def _point(self, sql: str, params: Sequence[Any]) -> Any:
+        """A primary-key lookup on the caller's thread (never waits on the writer in WAL)."""
+        with self._reader_lock:
+            try:
+                if self._reader is None:
+                    self._reader = _connect(self.path, readonly=True)
+                return self._reader.execute(sql, params).fetchone()
+            except sqlite3.Error as exc:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
+                raise StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).") from None
+
+    def _thread_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+            self._thread_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._pool is None:
+            raise StoreUnavailable("The vote store is closed.")
+
+        def run() -> T:
+            try:
+                return fn(self._thread_conn())
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).") from None
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    # -- questions --------------------------------------------------------
+
+    async def ping(self) -> None:
+        self._point("SELECT 1", ())
+
+    async def secret(self) -> bytes:
+        if self._secret is None:
+            row = self._point("SELECT value FROM meta WHERE key = 'secret'", ())
+            if row is None:
+                raise StoreUnavailable("The store has no installation secret; run migrate.")
+            self._secret = bytes(row[0])
+        return self._secret
+
+    async def tally(self, article_id: ArticleId) -> Tally:
+        row = self._point("SELECT up, down FROM articles WHERE article_id = ?", (article_id,))
+        return Tally(article_id, row[0], row[1]) if row else Tally(article_id)
+
+    async def vote_of(self, article_id: ArticleId, voter: VoterKey) -> Vote | None:
+        row = self._point("SELECT vote FROM votes WHERE article_id = ? AND voter = ?", (article_id, voter))
+        return row[0] if row else None
+
+    async def articles(self, order: ArticleOrder, limit: int, offset: int) -> list[ArticleSummary]:
+        by = {
+            "wilson": "wilson(up, down) DESC, up + down DESC, article_id",
+            "total": "up + down DESC, article_id",
+            "recent": "last_vote_at IS NULL, last_vote_at DESC, article_id",
+        }[order]
+        sql = (
+            "SELECT article_id, title, up, down, first_vote_at, last_vote_at FROM articles "
+            f"ORDER BY {by} LIMIT ? OFFSET ?"
+        )
+
+        def run(conn: sqlite3.Connection) -> list[ArticleSummary]:
+            return [
+                ArticleSummary(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5]))
+                for r in conn.execute(sql, (limit, offset))
+            ]
+
+        return await self._read(run)
+
+    async def daily(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Row]:
+        sql, params = _daily_sql(article_id, since, until)
+
+        def run(conn: sqlite3.Connection) -> list[Row]:
+            return [_daily_row(r) for r in conn.execute(sql, params)]
+
+        return await self._read(run)
+
+    async def versions(self, article_id: ArticleId) -> list[Row]:
+        sql = (
+            "SELECT article_version, SUM(vote = 'up'), SUM(vote = 'down') FROM votes "
+            "WHERE article_id = ? GROUP BY article_version ORDER BY MIN(created_at)"
+        )
+
+        def run(conn: sqlite3.Connection) -> list[Row]:
+            return [{"article_version": r[0], "up": r[1], "down": r[2]} for r in conn.execute(sql, (article_id,))]
+
+        return await self._read(run)
+
+    async def export(
+        self,
+        kind: ExportKind,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        after: int | None = None,
+    ) -> AsyncIterator[Sequence[Row]]:
+        sql, params, convert = _export_query(kind, since, until, after)
+        async for batch in self._stream(sql, params, convert):
+            yield batch
+
+    async def _stream(
+        self, sql: str, params: Sequence[Any], convert: Callable[[tuple[Any, ...]], Row]
+    ) -> AsyncIterator[Sequence[Row]]:
+        """Run one query in its own thread and connection, handing batches over
+        a bounded queue: memory stays flat and the snapshot is consistent."""
+        loop = asyncio.get_running_loop()
+        batches: asyncio.Queue[list[Row] | BaseException | None] = asyncio.Queue(maxsize=2)
+        cancelled = threading.Event()
+
+        def hand_over(item: list[Row] | BaseException | None) -> bool:
+            while not cancelled.is_set():
+                try:
+                    asyncio.run_coroutine_threadsafe(batches.put(item), loop).result(timeout=0.5)
+                    return True
+                except TimeoutError:
+                    continue
+                except RuntimeError:  # the loop is gone
+                    return False
+            return False
+
+        def produce() -> None:
+            try:
+                conn = _connect(self.path, readonly=True)
+            except sqlite3.Error as exc:
+                hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
+                return
+            try:
+                conn.execute("BEGIN")
+                cursor = conn.execute(sql, params)
+                while rows := cursor.fetchmany(_EXPORT_BATCH):
+                    if not hand_over([convert(r) for r in rows]):
+                        return
+                hand_over(None)
+            except sqlite3.Error as exc:
+                hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
+            finally:
+                conn.close()
+
+        thread = threading.Thread(target=produce, name="feedbackwidget-sqlite-export", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = await batches.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancelled.set()
+
+    # -- changes ----------------------------------------------------------
+
+    async def cast(self, cast: Cast) -> CastResult:
+        return await self._write(lambda conn: _cast(conn, cast))
+
+    async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
+        return await self._write(lambda conn: _withdraw(conn, article_id, voter, _us(at)))
+
+    async def erase(self, voter: VoterKey, at: dt.datetime) -> list[ArticleId]:
+        def op(conn: sqlite3.Connection) -> list[ArticleId]:
+            rows = conn.execute("SELECT article_id FROM votes WHERE voter = ?", (voter,)).fetchall()
+            for (article_id,) in rows:
+                _withdraw(conn, article_id, voter, _us(at), action="erase")
+            return [r[0] for r in rows]
+
+        return await self._write(op)
+
+    async def take(self, key: str, now: float, count: int, period: float) -> float:
+        writer = self._writer
+
+        def op(conn: sqlite3.Connection) -> float:
+            if writer is not None and now - writer.last_prune > _PRUNE_EVERY:
+                conn.execute("DELETE FROM rate_limits WHERE tat < ?", (now,))
+                writer.last_prune = now
+            row = conn.execute("SELECT tat FROM rate_limits WHERE key = ?", (key,)).fetchone()
+            tat = max(row[0], now) if row else now
+            new_tat = tat + period / count
+            if new_tat - now > period + 1e-9:
+                return max(new_tat - now - period, 1e-3)
+            conn.execute(
+                "INSERT INTO rate_limits (key, tat) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
+                (key, new_tat),
+            )
+            return 0.0
+
+        return await self._write(op)
+
+
+# -- the operations, run by the writer inside its transaction -------------
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _counts(conn: sqlite3.Connection, article_id: ArticleId) -> Tally:
+    row = conn.execute("SELECT up, down FROM articles WHERE article_id = ?", (article_id,)).fetchone()
+    return Tally(article_id, row[0], row[1]) if row else Tally(article_id)
+
+
+def _cast(conn: sqlite3.Connection, cast: Cast) -> CastResult:
+    at = _us(cast.at)
+    conn.execute(
+        "INSERT INTO articles (article_id, title, first_vote_at, last_vote_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (article_id) DO NOTHING",
+        (cast.article_id, cast.title, at, at),
+    )
+    if cast.title:
+        if cast.title_trusted:
+            conn.execute("UPDATE articles SET title = ? WHERE article_id = ?", (cast.title, cast.article_id))
+        else:
+            conn.execute(
+                "UPDATE articles SET title = ? WHERE article_id = ? AND (title IS NULL OR title = '')",
+                (cast.title, cast.article_id),
+            )
+    row = conn.execute(
+        "SELECT vote FROM votes WHERE article_id = ? AND voter = ?", (cast.article_id, cast.voter)
+    ).fetchone()
+    previous: Vote | None = row[0] if row else None
+    if previous == cast.vote:
+        return CastResult(_counts(conn, cast.article_id), changed=False, previous=previous)
+    if previous is None:
+        conn.execute(
+            "INSERT INTO votes (article_id, voter, vote, created_at, updated_at, article_version) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (cast.article_id, cast.voter, cast.vote, at, at, cast.version),
+        )
+        action = "cast"
+    else:
+        conn.execute(
+            "UPDATE votes SET vote = ?, updated_at = ?, article_version = ? WHERE article_id = ? AND voter = ?",
+            (cast.vote, at, cast.version, cast.article_id, cast.voter),
+        )
+        action = "change"
+    d_up = (cast.vote == "up") - (previous == "up")
+    d_down = (cast.vote == "down") - (previous == "down")
+    conn.execute(
+        "UPDATE articles SET up = up + ?, down = down + ?, last_vote_at = MAX(COALESCE(last_vote_at, 0), ?), "
+        "first_vote_at = COALESCE(first_vote_at, ?) WHERE article_id = ?",
+        (d_up, d_down, at, at, cast.article_id),
+    )
+    conn.execute(
+        "INSERT INTO events (at, article_id, voter, action, vote, article_version) VALUES (?, ?, ?, ?, ?, ?)",
+        (at, cast.article_id, cast.voter, action, cast.vote, cast.version),
+    )
+    return CastResult(_counts(conn, cast.article_id), changed=True, previous=previous)
+
+
+def _withdraw(
+    conn: sqlite3.Connection, article_id: ArticleId, voter: VoterKey, at: int, action: str = "withdraw"
+) -> Tally | None:
+    row = conn.execute(
+        "SELECT vote, article_version FROM votes WHERE article_id = ? AND voter = ?", (article_id, voter)
+    ).fetchone()
+    if row is None:
+        return None
+    vote, version = row
+    conn.execute("DELETE FROM votes WHERE article_id = ? AND voter = ?", (article_id, voter))
+    conn.execute(
+        "UPDATE articles SET up = up - ?, down = down - ? WHERE article_id = ?",
+        (int(vote == "up"), int(vote == "down"), article_id),
+    )
+    conn.execute(
+        "INSERT INTO events (at, article_id, voter, action, vote, article_version) VALUES (?, ?, ?, ?, ?, ?)",
+        (at, article_id, voter, action, vote, version),
+    )
+    return _counts(conn, article_id)
+
+
+# -- export queries -------------------------------------------------------
+
+
+def _range(column: str, since: dt.datetime | None, until: dt.datetime | None) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        where.append(f"{column} >= ?")
+        params.append(_us(since))
+    if until is not None:
+        where.append(f"{column} < ?")
+        params.append(_us(until))
+    return where, params
+
+
+def _daily_sql(
+    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[str, list[Any]]:
+    where, params = _range("at", since, until)
+    where.insert(0, "action IN ('cast', 'change')")
+    if article_id is not None:
+        where.append("article_id = ?")
+        params.append(article_id)
+    sql = (
+        "SELECT date(at / 1000000, 'unixepoch') AS day, article_id, "
+        "SUM(vote = 'up'), SUM(vote = 'down') FROM events "
+        f"WHERE {' AND '.join(where)} GROUP BY day, article_id ORDER BY day, article_id"
+    )
+    return sql, params
+
+
+def _daily_row(r: tuple[Any, ...]) -> Row:
+    return {"day": dt.date.fromisoformat(r[0]), "article_id": r[1], "up": r[2], "down": r[3]}
+
+
+def _export_query(
+    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None
+) -> tuple[str, list[Any], Callable[[tuple[Any, ...]], Row]]:
+    if kind == "votes":
+        where, params = _range("updated_at", since, until)
+        sql = (
+            "SELECT article_id, vote, voter, created_at, updated_at, article_version FROM votes"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY article_id, voter"
+        )
+        return sql, params, lambda r: {
+            "article_id": r[0], "vote": r[1], "voter": r[2],
+            "created_at": _dt(r[3]), "updated_at": _dt(r[4]), "article_version": r[5],
+        }
+    if kind == "events":
+        where, params = _range("at", since, until)
+        if after is not None:
+            where.append("event_id > ?")
+            params.append(after)
+        sql = (
+            "SELECT event_id, at, article_id, voter, action, vote, article_version FROM events"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY event_id"
+        )
+        return sql, params, lambda r: {
+            "event_id": r[0], "at": _dt(r[1]), "article_id": r[2], "voter": r[3],
+            "action": r[4], "vote": r[5], "article_version": r[6],
+        }
+    if kind == "articles":
+        where, params = _range("last_vote_at", since, until)
+        sql = (
+            "SELECT article_id, title, up, down, first_vote_at, last_vote_at FROM articles"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY article_id"
+        )
+        return sql, params, lambda r: {
+            "article_id": r[0], "title": r[1], "up": r[2], "down": r[3],
+            "first_vote_at": _dt(r[4]), "last_vote_at": _dt(r[5]),
+        }
+    if kind == "daily":
+        sql, params = _daily_sql(None, since, until)
+        return sql, params, _daily_row
+    raise ValueError(f"unknown export kind {kind!r}")
+
