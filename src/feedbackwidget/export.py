@@ -1,4 +1,14 @@
-"""Row streams to CSV (RFC 4180, formula-neutralised) and NDJSON bytes."""
+"""Exports: query parsing, row sources and encoding to CSV or NDJSON bytes.
+
+The same functions serve ``GET /api/v1/export`` and ``feedbackwidget export``,
+so both produce identical bytes. Rows arrive in batches from the store and
+leave as one chunk per batch: memory stays flat however long the history is.
+
+CSV is RFC 4180 (CRLF line ends, quotes doubled) and neutralises spreadsheet
+formulas: a text cell starting with ``= + - @``, tab or CR gets a leading
+``'``. Apart from that prefix, a CSV cell is the NDJSON value written as text
+(``null`` as an empty cell).
+"""
 
 from __future__ import annotations
 
@@ -6,27 +16,181 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .errors import InvalidRequest
 from .sentiment import share_up, wilson_lower
-from .store.base import EXPORT_COLUMNS, Row
+from .store.base import EXPORT_COLUMNS, Row, Store
 from .types import ExportFormat, ExportKind
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+FORMATS: tuple[ExportFormat, ...] = ("csv", "ndjson")
+KINDS: tuple[ExportKind, ...] = ("votes", "events", "articles", "daily")
 
+#: Rows per batch when this module builds batches itself (``daily`` in a time zone).
+BATCH_ROWS = 1000
+
+_TZ_NAME = re.compile(r"^[A-Za-z0-9_+\-]{1,32}(/[A-Za-z0-9_+\-]{1,32}){0,3}$")
+_MAX_TIME_TEXT = 64
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+def parse_time(value: str, field: str, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """An ISO 8601 date or date-time as an aware UTC datetime.
+
+    A date means midnight. A value without an offset is read in ``tz`` (UTC
+    unless given). Anything else raises :class:`InvalidRequest` naming ``field``.
+    """
+    text = value.strip()
+    problem = (
+        f"{field} must be an ISO 8601 date or date-time in UTC, "
+        "such as 2026-01-31 or 2026-01-31T12:00:00Z"
+    )
+    if not text or len(text) > _MAX_TIME_TEXT or not text.isascii():
+        raise InvalidRequest(problem)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(problem) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise InvalidRequest(problem) from None
+
+
+def parse_tz(value: str) -> ZoneInfo:
+    """An IANA time zone name such as ``Europe/Paris``; InvalidRequest otherwise."""
+    name = value.strip()
+    problem = "tz must be an IANA time zone name such as Europe/Paris"
+    if not _TZ_NAME.fullmatch(name) or ".." in name:
+        raise InvalidRequest(problem)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidRequest(problem) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportQuery:
+    """A validated export request (from query parameters or CLI options)."""
+
+    kind: ExportKind = "votes"
+    format: ExportFormat = "csv"
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    after: int | None = None
+    tz: ZoneInfo | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> ExportQuery:
+        """Parse ``format, kind, since, until, after, tz``; InvalidRequest when malformed."""
+        fmt = params.get("format", "csv")
+        if fmt not in FORMATS:
+            raise InvalidRequest("format must be csv or ndjson")
+        kind = params.get("kind", "votes")
+        if kind not in KINDS:
+            raise InvalidRequest("kind must be votes, events, articles or daily")
+        tz = None
+        if params.get("tz"):
+            if kind != "daily":
+                raise InvalidRequest("tz applies to kind=daily only")
+            tz = parse_tz(params["tz"])
+        zone: dt.tzinfo = tz or dt.UTC
+        since = parse_time(params["since"], "since", zone) if params.get("since") else None
+        until = parse_time(params["until"], "until", zone) if params.get("until") else None
+        after = None
+        if params.get("after"):
+            if kind != "events":
+                raise InvalidRequest("after applies to kind=events only")
+            raw = params["after"].strip()
+            if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+                raise InvalidRequest("after must be an event_id (a non-negative integer)")
+            after = int(raw)
+        return cls(kind, fmt, since, until, after, tz)
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
+    @property
+    def filename(self) -> str:
+        return f"feedbackwidget-{self.kind}.{self.format}"
+
+
+# -- row sources -------------------------------------------------------------------------
+
+def rows(store: Store, query: ExportQuery) -> AsyncIterator[Sequence[Row]]:
+    """The batches of rows ``query`` asks for.
+
+    ``daily`` in a time zone other than UTC is computed here from the event
+    history (votes cast or changed to each value, counted on the local day);
+    everything else comes straight from the store.
+    """
+    if query.kind == "daily" and query.tz is not None and query.tz.key not in ("UTC", "Etc/UTC"):
+        events = store.export("events", since=query.since, until=query.until)
+        return daily_from_events(events, query.tz)
+    return store.export(query.kind, since=query.since, until=query.until, after=query.after)
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+async def daily_from_events(
+    events: AsyncIterator[Sequence[Row]], tz: dt.tzinfo, batch_rows: int = BATCH_ROWS
+) -> AsyncIterator[Sequence[Row]]:
+    """Rows ``day, article_id, up, down`` per local day in ``tz``, from event batches.
+
+    Memory grows with the number of (day, article) pairs, not with the events.
+    """
+    counts: Counter[tuple[dt.date, str, str]] = Counter()
+    async for batch in events:
+        for event in batch:
+            action, vote = event.get("action"), event.get("vote")
+            if action not in ("cast", "change") or vote not in ("up", "down"):
+                continue
+            day = _as_datetime(event["at"]).astimezone(tz).date()
+            counts[(day, str(event["article_id"]), str(vote))] += 1
+    keys = sorted({(day, article) for day, article, _ in counts})
+    out: list[Row] = []
+    for day, article in keys:
+        out.append({"day": day, "article_id": article,
+                    "up": counts[(day, article, "up")], "down": counts[(day, article, "down")]})
+        if len(out) >= batch_rows:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+# -- encoding ----------------------------------------------------------------------------
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
 
 
-def _csv_cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
+    """One value as written to CSV: ISO times, empty for null, formulas neutralised."""
     value = _plain(value)
     if value is None:
         return ""
@@ -39,40 +203,55 @@ def complete(kind: ExportKind, row: Row) -> Row:
     """Add the derived columns a kind exports (share and Wilson bound for articles)."""
     if kind == "articles":
         up, down = int(row["up"]), int(row["down"])
-        row = {**row, "total": up + down, "share_up": share_up(up, down), "wilson_lower": wilson_lower(up, up + down)}
+        row = {
+            **row,
+            "total": up + down,
+            "share_up": share_up(up, down),
+            "wilson_lower": wilson_lower(up, up + down),
+        }
     return row
 
 
-def encode_csv(kind: ExportKind, batches: Iterable[Sequence[Row]], header: bool = True) -> Iterable[bytes]:
+def csv_header(kind: ExportKind) -> bytes:
+    return (",".join(EXPORT_COLUMNS[kind]) + "\r\n").encode()
+
+
+def encode_csv(
+    kind: ExportKind, batches: Iterable[Sequence[Row]], header: bool = True
+) -> Iterable[bytes]:
+    """CSV bytes, one chunk per non-empty batch (after the header, when asked for)."""
     columns = EXPORT_COLUMNS[kind]
+    if header:
+        yield csv_header(kind)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    if header:
-        writer.writerow(columns)
     for batch in batches:
         for row in batch:
             full = complete(kind, row)
-            writer.writerow([_csv_cell(full.get(c)) for c in columns])
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue().encode()
+            writer.writerow([csv_cell(full.get(c)) for c in columns])
+        if buffer.tell():
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
 
 
 def encode_ndjson(kind: ExportKind, batch: Sequence[Row]) -> bytes:
+    """NDJSON bytes for one batch: one object per line, columns in contract order."""
     columns = EXPORT_COLUMNS[kind]
     lines = []
     for row in batch:
         full = complete(kind, row)
-        lines.append(json.dumps({c: _plain(full.get(c)) for c in columns}, ensure_ascii=False, separators=(",", ":")))
+        lines.append(json.dumps({c: _plain(full.get(c)) for c in columns},
+                                ensure_ascii=False, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
-async def stream(kind: ExportKind, fmt: ExportFormat, batches: AsyncIterator[Sequence[Row]]) -> AsyncIterator[bytes]:
+async def stream(
+    kind: ExportKind, fmt: ExportFormat, batches: AsyncIterator[Sequence[Row]]
+) -> AsyncIterator[bytes]:
     """Encode an async stream of row batches, one chunk per batch."""
     if fmt == "csv":
-        yield next(iter(encode_csv(kind, [], header=True)))
+        yield csv_header(kind)
         async for batch in batches:
             for chunk in encode_csv(kind, [batch], header=False):
                 yield chunk
