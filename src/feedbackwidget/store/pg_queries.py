@@ -1,0 +1,174 @@
+"""SQL of the PostgreSQL store. asyncpg prepares each statement once per
+connection and reuses it (its statement cache), so the hot paths below run as
+prepared statements."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from ..types import ArticleId, ArticleOrder, ExportKind
+from .base import Row
+
+TALLY = (
+    "SELECT coalesce(sum(up), 0)::bigint, coalesce(sum(down), 0)::bigint "
+    "FROM fw_counters WHERE article_id = $1"
+)
+VOTE_OF = "SELECT vote FROM fw_votes WHERE article_id = $1 AND voter = $2"
+
+# Never locks an existing article row, so a hot article's writers do not queue here.
+ARTICLE_INSERT = (
+    "INSERT INTO fw_articles (article_id, title, first_vote_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT (article_id) DO NOTHING"
+)
+# Both touch (and lock) the row only when the title actually changes.
+TITLE_FILL = (
+    "UPDATE fw_articles SET title = $2 WHERE article_id = $1 AND (title IS NULL OR title = '')"
+)
+TITLE_REPLACE = (
+    "UPDATE fw_articles SET title = $2 WHERE article_id = $1 AND title IS DISTINCT FROM $2"
+)
+
+# A repeat of the same vote updates nothing and returns no row; otherwise the
+# row tells whether it was inserted (a first vote) or switched (a change).
+VOTE_UPSERT = """
+INSERT INTO fw_votes AS v (article_id, voter, vote, created_at, updated_at, article_version)
+VALUES ($1, $2, $3, $4, $4, $5)
+ON CONFLICT (article_id, voter) DO UPDATE
+    SET vote = excluded.vote, updated_at = excluded.updated_at,
+        article_version = excluded.article_version
+    WHERE v.vote <> excluded.vote
+RETURNING (xmax = 0) AS inserted
+"""
+VOTE_DELETE = (
+    "DELETE FROM fw_votes WHERE article_id = $1 AND voter = $2 RETURNING vote, article_version"
+)
+VOTER_DELETE = """
+WITH gone AS (DELETE FROM fw_votes WHERE voter = $1 RETURNING article_id, vote, article_version)
+SELECT article_id, vote, article_version FROM gone ORDER BY article_id
+"""
+
+# One event and one counter slot in one round trip. The writing transaction
+# already holds the shared event lock (see postgres.py), so the id drawn here
+# cannot slip under an export's high-water mark.
+EVENT_AND_COUNT = """
+WITH event AS (
+    INSERT INTO fw_events (at, article_id, voter, action, vote, article_version)
+    VALUES ($1, $2, $3, $4, $5, $6)
+)
+INSERT INTO fw_counters AS c (article_id, slot, up, down, last_vote_at)
+VALUES ($2, $7, $8, $9, $10)
+ON CONFLICT (article_id, slot) DO UPDATE
+    SET up = c.up + excluded.up, down = c.down + excluded.down,
+        last_vote_at = greatest(c.last_vote_at, excluded.last_vote_at)
+"""
+
+RATE_PRUNE = "DELETE FROM fw_rate WHERE tat < $1"
+# GCRA: the row holds the theoretical arrival time; an attempt is allowed when
+# the new one stays within ``period`` of now. A refused attempt changes nothing.
+RATE_TAKE = """
+INSERT INTO fw_rate AS r (key, tat) VALUES ($1, $2::float8 + $3::float8)
+ON CONFLICT (key) DO UPDATE SET tat = greatest(r.tat, $2) + $3
+    WHERE greatest(r.tat, $2) + $3 - $2 <= $4::float8 + 1e-9
+RETURNING tat
+"""
+RATE_TAT = "SELECT tat FROM fw_rate WHERE key = $1"
+
+VERSIONS = """
+SELECT article_version, count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down')
+FROM fw_votes WHERE article_id = $1
+GROUP BY article_version ORDER BY min(created_at), article_version NULLS FIRST
+"""
+
+_ARTICLES = """
+SELECT a.article_id, a.title, coalesce(c.up, 0)::bigint AS up, coalesce(c.down, 0)::bigint AS down,
+       a.first_vote_at, c.last_vote_at
+FROM fw_articles a
+LEFT JOIN (
+    SELECT article_id, sum(up) AS up, sum(down) AS down, max(last_vote_at) AS last_vote_at
+    FROM fw_counters GROUP BY article_id
+) c USING (article_id)
+"""
+_ORDERS: dict[str, str] = {
+    "wilson": "fw_wilson(coalesce(c.up, 0)::bigint, coalesce(c.down, 0)::bigint) DESC, "
+    "coalesce(c.up + c.down, 0) DESC, a.article_id",
+    "total": "coalesce(c.up + c.down, 0) DESC, a.article_id",
+    "recent": "c.last_vote_at DESC NULLS LAST, a.article_id",
+}
+
+
+def articles_sql(order: ArticleOrder) -> str:
+    return f"{_ARTICLES} ORDER BY {_ORDERS[order]} LIMIT $1 OFFSET $2"
+
+
+def _range(
+    column: str, since: dt.datetime | None, until: dt.datetime | None, start: int = 1
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for value, op in ((since, ">="), (until, "<")):
+        if value is not None:
+            params.append(value)
+            where.append(f"{column} {op} ${start + len(params) - 1}")
+    return where, params
+
+
+def _where(where: list[str]) -> str:
+    return f" WHERE {' AND '.join(where)}" if where else ""
+
+
+def daily_sql(
+    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[str, list[Any]]:
+    where, params = _range("at", since, until)
+    where.insert(0, "action IN ('cast', 'change')")
+    if article_id is not None:
+        params.append(article_id)
+        where.append(f"article_id = ${len(params)}")
+    sql = (
+        "SELECT (at AT TIME ZONE 'UTC')::date AS day, article_id, "
+        "count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down') "
+        f"FROM fw_events{_where(where)} GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    return sql, params
+
+
+def daily_row(r: Any) -> Row:
+    return {"day": r[0], "article_id": r[1], "up": r[2], "down": r[3]}
+
+
+def _named(columns: tuple[str, ...]) -> Callable[[Any], Row]:
+    return lambda r: dict(zip(columns, r, strict=True))
+
+
+def export_query(
+    kind: ExportKind,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    after: int | None,
+    high: int | None,
+) -> tuple[str, list[Any], Callable[[Any], Row]]:
+    if kind == "votes":
+        cols: tuple[str, ...] = ("article_id", "vote", "voter", "created_at", "updated_at", "article_version")
+        where, params = _range("updated_at", since, until)
+        sql = f"SELECT {', '.join(cols)} FROM fw_votes{_where(where)} ORDER BY article_id, voter"
+        return sql, params, _named(cols)
+    if kind == "events":
+        cols = ("event_id", "at", "article_id", "voter", "action", "vote", "article_version")
+        where, params = _range("at", since, until)
+        for value, op in ((after, ">"), (high, "<=")):
+            if value is not None:
+                params.append(value)
+                where.append(f"event_id {op} ${len(params)}")
+        sql = f"SELECT {', '.join(cols)} FROM fw_events{_where(where)} ORDER BY event_id"
+        return sql, params, _named(cols)
+    if kind == "articles":
+        cols = ("article_id", "title", "up", "down", "first_vote_at", "last_vote_at")
+        where, params = _range("c.last_vote_at", since, until)
+        sql = f"{_ARTICLES}{_where(where)} ORDER BY a.article_id"
+        return sql, params, _named(cols)
+    if kind == "daily":
+        sql, params = daily_sql(None, since, until)
+        return sql, params, daily_row
+    raise ValueError(f"unknown export kind {kind!r}")

@@ -1,0 +1,397 @@
+"""The PostgreSQL store: many app servers, one exact tally (asyncpg, pooled).
+
+Writes. Each change is one transaction: the reader's current vote, one event
+and the article's counters move together. Counters live in a few *slots* per
+article (a writer adds to a random slot, readers sum them), so one viral
+article does not make every writer queue on a single row lock.
+
+The event cursor. Identity values are handed out when a row is inserted, not
+when its transaction commits, so event 11 can become visible before event 10.
+A reader that remembered "11" would then skip 10 for ever. Every writing
+transaction therefore first takes a *shared* advisory lock (before it can
+draw an event id) and keeps it until it ends. An events export first takes
+the same lock *exclusively* for an instant: that waits for the writers in
+flight, and then ``max(event_id)`` is a high-water mark below which no id can
+still appear. The export hands out events up to that mark only; later ones
+come with the next request. Writers wait only while an export takes its
+mark, which lasts as long as the slowest transaction then in flight.
+
+Failures. Connection errors, timeouts and server shutdowns become
+:class:`~feedbackwidget.errors.StoreUnavailable`; the transaction is rolled
+back (or dies with its connection), and the pool replaces its connections so
+the store recovers by itself once the database answers again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import asyncpg
+
+from ..errors import SchemaTooNew, StoreUnavailable
+from ..types import (
+    ArticleId,
+    ArticleOrder,
+    ArticleSummary,
+    Cast,
+    CastResult,
+    ExportKind,
+    Tally,
+    Vote,
+    VoterKey,
+)
+from . import pg_queries as q
+from .base import Row
+from .pg_schema import BOOTSTRAP, MIGRATIONS, VERSION
+
+#: Advisory lock namespace ("FWDG") and the two locks in it.
+_LOCK_NS = 0x46574447
+_LOCK_MIGRATE = 1
+_LOCK_EVENTS = 2
+
+_EXPORT_BATCH = 1000
+_PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
+_RETRIES = 5  # deadlocks and serialisation failures are retried this often
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.InterfaceError,  # connection closed under us
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cancelled
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after failover
+    asyncpg.exceptions.PostgresSystemError,  # class 58: I/O error
+)
+_RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+
+_OTHER: dict[str, Vote] = {"up": "down", "down": "up"}
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    # The class name only: messages may carry host names or user names of the DSN.
+    return StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).")
+
+
+class PostgresStore:
+    """The store for several app servers sharing one PostgreSQL database.
+
+    ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not
+    know, such as ``search_path``, become server settings). ``pool_min`` and
+    ``pool_max`` size the connection pool of this process; ``counter_slots`` is
+    how many rows each article's counters are spread over.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min: int = 2,
+        pool_max: int = 10,
+        counter_slots: int = 8,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 15.0,
+    ) -> None:
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url.removeprefix("postgres://")
+        if not 1 <= counter_slots <= 1000:
+            raise ValueError("counter_slots must be between 1 and 1000")
+        self.url = url
+        self.pool_min = max(0, pool_min)
+        self.pool_max = max(1, pool_max, self.pool_min)
+        self.counter_slots = counter_slots
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self._pool: Any = None
+        self._secret: bytes | None = None
+        self._last_prune = 0.0
+        self._begin_write = (
+            f"BEGIN; SELECT pg_advisory_xact_lock_shared({_LOCK_NS}, {_LOCK_EVENTS})"
+        )
+
+    def __repr__(self) -> str:  # never the DSN: it may hold a password
+        return f"PostgresStore(pool_max={self.pool_max}, counter_slots={self.counter_slots})"
+
+    # -- life cycle -------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            pool = await asyncpg.create_pool(
+                self.url,
+                min_size=min(self.pool_min, self.pool_max),
+                max_size=self.pool_max,
+                timeout=self.connect_timeout,
+                command_timeout=self.command_timeout,
+                server_settings={
+                    "application_name": "feedbackwidget",
+                    # A client that vanished mid-transaction must not hold locks for long.
+                    "idle_in_transaction_session_timeout": "60000",
+                },
+            )
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from None
+        self._pool = pool
+        try:
+            await self.migrate()
+        except BaseException:
+            self._pool = None
+            await pool.close()
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await pool.close()
+            except _UNAVAILABLE:
+                pool.terminate()
+
+    async def migrate(self, target: int = VERSION) -> int:
+        """Bring the database to ``target`` (default: newest); returns the version found.
+
+        Runs under a session advisory lock, so two processes migrating at once
+        take turns and the second finds nothing left to do. Each version is
+        applied in its own transaction together with its version number.
+        """
+        async with self._connection() as conn:
+            await conn.execute(f"SELECT pg_advisory_lock({_LOCK_NS}, {_LOCK_MIGRATE})")
+            try:
+                await conn.execute(BOOTSTRAP)
+                found = int(await conn.fetchval("SELECT version FROM fw_schema"))
+                if found > VERSION:
+                    raise SchemaTooNew(found, VERSION)
+                for version in range(found, min(target, VERSION)):
+                    async with conn.transaction():
+                        await conn.execute(MIGRATIONS[version])
+                        await conn.execute("UPDATE fw_schema SET version = $1", version + 1)
+                if min(target, VERSION) >= 1:
+                    await conn.execute(
+                        "INSERT INTO fw_meta (key, value) VALUES ('secret', $1) "
+                        "ON CONFLICT DO NOTHING",
+                        secrets.token_bytes(32),
+                    )
+                return found
+            finally:
+                if not conn.is_closed():
+                    await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_NS}, {_LOCK_MIGRATE})")
+
+    # -- plumbing ---------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailable("The vote store is closed.")
+        try:
+            async with pool.acquire(timeout=self.connect_timeout) as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            # Connections opened before the database went away are dead: replace them all.
+            with contextlib.suppress(Exception):
+                await pool.expire_connections()
+            raise _unavailable(exc) from None
+
+    async def _write(self, work: Callable[[Any], Any]) -> Any:
+        """Run ``work(conn)`` in a writing transaction (which holds the shared event lock)."""
+        for attempt in range(_RETRIES):
+            async with self._connection() as conn:
+                await conn.execute(self._begin_write)
+                try:
+                    result = await work(conn)
+                    await conn.execute("COMMIT")
+                    return result
+                except _RETRYABLE:
+                    await conn.execute("ROLLBACK")
+                    if attempt == _RETRIES - 1:
+                        raise StoreUnavailable(
+                            "The vote store is overloaded; nothing was changed."
+                        ) from None
+                except BaseException:
+                    if conn.is_in_transaction():
+                        try:
+                            await conn.execute("ROLLBACK")
+                        except BaseException:
+                            conn.terminate()
+                            raise
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        async with self._connection() as conn:
+            return list(await conn.fetch(sql, *args))
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
+        async with self._connection() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    def _slot(self) -> int:
+        return random.randrange(self.counter_slots)  # noqa: S311 - spreading load, not a secret
+
+    # -- questions --------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._fetchrow("SELECT 1")
+
+    async def secret(self) -> bytes:
+        if self._secret is None:
+            row = await self._fetchrow("SELECT value FROM fw_meta WHERE key = 'secret'")
+            if row is None:
+                raise StoreUnavailable("The store has no installation secret; run migrate.")
+            self._secret = bytes(row[0])
+        return self._secret
+
+    async def tally(self, article_id: ArticleId) -> Tally:
+        row = await self._fetchrow(q.TALLY, article_id)
+        return Tally(article_id, row[0], row[1])
+
+    async def vote_of(self, article_id: ArticleId, voter: VoterKey) -> Vote | None:
+        row = await self._fetchrow(q.VOTE_OF, article_id, voter)
+        return row[0] if row else None
+
+    async def articles(self, order: ArticleOrder, limit: int, offset: int) -> list[ArticleSummary]:
+        rows = await self._fetch(q.articles_sql(order), limit, offset)
+        return [ArticleSummary(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    async def daily(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Row]:
+        sql, params = q.daily_sql(article_id, since, until)
+        return [q.daily_row(r) for r in await self._fetch(sql, *params)]
+
+    async def versions(self, article_id: ArticleId) -> list[Row]:
+        rows = await self._fetch(q.VERSIONS, article_id)
+        return [{"article_version": r[0], "up": r[1], "down": r[2]} for r in rows]
+
+    async def export(
+        self,
+        kind: ExportKind,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        after: int | None = None,
+    ) -> AsyncIterator[Sequence[Row]]:
+        async with self._connection() as conn:
+            high: int | None = None
+            if kind == "events":
+                high = await self._event_high_water(conn)
+            sql, params, convert = q.export_query(kind, since, until, after, high)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                cursor = await conn.cursor(sql, *params)
+                while rows := await cursor.fetch(_EXPORT_BATCH):
+                    yield [convert(r) for r in rows]
+
+    async def _event_high_water(self, conn: Any) -> int:
+        """The highest event id below which no transaction can still add an event."""
+        async with conn.transaction():
+            await conn.execute("SET LOCAL lock_timeout = '10s'")
+            await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_NS}, {_LOCK_EVENTS})")
+            high = await conn.fetchval("SELECT max(event_id) FROM fw_events")
+        return int(high or 0)
+
+    # -- changes ----------------------------------------------------------
+
+    async def cast(self, cast: Cast) -> CastResult:
+        async def work(conn: Any) -> CastResult:
+            await conn.execute(q.ARTICLE_INSERT, cast.article_id, cast.title, cast.at)
+            row = await conn.fetchrow(
+                q.VOTE_UPSERT, cast.article_id, cast.voter, cast.vote, cast.at, cast.version
+            )
+            changed = row is not None
+            previous: Vote | None = cast.vote
+            if row is not None:
+                previous = None if row[0] else _OTHER[cast.vote]
+                up = (cast.vote == "up") - (previous == "up")
+                down = (cast.vote == "down") - (previous == "down")
+                await conn.execute(
+                    q.EVENT_AND_COUNT,
+                    cast.at,
+                    cast.article_id,
+                    cast.voter,
+                    "cast" if previous is None else "change",
+                    cast.vote,
+                    cast.version,
+                    self._slot(),
+                    up,
+                    down,
+                    cast.at,
+                )
+            if cast.title:
+                title_sql = q.TITLE_REPLACE if cast.title_trusted else q.TITLE_FILL
+                await conn.execute(title_sql, cast.article_id, cast.title)
+            counts = await conn.fetchrow(q.TALLY, cast.article_id)
+            return CastResult(
+                Tally(cast.article_id, counts[0], counts[1]), changed=changed, previous=previous
+            )
+
+        result: CastResult = await self._write(work)
+        return result
+
+    async def withdraw(
+        self, article_id: ArticleId, voter: VoterKey, at: dt.datetime
+    ) -> Tally | None:
+        async def work(conn: Any) -> Tally | None:
+            row = await conn.fetchrow(q.VOTE_DELETE, article_id, voter)
+            if row is None:
+                return None
+            vote, version = row
+            await conn.execute(
+                q.EVENT_AND_COUNT,
+                at,
+                article_id,
+                voter,
+                "withdraw",
+                vote,
+                version,
+                self._slot(),
+                -(vote == "up"),
+                -(vote == "down"),
+                None,
+            )
+            counts = await conn.fetchrow(q.TALLY, article_id)
+            return Tally(article_id, counts[0], counts[1])
+
+        result: Tally | None = await self._write(work)
+        return result
+
+    async def erase(self, voter: VoterKey, at: dt.datetime) -> list[ArticleId]:
+        async def work(conn: Any) -> list[ArticleId]:
+            rows = await conn.fetch(q.VOTER_DELETE, voter)
+            for article_id, vote, version in rows:  # article order: locks always taken in one order
+                await conn.execute(
+                    q.EVENT_AND_COUNT,
+                    at,
+                    article_id,
+                    voter,
+                    "erase",
+                    vote,
+                    version,
+                    self._slot(),
+                    -(vote == "up"),
+                    -(vote == "down"),
+                    None,
+                )
+            return [r[0] for r in rows]
+
+        result: list[ArticleId] = await self._write(work)
+        return result
+
+    async def take(self, key: str, now: float, count: int, period: float) -> float:
+        interval = period / count
+        async with self._connection() as conn:
+            if now - self._last_prune > _PRUNE_EVERY:
+                self._last_prune = now
+                await conn.execute(q.RATE_PRUNE, now)
+            if await conn.fetchrow(q.RATE_TAKE, key, now, interval, period) is not None:
+                return 0.0
+            tat = await conn.fetchval(q.RATE_TAT, key)
+        if tat is None:
+            return 1e-3
+        return max(max(float(tat), now) + interval - now - period, 1e-3)
