@@ -1,0 +1,326 @@
+"""The dashboard at ``/admin``: sign-in, articles table, one page per article.
+
+Authorisation is the export token, shown either as ``Authorization: Bearer``
+or once through the sign-in form, which then sets a signed, expiring,
+HttpOnly, SameSite=Strict session cookie scoped to the mount prefix. The same
+cookie authorises the dashboard's export links (:func:`is_authorised` is what
+the export and listing routes call). Without an export token the dashboard is
+disabled. Sign-in and sign-out refuse foreign ``Origin`` headers; sign-out
+also needs a form token derived from the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from functools import cache
+from typing import Any, Protocol, cast
+from urllib.parse import parse_qsl, urlsplit
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jinja2 import Environment
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..config import Settings
+from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
+from ..store.base import Store
+from . import admin_views as views
+from .assets import static_dir
+from .responses import error_response
+
+SESSION_COOKIE = "feedbackwidget_admin"
+SESSION_SALT = "feedbackwidget.admin-session"
+SESSION_MAX_AGE = 8 * 3600
+LOGIN_ATTEMPTS = (10, 60.0)  # sign-in attempts per client address per period (seconds)
+_MAX_FORM = 4096
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'")
+_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Vary": "Authorization, Cookie, Accept",
+}
+
+
+class _Runtime(Protocol):
+    """What the app puts in ``scope["feedbackwidget"]`` (see ``web/runtime.py``)."""
+
+    settings: Settings
+    store: Store
+    templates: Environment
+
+
+def _runtime(request: Request) -> _Runtime:
+    return cast(_Runtime, request.scope["feedbackwidget"])
+
+
+def _prefix(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+# -- session tokens ------------------------------------------------------------------------
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    # itsdangerous signs with the last key and verifies with every key.
+    keys = [*settings.secret_key_fallbacks, settings.secret_key]
+    return URLSafeTimedSerializer(keys, salt=SESSION_SALT)
+
+
+def _token_mark(key: str, token: str) -> str:
+    """A fingerprint of the export token, so changing the token ends every session.
+
+    The cookie is signed, not encrypted, so it carries this keyed hash, never the token.
+    """
+    digest = hmac.new(key.encode(), b"admin-token\x00" + token.encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def new_session(settings: Settings) -> str:
+    """A signed session value for the current export token."""
+    assert settings.export_token is not None
+    mark = _token_mark(settings.secret_key, settings.export_token)
+    payload = {"n": secrets.token_urlsafe(16), "m": mark}
+    return _serializer(settings).dumps(payload)
+
+
+def read_session(settings: Settings, value: str | None) -> str | None:
+    """The session's nonce when ``value`` is a valid, unexpired session; else None."""
+    if not value or settings.export_token is None or len(value) > 512:
+        return None
+    try:
+        payload = _serializer(settings).loads(value, max_age=SESSION_MAX_AGE)
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("n"), str):
+        return None
+    mark = str(payload.get("m", ""))
+    keys = (settings.secret_key, *settings.secret_key_fallbacks)
+    if not any(hmac.compare_digest(mark, _token_mark(k, settings.export_token)) for k in keys):
+        return None
+    return cast(str, payload["n"])
+
+
+def form_token(settings: Settings, nonce: str) -> str:
+    """The sign-out form token bound to one session."""
+    return hmac.new(settings.secret_key.encode(), b"admin-logout\x00" + nonce.encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _token_matches(settings: Settings, candidate: str) -> bool:
+    assert settings.export_token is not None
+    return hmac.compare_digest(candidate.encode(), settings.export_token.encode())
+
+
+def is_authorised(request: Request) -> bool:
+    """Whether the request carries the export token (bearer) or a valid dashboard session.
+
+    Always False when no export token is configured.
+    """
+    settings = _runtime(request).settings
+    if settings.export_token is None:
+        return False
+    bearer = _bearer(request)
+    if bearer is not None:
+        return _token_matches(settings, bearer)
+    return read_session(settings, request.cookies.get(SESSION_COOKIE)) is not None
+
+
+# -- responses ------------------------------------------------------------------------------
+
+def _error(exc: FeedbackError, headers: dict[str, str] | None = None) -> Response:
+    return error_response(exc, headers)
+
+
+def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    env = _runtime(request).templates
+    prefix = _prefix(request)
+    html = env.get_template(template).render(prefix=prefix, **context)
+    return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _refuse(request: Request, problem: str | None = None, status: int = 401) -> Response:
+    """Unauthorised: the sign-in form for browsers, the JSON error for everything else."""
+    challenge = {"WWW-Authenticate": 'Bearer realm="feedbackwidget"'}
+    if _wants_html(request) or request.method == "POST":
+        response = _page(request, "admin/login.html", status=status, problem=problem)
+        response.headers.update(challenge)
+        return response
+    return _error(Unauthorized(), challenge)
+
+
+def _disabled() -> Response:
+    return _error(Unauthorized("The dashboard is disabled: no export token is configured."))
+
+
+def _own_origin(request: Request) -> bool:
+    """True when the request has no ``Origin`` or it is this server's own origin."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = {f"{request.url.scheme}://{request.headers.get('host', '')}".lower()}
+    public = _runtime(request).settings.public_url
+    if public.startswith(("http://", "https://")):
+        parts = urlsplit(public)
+        own.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return origin.lower() in own
+
+
+async def _form(request: Request) -> dict[str, str]:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise InvalidRequest("Send the form as application/x-www-form-urlencoded.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM:
+            raise InvalidRequest("The form is too large.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("The form is not UTF-8.") from None
+    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10))
+
+
+def _set_session(request: Request, response: Response, value: str) -> None:
+    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE,
+                        path=_prefix(request) or "/", secure=request.url.scheme == "https",
+                        httponly=True, samesite="strict")
+
+
+def _clear_session(request: Request, response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path=_prefix(request) or "/",
+                           secure=request.url.scheme == "https", httponly=True, samesite="strict")
+
+
+def _client_key(settings: Settings, request: Request) -> str:
+    host = request.client.host if request.client else "unknown"
+    digest = hmac.new(settings.secret_key.encode(), host.encode(), hashlib.sha256)
+    return "admin-login:" + digest.hexdigest()
+
+
+# -- endpoints ------------------------------------------------------------------------------
+
+async def login(request: Request) -> Response:
+    runtime = _runtime(request)
+    settings = runtime.settings
+    if settings.export_token is None:
+        return _disabled()
+    if request.method == "GET":
+        if is_authorised(request):
+            return RedirectResponse(_prefix(request) + "/admin", status_code=303)
+        return _page(request, "admin/login.html", problem=None)
+    if not _own_origin(request):
+        return _error(ForbiddenOrigin())
+    try:
+        form = await _form(request)
+    except FeedbackError as exc:
+        return _error(exc)
+    count, period = LOGIN_ATTEMPTS
+    wait = await runtime.store.take(_client_key(settings, request), time.time(), count, period)
+    if wait > 0:
+        retry = str(max(1, int(wait + 0.999)))
+        refused = _page(request, "admin/login.html", status=429,
+                        problem=f"Too many attempts. Try again in {retry} seconds.")
+        refused.headers["Retry-After"] = retry
+        return refused
+    if not _token_matches(settings, form.get("token", "")):
+        return _refuse(request, "That token is not right.")
+    response = RedirectResponse(_prefix(request) + "/admin", status_code=303)
+    _set_session(request, response, new_session(settings))
+    return response
+
+
+async def logout(request: Request) -> Response:
+    settings = _runtime(request).settings
+    if settings.export_token is None:
+        return _disabled()
+    if not _own_origin(request):
+        return _error(ForbiddenOrigin())
+    nonce = read_session(settings, request.cookies.get(SESSION_COOKIE))
+    if nonce is not None:
+        try:
+            form = await _form(request)
+        except FeedbackError as exc:
+            return _error(exc)
+        if not hmac.compare_digest(form.get("csrf", ""), form_token(settings, nonce)):
+            return _error(InvalidRequest("The sign-out form has expired; reload and try again."))
+    response = RedirectResponse(_prefix(request) + "/admin", status_code=303)
+    _clear_session(request, response)
+    return response
+
+
+def _logout_token(request: Request) -> str | None:
+    settings = _runtime(request).settings
+    nonce = read_session(settings, request.cookies.get(SESSION_COOKIE))
+    return None if nonce is None else form_token(settings, nonce)
+
+
+async def dashboard(request: Request) -> Response:
+    runtime = _runtime(request)
+    if runtime.settings.export_token is None:
+        return _disabled()
+    if not is_authorised(request):
+        return _refuse(request)
+    params = dict(request.query_params)
+    context = await views.dashboard_context(runtime.store, params, _prefix(request))
+    return _page(request, "admin/dashboard.html", logout_token=_logout_token(request), **context)
+
+
+async def article(request: Request) -> Response:
+    runtime = _runtime(request)
+    if runtime.settings.export_token is None:
+        return _disabled()
+    if not is_authorised(request):
+        return _refuse(request)
+    article_id = str(request.path_params["article_id"])
+    try:
+        context = await views.article_context(runtime.store, article_id, dict(request.query_params),
+                                              _prefix(request))
+    except NotFound as exc:
+        return _error(exc)
+    return _page(request, "admin/article.html", logout_token=_logout_token(request), **context)
+
+
+@cache
+def _stylesheet() -> bytes:
+    return (static_dir() / "admin.css").read_bytes()
+
+
+async def stylesheet(request: Request) -> Response:
+    body = _stylesheet()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+    headers = {"Cache-Control": "public, max-age=3600", "ETag": etag,
+               "X-Content-Type-Options": "nosniff"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/css; charset=utf-8", headers=headers)
+
+
+ROUTES: list[Route] = [
+    Route("/admin", dashboard, methods=["GET", "HEAD"]),
+    Route("/admin/", dashboard, methods=["GET", "HEAD"]),
+    Route("/admin/login", login, methods=["GET", "HEAD", "POST"]),
+    Route("/admin/logout", logout, methods=["POST"]),
+    Route("/admin/admin.css", stylesheet, methods=["GET", "HEAD"]),
+    Route("/admin/articles/{article_id:path}", article, methods=["GET", "HEAD"]),
+]
+
+__all__ = ["CSP", "ROUTES", "SESSION_COOKIE", "is_authorised"]

@@ -1,0 +1,237 @@
+"""What the dashboard pages show: store queries turned into template context.
+
+No HTTP here (that is ``admin.py``) and no markup except the SVG charts, which
+escape their own text; templates escape everything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from markupsafe import Markup
+
+from ..charts import daily_chart, fill_days, sparkline
+from ..errors import NotFound
+from ..sentiment import (
+    DEFAULT_MIN_VOTES,
+    ORDERS,
+    Prior,
+    bayesian_average,
+    enough_votes,
+    share_up,
+    wilson_interval,
+)
+from ..store.base import Row, Store
+from ..types import MAX_ARTICLE_ID, ArticleOrder
+
+PAGE_SIZE = 50
+DEFAULT_DAYS = 30
+MAX_DAYS = 731
+DASH = "\u2013"
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    """Whole UTC days ``start`` to ``end`` inclusive."""
+
+    start: dt.date
+    end: dt.date
+    problem: str | None = None
+
+    @property
+    def since(self) -> dt.datetime:
+        return dt.datetime.combine(self.start, dt.time(), dt.UTC)
+
+    @property
+    def until(self) -> dt.datetime:
+        return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+    def query(self) -> dict[str, str]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def _date(text: str | None) -> dt.date | None:
+    if not text or len(text) != 10:
+        raise ValueError
+    return dt.date.fromisoformat(text)
+
+
+def date_range(params: Mapping[str, str], today: dt.date | None = None) -> DateRange:
+    """The ``from``/``to`` filter (inclusive dates); the last 30 days by default."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    default = DateRange(today - dt.timedelta(days=DEFAULT_DAYS - 1), today)
+    if not params.get("from") and not params.get("to"):
+        return default
+    try:
+        end = _date(params.get("to")) if params.get("to") else today
+        start = _date(params.get("from")) if params.get("from") else None
+    except ValueError:
+        return DateRange(default.start, default.end, "Dates must look like 2026-01-31.")
+    assert end is not None
+    start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        return DateRange(default.start, default.end, "The start date is after the end date.")
+    if (end - start).days >= MAX_DAYS:
+        return DateRange(end - dt.timedelta(days=MAX_DAYS - 1), end,
+                         f"Ranges are limited to {MAX_DAYS} days; showing the last {MAX_DAYS}.")
+    return DateRange(start, end)
+
+
+def percent(value: float | None) -> str:
+    return DASH if value is None else f"{100 * value:.1f}%"
+
+
+def _stats(up: int, down: int, prior: Prior) -> dict[str, Any]:
+    total = up + down
+    low, high = wilson_interval(up, total)
+    return {
+        "up": up, "down": down, "total": total,
+        "share": percent(share_up(up, down)),
+        "interval": f"{percent(low)} {DASH} {percent(high)}" if total else DASH,
+        "bayes": percent(bayesian_average(up, total, prior)),
+        "enough": enough_votes(total, DEFAULT_MIN_VOTES),
+    }
+
+
+def _when(at: dt.datetime | None) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
+
+
+def article_href(prefix: str, article_id: str, query: Mapping[str, str] | None = None) -> str:
+    tail = f"?{urlencode(query)}" if query else ""
+    return f"{prefix}/admin/articles/{quote(article_id, safe='')}{tail}"
+
+
+def export_href(prefix: str, **params: str) -> str:
+    """A link to the export endpoint (the session cookie authorises it)."""
+    return f"{prefix}/api/v1/export?{urlencode({k: v for k, v in params.items() if v})}"
+
+
+def _export_links(prefix: str, days: DateRange) -> list[dict[str, str]]:
+    since, until = days.start.isoformat(), (days.end + dt.timedelta(days=1)).isoformat()
+    links = []
+    for kind, label in (("articles", "Articles"), ("daily", "Daily counts"),
+                        ("votes", "Current votes"), ("events", "Vote history")):
+        ranged = kind != "articles"
+        for fmt in ("csv", "ndjson"):
+            href = export_href(prefix, format=fmt, kind=kind,
+                               since=since if ranged else "", until=until if ranged else "")
+            links.append({"label": label, "format": fmt.upper(), "href": href})
+    return links
+
+
+async def site_prior(store: Store) -> Prior:
+    """The site-wide share of "yes" votes, streamed over every article."""
+    up = total = 0
+    async for batch in store.export("articles"):
+        for row in batch:
+            up += int(row["up"])
+            total += int(row["up"]) + int(row["down"])
+    return Prior.from_counts(up, total)
+
+
+async def dashboard_context(store: Store, params: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    days = date_range(params)
+    order: ArticleOrder = "wilson"
+    for candidate in ORDERS:
+        if params.get("order") == candidate:
+            order = candidate
+    raw_page = params.get("page", "")
+    page = max(int(raw_page), 1) if raw_page.isdigit() and len(raw_page) < 7 else 1
+    found = await store.articles(order, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+    daily = await store.daily(None, days.since, days.until)
+    prior = await site_prior(store)
+
+    per_article: dict[str, list[Row]] = defaultdict(list)
+    for row in daily:
+        per_article[str(row["article_id"])].append(row)
+    site_days = fill_days(daily, days.start, days.end)
+    rows = []
+    for summary in found[:PAGE_SIZE]:
+        series = fill_days(per_article.get(summary.article_id, []), days.start, days.end)
+        name = summary.title or summary.article_id
+        rows.append({
+            "article_id": summary.article_id,
+            "title": summary.title,
+            "href": article_href(prefix, summary.article_id, days.query()),
+            "in_range": sum(d.total for d in series),
+            "spark": sparkline([d.total for d in series], title=f"Daily votes: {name}"),
+            "last_vote": _when(summary.last_vote_at),
+            **_stats(summary.up, summary.down, prior),
+        })
+
+    def nav(p: int) -> str:
+        return f"{prefix}/admin?{urlencode({**days.query(), 'order': order, 'page': str(p)})}"
+
+    chart: Markup = daily_chart(site_days, title="Votes per day, all articles")
+    return {
+        "days": days,
+        "order": order,
+        "orders": ORDERS,
+        "articles": rows,
+        "page": page,
+        "prev_href": nav(page - 1) if page > 1 else None,
+        "next_href": nav(page + 1) if len(found) > PAGE_SIZE else None,
+        "chart": chart,
+        "range_up": sum(d.up for d in site_days),
+        "range_down": sum(d.down for d in site_days),
+        "prior": percent(prior.mean),
+        "min_votes": DEFAULT_MIN_VOTES,
+        "exports": _export_links(prefix, days),
+    }
+
+
+def _valid_article_id(article_id: str) -> bool:
+    return 0 < len(article_id) <= MAX_ARTICLE_ID and all(
+        ch >= " " and not "\x7f" <= ch <= "\x9f" for ch in article_id)
+
+
+async def _article_row(store: Store, article_id: str) -> Row | None:
+    # The Store protocol has no single-article lookup with title and times yet;
+    # scan the (streamed, flat-memory) articles export instead.
+    async for batch in store.export("articles"):
+        for row in batch:
+            if row["article_id"] == article_id:
+                return row
+    return None
+
+
+async def article_context(
+    store: Store, article_id: str, params: Mapping[str, str], prefix: str
+) -> dict[str, Any]:
+    if not _valid_article_id(article_id):
+        raise NotFound("No such article.")
+    days = date_range(params)
+    tally = await store.tally(article_id)
+    info = await _article_row(store, article_id)
+    if info is None and tally.total == 0:
+        raise NotFound("No votes were ever recorded for this article.")
+    prior = await site_prior(store)
+    series = fill_days(await store.daily(article_id, days.since, days.until), days.start, days.end)
+    versions = []
+    for row in await store.versions(article_id):
+        up, down = int(row["up"] or 0), int(row["down"] or 0)
+        versions.append({"version": row["article_version"], **_stats(up, down, prior)})
+    title = (info or {}).get("title")
+    name = title or article_id
+    return {
+        "article_id": article_id,
+        "title": title,
+        "days": days,
+        "stats": _stats(tally.up, tally.down, prior),
+        "first_vote": _when((info or {}).get("first_vote_at")),
+        "last_vote": _when((info or {}).get("last_vote_at")),
+        "chart": daily_chart(series, title=f"Votes per day: {name}"),
+        "range_up": sum(d.up for d in series),
+        "range_down": sum(d.down for d in series),
+        "versions": versions,
+        "prior": percent(prior.mean),
+        "min_votes": DEFAULT_MIN_VOTES,
+        "exports": _export_links(prefix, days),
+        "back_href": f"{prefix}/admin?{urlencode(days.query())}",
+    }
