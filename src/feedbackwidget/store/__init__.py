@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from ..config import Settings
 from .base import EXPORT_COLUMNS, Row, Store
 from .sqlite import SQLiteStore
 
 __all__ = ["EXPORT_COLUMNS", "Row", "SQLiteStore", "Store", "open_store"]
 
 
-def open_store(settings: Settings, database_url: str | None = None) -> Store:
+def open_store(url: str) -> Store:
     """The store for a database URL (not yet opened)."""
-    url = database_url or settings.database_url
     if url.startswith("sqlite:"):
         return SQLiteStore.from_url(url)
     # PostgreSQL lives behind the [postgres] extra, so its driver is imported only when chosen.
-    from .postgres import PostgresStore  # noqa: PLC0415
+    from .postgres import PostgresStore
 
     return PostgresStore(url)

@@ -19,7 +19,9 @@ Row = dict[str, Any]
 EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
     "votes": ("article_id", "vote", "voter", "created_at", "updated_at", "article_version"),
     "events": ("event_id", "at", "article_id", "voter", "action", "vote", "article_version"),
-    "articles": ("article_id", "title", "up", "down", "total", "share_up", "wilson_lower", "first_vote_at", "last_vote_at"),
+    "articles": (
+        "article_id", "title", "up", "down", "total", "share_up", "wilson_lower", "first_vote_at", "last_vote_at",
+    ),
     "daily": ("day", "article_id", "up", "down"),
 }
 

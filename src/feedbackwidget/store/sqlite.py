@@ -114,7 +114,7 @@ class _Writer(threading.Thread):
                         conn.execute("RELEASE op")
                     except sqlite3.OperationalError:
                         raise  # the database itself is in trouble: give up the batch
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                    except Exception as exc:
                         conn.execute("ROLLBACK TO op")
                         conn.execute("RELEASE op")
                         outcomes.append((False, exc))

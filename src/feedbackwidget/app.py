@@ -1,0 +1,247 @@
+"""``FeedbackWidget``: the ASGI application that assembles settings, store,
+captcha client, limiter and routes, and owns their life cycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import jinja2
+from markupsafe import Markup, escape
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.routing import Router
+from starlette.types import Message, Receive, Scope, Send
+
+from .config import Settings
+from .errors import FeedbackError, ForbiddenOrigin, InvalidRequest, StoreUnavailable
+from .store import Store, open_store
+from .tokens import Tokens
+from .web import admin, api, assets, embed
+from .web.bodies import article_id as valid_article_id
+from .web.limiter import Limiter, StoreLimiter
+from .web.origin import origin_status, preflight_headers
+from .web.responses import error_response, from_http_exception, json_response
+from .web.runtime import Runtime, utcnow
+
+log = logging.getLogger("feedbackwidget")
+
+
+class FeedbackWidget:
+    """The widget as an ASGI app: mount it under any prefix, or serve it at ``/``.
+
+    Collaborators can be injected: ``store_factory`` builds the store (default:
+    from ``settings.database_url``), ``http_session`` is an aiohttp session the
+    host already owns (used for siteverify), ``clock`` gives "now" in UTC.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store_factory: Callable[[Settings], Store] | None = None,
+        limiter_factory: Callable[[Settings, Store], Limiter] | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.tokens = Tokens(settings.secret_key, settings.secret_key_fallbacks)
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("feedbackwidget", "templates"),
+            autoescape=True,
+            auto_reload=False,
+        )
+        self._store_factory = store_factory or (lambda s: open_store(s.database_url))
+        self._limiter_factory = limiter_factory or (lambda s, store: StoreLimiter(store, s.rate_limit))
+        self._http_session = http_session
+        self._clock = clock
+        self._router = Router(routes=[*api.ROUTES, *assets.ROUTES, *embed.ROUTES, *admin.ROUTES])
+        # One runtime per event loop: aiohttp sessions and database pools are loop-bound.
+        self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
+        self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Runtime]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._keepers: dict[int, AsyncIterator[None]] = {}
+        if not (settings.hcaptcha_sitekey and settings.hcaptcha_secret):
+            log.warning("HCAPTCHA_SITEKEY/HCAPTCHA_SECRET are not set: every vote will be refused")
+
+    # -- life cycle -------------------------------------------------------------
+
+    def _new_runtime(self) -> Runtime:
+        store = self._store_factory(self.settings)
+        return Runtime(
+            self.settings,
+            store,
+            self.tokens,
+            self.templates,
+            self._limiter_factory(self.settings, store),
+            http_session=self._http_session,
+            clock=self._clock,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        runtime = self._new_runtime()
+        await runtime.open()
+        self._runtimes[loop] = runtime
+        try:
+            yield
+        finally:
+            if self._runtimes.get(loop) is runtime:
+                del self._runtimes[loop]
+            await runtime.close()
+
+    def lifespan(self, app: Any = None) -> contextlib.AbstractAsyncContextManager[None]:
+        """Open the widget's resources for the life of the host app.
+
+        Use as ``Starlette(..., lifespan=widget.lifespan)`` or enter it inside
+        the host's own lifespan: ``async with widget.lifespan(app): ...``.
+        """
+        return self._lifespan()
+
+    async def _runtime(self) -> Runtime:
+        loop = asyncio.get_running_loop()
+        runtime = self._runtimes.get(loop)
+        if runtime is not None:
+            return runtime
+        opening = self._opening.get(loop)
+        if opening is None:  # first request on this loop: open once; concurrent ones wait for it
+            opening = loop.create_future()
+            self._opening[loop] = opening
+            try:
+                runtime = self._new_runtime()
+                await runtime.open()
+            except BaseException as exc:
+                del self._opening[loop]
+                opening.set_exception(exc)
+                opening.exception()  # retrieved: a failed opening is retried by the next request
+                raise
+            self._runtimes[loop] = runtime
+            del self._opening[loop]
+            opening.set_result(runtime)
+            await self._close_with_loop(loop, runtime)
+            return runtime
+        return await asyncio.shield(opening)
+
+    async def _close_with_loop(self, loop: asyncio.AbstractEventLoop, runtime: Runtime) -> None:
+        """Close a lazily opened runtime when its loop shuts down.
+
+        ``asyncio.run`` (and uvicorn, and anyio's portals) finalise every
+        suspended async generator of the loop before closing it; this one's
+        ``finally`` then closes the runtime on that very loop.
+        """
+
+        async def keeper() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                self._keepers.pop(id(loop), None)
+                if self._runtimes.get(loop) is runtime:
+                    del self._runtimes[loop]
+                await runtime.close()
+
+        gen = keeper()
+        await anext(gen)
+        self._keepers[id(loop)] = gen
+
+    async def _lifespan_protocol(self, receive: Receive, send: Send) -> None:
+        """Serve ASGI lifespan events when run standalone (e.g. by uvicorn)."""
+        stack = contextlib.AsyncExitStack()
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await stack.enter_async_context(self._lifespan())
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await stack.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- requests ---------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan_protocol(receive, send)
+            return
+        if kind != "http":
+            if kind == "websocket":
+                await send({"type": "websocket.close", "code": 1003})
+            return
+        try:
+            runtime = await self._runtime()
+        except FeedbackError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        except Exception:
+            log.exception("could not open the widget's resources")
+            await error_response(StoreUnavailable())(scope, receive, send)
+            return
+        scope = {**scope, "feedbackwidget": runtime, "app": self}
+        if scope["method"] == "OPTIONS":
+            await self._preflight(scope, receive, send, runtime)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._router(scope, receive, watch)
+        except Exception as exc:  # the one place errors become HTTP
+            problem: FeedbackError
+            if isinstance(exc, FeedbackError):
+                problem = exc
+            elif isinstance(exc, HTTPException):
+                problem = from_http_exception(exc)
+            else:
+                log.exception("unexpected error serving %s", scope.get("path"))
+                problem = FeedbackError("Something went wrong on our side; nothing was changed.")
+                problem.code, problem.status = "internal_error", 500
+            if not started:
+                await error_response(problem)(scope, receive, send)
+
+    async def _preflight(self, scope: Scope, receive: Receive, send: Send, runtime: Runtime) -> None:
+        request = Request(scope, receive)
+        status = origin_status(request, runtime.settings)
+        if status == "forbidden":
+            await error_response(ForbiddenOrigin())(scope, receive, send)
+            return
+        await json_response(None, 204, preflight_headers(request, status))(scope, receive, send)
+
+    # -- server-side embedding -----------------------------------------------------
+
+    def embed(
+        self, article_id: str, *, title: str | None = None, version: str | None = None, lang: str | None = None
+    ) -> Markup:
+        """Embed markup for a server-side template; title and version are signed."""
+        try:
+            valid_article_id(article_id)
+        except InvalidRequest as error:
+            raise ValueError(error.detail) from None
+        signed = self.tokens.sign_embed(article_id, title, version)
+        attrs = [("data-feedback-article", article_id)]
+        if title is not None:
+            attrs.append(("data-feedback-title", title))
+        if version is not None:
+            attrs.append(("data-feedback-version", version))
+        attrs.append(("data-feedback-signed", signed))
+        if lang:
+            attrs.append(("lang", lang))
+        rendered = " ".join(f'{name}="{escape(value)}"' for name, value in attrs)
+        src = escape(f"{self.settings.public_url}/widget.js")
+        return Markup(f'<div {rendered}></div>\n<script src="{src}" async></script>')  # noqa: S704

@@ -1,0 +1,166 @@
+"""``feedbackwidget serve | demo | export | migrate``.
+
+Configuration problems stop the command with one line naming the variable
+(exit status 2); a database that does not answer is one line too (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from . import export
+from .app import FeedbackWidget
+from .config import PREFIX, Settings
+from .errors import ConfigError, FeedbackError
+from .store import open_store
+
+
+def app_from_env() -> FeedbackWidget:
+    """The app factory each ``serve`` worker process calls."""
+    return FeedbackWidget(Settings.from_env())
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(database_url=getattr(args, "database_url", None))
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    """The store URL for commands that need only the database (no secret key)."""
+    url = args.database_url or os.environ.get(PREFIX + "DATABASE_URL") or "sqlite:///feedbackwidget.db"
+    Settings(database_url=url, secret_key="-")  # noqa: S106 - validation only, never signs  # validates the URL, naming the variable on error
+    return url
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    if args.database_url:
+        os.environ[PREFIX + "DATABASE_URL"] = args.database_url  # worker processes read it
+    asyncio.run(_migrate(settings.database_url))
+    trusted = list(settings.trusted_proxies)
+    options = {
+        "host": args.host,
+        "port": args.port,
+        # The proxy list is ours, never uvicorn's default (which believes 127.0.0.1).
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": ",".join(trusted) if trusted else "",
+        "server_header": False,
+        "access_log": args.access_log,
+        "log_level": args.log_level,
+        "backlog": 2048,
+    }
+    if args.workers > 1:
+        uvicorn.run("feedbackwidget.cli:app_from_env", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(FeedbackWidget(settings), **options)
+    return 0
+
+
+async def _migrate(url: str) -> None:
+    store = open_store(url)
+    await store.open()  # migrates under the backend's lock
+    await store.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    asyncio.run(_migrate(_database_url(args)))
+    print("feedbackwidget: the database schema is up to date")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    params = {"format": args.format, "kind": args.kind}
+    if args.since:
+        params["since"] = args.since
+    if args.until:
+        params["until"] = args.until
+    if args.after:
+        params["after"] = args.after
+    if args.tz:
+        params["tz"] = args.tz
+    query = export.ExportQuery.from_params(params)
+    url = _database_url(args)
+    if args.output and args.output != "-":
+        with open(args.output, "wb") as out:
+            asyncio.run(_export(url, query, out))
+    else:
+        asyncio.run(_export(url, query, sys.stdout.buffer))
+        sys.stdout.flush()
+    return 0
+
+
+async def _export(url: str, query: export.ExportQuery, out: BinaryIO) -> None:
+    store = open_store(url)
+    await store.open()
+    try:
+        async for chunk in export.stream(query.kind, query.format, export.rows(store, query)):
+            out.write(chunk)
+    finally:
+        await store.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(port=args.port, captcha=args.captcha)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="feedbackwidget", description='"Do you like this article?" for publishers.')
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the widget server (settings from FEEDBACKWIDGET_* variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--database-url")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--access-log", action="store_true", help="log each request (includes client addresses)")
+    serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="a sample article page with the widget, on the embedded store")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--captcha", choices=["hcaptcha-test", "fake"], default="hcaptcha-test")
+    demo.set_defaults(run=cmd_demo)
+
+    exp = commands.add_parser("export", help="write votes, events, articles or daily counts as CSV or NDJSON")
+    exp.add_argument("--format", choices=["csv", "ndjson"], required=True)
+    exp.add_argument("--kind", choices=["votes", "events", "articles", "daily"], default="votes")
+    exp.add_argument("--since", help="ISO date or date-time (inclusive)")
+    exp.add_argument("--until", help="ISO date or date-time (exclusive)")
+    exp.add_argument("--after", help="kind=events only: the last event_id already fetched")
+    exp.add_argument("--tz", help="kind=daily only: count days in this IANA time zone")
+    exp.add_argument("--output", help="file to write (default: standard output)")
+    exp.add_argument("--database-url")
+    exp.set_defaults(run=cmd_export)
+
+    mig = commands.add_parser("migrate", help="create or upgrade the database schema")
+    mig.add_argument("--database-url")
+    mig.set_defaults(run=cmd_migrate)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except ConfigError as error:
+        print(f"feedbackwidget: {error.detail}", file=sys.stderr)
+        return 2
+    except FeedbackError as error:
+        print(f"feedbackwidget: {error.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

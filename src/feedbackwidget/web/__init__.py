@@ -1,0 +1,1 @@
+"""The HTTP layer: routes, error mapping, origin policy."""

@@ -1,0 +1,87 @@
+"""Who may call: the Origin policy, CORS headers, and the client address."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from ..config import Settings
+from ..errors import ForbiddenOrigin
+
+ALLOWED_HEADERS = "Content-Type, X-Feedback-Voter"
+EXPOSED_HEADERS = "Retry-After"
+
+
+def own_origins(request: Request, settings: Settings) -> set[str]:
+    """The widget's own origin(s): PUBLIC_URL's, and the one this request was sent to."""
+    origins = set()
+    if settings.public_url.startswith(("http://", "https://")):
+        parts = urlsplit(settings.public_url)
+        origins.add(f"{parts.scheme}://{parts.netloc.lower()}")
+    host = request.headers.get("host")
+    if host:
+        origins.add(f"{request.url.scheme}://{host.lower()}")
+    return origins
+
+
+def origin_status(request: Request, settings: Settings) -> str:
+    """'none' (no Origin: not a browser), 'own', 'listed', 'any' (allowed by *), or 'forbidden'."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return "none"
+    origin = origin.strip().lower()
+    if origin == "null" or not origin:
+        return "forbidden"
+    if origin in own_origins(request, settings):
+        return "own"
+    if origin in settings.allowed_origins:
+        return "listed"
+    if "*" in settings.allowed_origins:
+        return "any"
+    return "forbidden"
+
+
+def check_origin(request: Request, settings: Settings) -> str:
+    """Refuse a cross-origin caller that is not allowed, before anything else happens."""
+    status = origin_status(request, settings)
+    if status == "forbidden":
+        raise ForbiddenOrigin()
+    return status
+
+
+def cors_headers(request: Request, status: str) -> dict[str, str]:
+    """CORS answer headers for an allowed caller; credentials only for named origins."""
+    if status in ("own", "none"):
+        return {}
+    origin = request.headers["origin"]
+    if status == "listed":
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Expose-Headers": EXPOSED_HEADERS,
+            "Vary": "Origin",
+        }
+    return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": EXPOSED_HEADERS}
+
+
+def preflight_headers(request: Request, status: str) -> dict[str, str]:
+    headers = cors_headers(request, status)
+    headers.update(
+        {
+            "Access-Control-Allow-Methods": "GET, POST, DELETE",
+            "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+            "Access-Control-Max-Age": "86400",
+        }
+    )
+    return headers
+
+
+def client_address(request: Request) -> str | None:
+    """The peer as the HTTP server reports it.
+
+    ``feedbackwidget serve`` hands TRUSTED_PROXIES to uvicorn, which rewrites
+    the peer from X-Forwarded-For only for those proxies; mounted in a host
+    app, the host server's proxy settings decide.
+    """
+    return request.client.host if request.client else None
