@@ -17,7 +17,7 @@ import secrets
 import time
 from functools import cache
 from typing import Any, Protocol, cast
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment
@@ -30,6 +30,7 @@ from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, U
 from ..store.base import Store
 from . import admin_views as views
 from .assets import static_dir
+from .origin import client_address, origin_status
 from .responses import error_response
 
 SESSION_COOKIE = "feedbackwidget_admin"
@@ -171,16 +172,11 @@ def _disabled() -> Response:
 
 
 def _own_origin(request: Request) -> bool:
-    """True when the request has no ``Origin`` or it is this server's own origin."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    own = {f"{request.url.scheme}://{request.headers.get('host', '')}".lower()}
-    public = _runtime(request).settings.public_url
-    if public.startswith(("http://", "https://")):
-        parts = urlsplit(public)
-        own.add(f"{parts.scheme}://{parts.netloc}".lower())
-    return origin.lower() in own
+    """True when the request has no ``Origin`` or it is this server's own origin.
+
+    Allowed publisher origins may vote, but never sign in or out.
+    """
+    return origin_status(request, _runtime(request).settings) in ("none", "own")
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -211,7 +207,7 @@ def _clear_session(request: Request, response: Response) -> None:
 
 
 def _client_key(settings: Settings, request: Request) -> str:
-    host = request.client.host if request.client else "unknown"
+    host = client_address(request) or "unknown"
     digest = hmac.new(settings.secret_key.encode(), host.encode(), hashlib.sha256)
     return "admin-login:" + digest.hexdigest()
 
