@@ -11,24 +11,16 @@ from typing import Any
 from ..types import ArticleId, ArticleOrder, ExportKind
 from .base import Row
 
-TALLY = (
-    "SELECT coalesce(sum(up), 0)::bigint, coalesce(sum(down), 0)::bigint "
-    "FROM fw_counters WHERE article_id = $1"
-)
+TALLY = "SELECT coalesce(sum(up), 0)::bigint, coalesce(sum(down), 0)::bigint FROM fw_counters WHERE article_id = $1"
 VOTE_OF = "SELECT vote FROM fw_votes WHERE article_id = $1 AND voter = $2"
 
 # Never locks an existing article row, so a hot article's writers do not queue here.
 ARTICLE_INSERT = (
-    "INSERT INTO fw_articles (article_id, title, first_vote_at) VALUES ($1, $2, $3) "
-    "ON CONFLICT (article_id) DO NOTHING"
+    "INSERT INTO fw_articles (article_id, title, first_vote_at) VALUES ($1, $2, $3) ON CONFLICT (article_id) DO NOTHING"
 )
 # Both touch (and lock) the row only when the title actually changes.
-TITLE_FILL = (
-    "UPDATE fw_articles SET title = $2 WHERE article_id = $1 AND (title IS NULL OR title = '')"
-)
-TITLE_REPLACE = (
-    "UPDATE fw_articles SET title = $2 WHERE article_id = $1 AND title IS DISTINCT FROM $2"
-)
+TITLE_FILL = "UPDATE fw_articles SET title = $2 WHERE article_id = $1 AND (title IS NULL OR title = '')"
+TITLE_REPLACE = "UPDATE fw_articles SET title = $2 WHERE article_id = $1 AND title IS DISTINCT FROM $2"
 
 # A repeat of the same vote updates nothing and returns no row; otherwise the
 # row tells whether it was inserted (a first vote) or switched (a change).
@@ -41,9 +33,7 @@ ON CONFLICT (article_id, voter) DO UPDATE
     WHERE v.vote <> excluded.vote
 RETURNING (xmax = 0) AS inserted
 """
-VOTE_DELETE = (
-    "DELETE FROM fw_votes WHERE article_id = $1 AND voter = $2 RETURNING vote, article_version"
-)
+VOTE_DELETE = "DELETE FROM fw_votes WHERE article_id = $1 AND voter = $2 RETURNING vote, article_version"
 VOTER_DELETE = """
 WITH gone AS (DELETE FROM fw_votes WHERE voter = $1 RETURNING article_id, vote, article_version)
 SELECT article_id, vote, article_version FROM gone ORDER BY article_id

@@ -63,6 +63,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,  # class 08
     asyncpg.InterfaceError,  # connection closed under us
+    asyncpg.exceptions.InternalClientError,  # its protocol state after the server cut it off
     asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cancelled
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
     asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
@@ -111,9 +112,7 @@ class PostgresStore:
         self._pool: Any = None
         self._secret: bytes | None = None
         self._last_prune = 0.0
-        self._begin_write = (
-            f"BEGIN; SELECT pg_advisory_xact_lock_shared({_LOCK_NS}, {_LOCK_EVENTS})"
-        )
+        self._begin_write = f"BEGIN; SELECT pg_advisory_xact_lock_shared({_LOCK_NS}, {_LOCK_EVENTS})"
 
     def __repr__(self) -> str:  # never the DSN: it may hold a password
         return f"PostgresStore(pool_max={self.pool_max}, counter_slots={self.counter_slots})"
@@ -123,6 +122,7 @@ class PostgresStore:
     async def open(self) -> None:
         if self._pool is not None:
             return
+        await self.migrate()
         try:
             pool = await asyncpg.create_pool(
                 self.url,
@@ -139,12 +139,6 @@ class PostgresStore:
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from None
         self._pool = pool
-        try:
-            await self.migrate()
-        except BaseException:
-            self._pool = None
-            await pool.close()
-            raise
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -161,27 +155,34 @@ class PostgresStore:
         take turns and the second finds nothing left to do. Each version is
         applied in its own transaction together with its version number.
         """
-        async with self._connection() as conn:
+        try:
+            conn = await asyncpg.connect(self.url, timeout=self.connect_timeout)
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from None
+        try:
+            # Held by this session only: closing the connection releases it, even on error.
             await conn.execute(f"SELECT pg_advisory_lock({_LOCK_NS}, {_LOCK_MIGRATE})")
+            await conn.execute(BOOTSTRAP)
+            found = int(await conn.fetchval("SELECT version FROM fw_schema"))
+            if found > VERSION:
+                raise SchemaTooNew(found, VERSION)
+            for version in range(found, min(target, VERSION)):
+                async with conn.transaction():
+                    await conn.execute(MIGRATIONS[version])
+                    await conn.execute("UPDATE fw_schema SET version = $1", version + 1)
+            if min(target, VERSION) >= 1:
+                await conn.execute(
+                    "INSERT INTO fw_meta (key, value) VALUES ('secret', $1) ON CONFLICT DO NOTHING",
+                    secrets.token_bytes(32),
+                )
+            return found
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from None
+        finally:
             try:
-                await conn.execute(BOOTSTRAP)
-                found = int(await conn.fetchval("SELECT version FROM fw_schema"))
-                if found > VERSION:
-                    raise SchemaTooNew(found, VERSION)
-                for version in range(found, min(target, VERSION)):
-                    async with conn.transaction():
-                        await conn.execute(MIGRATIONS[version])
-                        await conn.execute("UPDATE fw_schema SET version = $1", version + 1)
-                if min(target, VERSION) >= 1:
-                    await conn.execute(
-                        "INSERT INTO fw_meta (key, value) VALUES ('secret', $1) "
-                        "ON CONFLICT DO NOTHING",
-                        secrets.token_bytes(32),
-                    )
-                return found
-            finally:
-                if not conn.is_closed():
-                    await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_NS}, {_LOCK_MIGRATE})")
+                await conn.close(timeout=self.connect_timeout)
+            except _UNAVAILABLE:
+                conn.terminate()
 
     # -- plumbing ---------------------------------------------------------
 
@@ -211,9 +212,7 @@ class PostgresStore:
                 except _RETRYABLE:
                     await conn.execute("ROLLBACK")
                     if attempt == _RETRIES - 1:
-                        raise StoreUnavailable(
-                            "The vote store is overloaded; nothing was changed."
-                        ) from None
+                        raise StoreUnavailable("The vote store is overloaded; nothing was changed.") from None
                 except BaseException:
                     if conn.is_in_transaction():
                         try:
@@ -301,9 +300,7 @@ class PostgresStore:
     async def cast(self, cast: Cast) -> CastResult:
         async def work(conn: Any) -> CastResult:
             await conn.execute(q.ARTICLE_INSERT, cast.article_id, cast.title, cast.at)
-            row = await conn.fetchrow(
-                q.VOTE_UPSERT, cast.article_id, cast.voter, cast.vote, cast.at, cast.version
-            )
+            row = await conn.fetchrow(q.VOTE_UPSERT, cast.article_id, cast.voter, cast.vote, cast.at, cast.version)
             changed = row is not None
             previous: Vote | None = cast.vote
             if row is not None:
@@ -327,16 +324,12 @@ class PostgresStore:
                 title_sql = q.TITLE_REPLACE if cast.title_trusted else q.TITLE_FILL
                 await conn.execute(title_sql, cast.article_id, cast.title)
             counts = await conn.fetchrow(q.TALLY, cast.article_id)
-            return CastResult(
-                Tally(cast.article_id, counts[0], counts[1]), changed=changed, previous=previous
-            )
+            return CastResult(Tally(cast.article_id, counts[0], counts[1]), changed=changed, previous=previous)
 
         result: CastResult = await self._write(work)
         return result
 
-    async def withdraw(
-        self, article_id: ArticleId, voter: VoterKey, at: dt.datetime
-    ) -> Tally | None:
+    async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
         async def work(conn: Any) -> Tally | None:
             row = await conn.fetchrow(q.VOTE_DELETE, article_id, voter)
             if row is None:
