@@ -11,7 +11,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from . import export
 from .app import FeedbackWidget
@@ -36,25 +36,29 @@ def _database_url(args: argparse.Namespace) -> str:
     return url
 
 
+def server_options(settings: Settings, *, host: str, port: int) -> dict[str, Any]:
+    """uvicorn options for ``serve``: the proxy list is ours, never uvicorn's default
+    (which believes X-Forwarded-For from 127.0.0.1)."""
+    trusted = list(settings.trusted_proxies)
+    return {
+        "host": host,
+        "port": port,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": ",".join(trusted) if trusted else "",
+        "server_header": False,
+        "backlog": 2048,
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # noqa: PLC0415  (only this command starts a server)
 
     settings = _settings(args)
     if args.database_url:
         os.environ[PREFIX + "DATABASE_URL"] = args.database_url  # worker processes read it
     asyncio.run(_migrate(settings.database_url))
-    trusted = list(settings.trusted_proxies)
-    options = {
-        "host": args.host,
-        "port": args.port,
-        # The proxy list is ours, never uvicorn's default (which believes 127.0.0.1).
-        "proxy_headers": bool(trusted),
-        "forwarded_allow_ips": ",".join(trusted) if trusted else "",
-        "server_header": False,
-        "access_log": args.access_log,
-        "log_level": args.log_level,
-        "backlog": 2048,
-    }
+    options = server_options(settings, host=args.host, port=args.port)
+    options.update(access_log=args.access_log, log_level=args.log_level)
     if args.workers > 1:
         uvicorn.run("feedbackwidget.cli:app_from_env", factory=True, workers=args.workers, **options)
     else:

@@ -29,7 +29,7 @@ from ..config import Settings
 from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
 from ..store.base import Store
 from . import admin_views as views
-from .assets import static_dir
+from ..i18n import static_dir
 from .origin import client_address, origin_status
 from .responses import error_response
 

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import export, i18n
-from ..errors import FeedbackError, InvalidRequest, NotFound, StoreUnavailable, Unauthorized
+from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, StoreUnavailable, Unauthorized
 from ..sentiment import sentiment_object
 from ..store import Row
 from ..tokens import VoterToken, client_key
@@ -76,7 +76,7 @@ async def cast_vote(request: Request) -> Response:
             )
         )
     except FeedbackError as error:
-        if form:
+        if form and not isinstance(error, ForbiddenOrigin):  # a foreign page gets no page of ours
             article = data.get("article_id")
             return embed.render_embed(
                 request, article if isinstance(article, str) else "", error=error, status_code=error.status

@@ -1,0 +1,382 @@
+"""The HTTP API against the contract: vote semantics and the error table row by row."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import quote
+
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.testclient import TestClient
+
+from feedbackwidget import FeedbackWidget, Settings
+from feedbackwidget.fakecaptcha import FakeHCaptcha
+
+from .conftest import EXPORT_TOKEN, vote_body
+
+VOTES = "/api/v1/votes"
+
+
+def article(client: TestClient, aid: str, **headers: str) -> dict:
+    r = client.get(f"/api/v1/articles/{quote(aid, safe='')}", headers=headers)
+    assert r.status_code == 200
+    return r.json()
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == code
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+# -- vote semantics ----------------------------------------------------------------
+
+
+def test_first_vote_counts_and_returns_sentiment_and_voter(client: TestClient) -> None:
+    r = client.post(VOTES, json=vote_body("a1", "up"))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["article_id"] == "a1" and body["vote"] == "up" and body["changed"] is True
+    assert isinstance(body["voter"], str) and len(body["voter"]) > 20
+    s = body["sentiment"]
+    assert (s["up"], s["down"], s["total"], s["share_up"], s["your_vote"]) == (1, 0, 1, 1.0, "up")
+    assert 0 < s["wilson_lower"] < 1
+    assert "feedbackwidget_voter=" in r.headers["set-cookie"]
+    assert "httponly" in r.headers["set-cookie"].lower()
+
+
+def test_repeat_is_noop_and_change_moves_the_vote(client: TestClient) -> None:
+    client.post(VOTES, json=vote_body("a2", "up"))
+    again = client.post(VOTES, json=vote_body("a2", "up")).json()
+    assert again["changed"] is False
+    assert (again["sentiment"]["up"], again["sentiment"]["down"]) == (1, 0)
+    moved = client.post(VOTES, json=vote_body("a2", "down")).json()
+    assert moved["changed"] is True
+    assert (moved["sentiment"]["up"], moved["sentiment"]["down"], moved["sentiment"]["total"]) == (0, 1, 1)
+    assert article(client, "a2")["your_vote"] == "down"
+
+
+def test_voter_header_identifies_without_cookie(widget: FeedbackWidget) -> None:
+    with TestClient(widget) as first:
+        token = first.post(VOTES, json=vote_body("a3", "up")).json()["voter"]
+    with TestClient(widget) as other:  # a fresh cookie jar: cookies blocked
+        assert article(other, "a3")["your_vote"] is None
+        assert article(other, "a3", **{"X-Feedback-Voter": token})["your_vote"] == "up"
+        r = other.post(VOTES, json=vote_body("a3", "down"), headers={"X-Feedback-Voter": token})
+        assert r.json()["changed"] is True and r.json()["sentiment"]["total"] == 1
+
+
+def test_tampered_or_foreign_token_identifies_nobody(client: TestClient, make_settings: Callable[..., Settings]) -> None:
+    token = client.post(VOTES, json=vote_body("a4", "up")).json()["voter"]
+    client.cookies.clear()
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert article(client, "a4", **{"X-Feedback-Voter": tampered})["your_vote"] is None
+    foreign = FeedbackWidget(make_settings(secret_key="another-installation-key-000000"))
+    with TestClient(foreign) as other:
+        other_token = other.post(VOTES, json=vote_body("a4", "down")).json()["voter"]
+    assert article(client, "a4", **{"X-Feedback-Voter": other_token})["your_vote"] is None
+    # a foreign token is not an identity: voting with it creates a new reader
+    r = client.post(VOTES, json=vote_body("a4", "down"), headers={"X-Feedback-Voter": other_token})
+    assert r.json()["changed"] is True and r.json()["voter"] != other_token
+    assert r.json()["sentiment"]["total"] == 3
+
+
+def test_fallback_key_still_identifies_and_reissues(make_settings: Callable[..., Settings]) -> None:
+    old = FeedbackWidget(make_settings(secret_key="old-key-old-key-old-key-0000"))
+    with TestClient(old) as c:
+        token = c.post(VOTES, json=vote_body("a5", "up")).json()["voter"]
+    rotated = FeedbackWidget(make_settings(secret_key="new-key-new-key-0000", secret_key_fallbacks="old-key-old-key-old-key-0000"))
+    with TestClient(rotated) as c:
+        body = article(c, "a5", **{"X-Feedback-Voter": token})
+        assert body["your_vote"] == "up"
+        fresh = body["voter"]
+        assert fresh != token
+        assert "voter" not in article(c, "a5", **{"X-Feedback-Voter": fresh})
+
+
+def test_withdraw_and_erase(client: TestClient) -> None:
+    client.post(VOTES, json=vote_body("w/1", "up"))
+    client.post(VOTES, json=vote_body("w/2", "down"))
+    r = client.delete(f"{VOTES}/{quote('w/1', safe='')}")
+    assert r.status_code == 200 and r.json()["sentiment"]["total"] == 0
+    assert_error(client.delete(f"{VOTES}/{quote('w/1', safe='')}"), 404, "not_found")
+    r = client.delete("/api/v1/voters/me")
+    assert r.status_code == 200 and r.json()["erased"] == 1
+    assert article(client, "w/2")["total"] == 0
+
+
+def test_withdraw_needs_a_voter_token(client: TestClient) -> None:
+    assert_error(client.delete(f"{VOTES}/x"), 401, "unauthorized")
+    assert_error(client.delete("/api/v1/voters/me"), 401, "unauthorized")
+
+
+def test_unsigned_title_fills_once_signed_title_replaces(client: TestClient, widget: FeedbackWidget) -> None:
+    client.post(VOTES, json=vote_body("t1", "up", title="First"))
+    client.cookies.clear()
+    client.post(VOTES, json=vote_body("t1", "up", title="Second"))
+    auth = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
+    titles = {a["article_id"]: a["title"] for a in client.get("/api/v1/articles", headers=auth).json()["articles"]}
+    assert titles["t1"] == "First"
+    markup = str(widget.embed("t1", title="Signed title"))
+    signed = markup.split('data-feedback-signed="')[1].split('"')[0]
+    client.cookies.clear()
+    client.post(VOTES, json=vote_body("t1", "down", title="ignored", signed=signed))
+    titles = {a["article_id"]: a["title"] for a in client.get("/api/v1/articles", headers=auth).json()["articles"]}
+    assert titles["t1"] == "Signed title"
+    # a signature for another article is not trusted
+    client.cookies.clear()
+    other = str(widget.embed("t2", title="Hijack")).split('data-feedback-signed="')[1].split('"')[0]
+    client.post(VOTES, json=vote_body("t1", "up", signed=other))
+    titles = {a["article_id"]: a["title"] for a in client.get("/api/v1/articles", headers=auth).json()["articles"]}
+    assert titles["t1"] == "Signed title"
+
+
+def test_anonymous_tally_is_cacheable_and_own_answer_private(client: TestClient) -> None:
+    r = client.get("/api/v1/articles/c1")
+    assert r.json() == {
+        **r.json(),
+        "article_id": "c1", "up": 0, "down": 0, "total": 0, "share_up": None, "wilson_lower": 0.0, "your_vote": None,
+    }
+    assert r.headers["cache-control"].startswith("public")
+    assert r.headers["access-control-allow-origin"] == "*"
+    client.post(VOTES, json=vote_body("c1", "up"))
+    r = client.get("/api/v1/articles/c1")
+    assert "no-store" in r.headers["cache-control"] and "public" not in r.headers["cache-control"]
+
+
+# -- the mount prefix ----------------------------------------------------------------
+
+
+def test_mounted_under_prefix_with_host_lifespan(settings: Settings) -> None:
+    widget = FeedbackWidget(settings)
+    host = Starlette(routes=[Mount("/feedback", app=widget)], lifespan=widget.lifespan)
+    with TestClient(host) as c:
+        assert c.get("/feedback/healthz").json() == {"status": "ok"}
+        r = c.post("/feedback/api/v1/votes", json=vote_body("m1"))
+        assert r.status_code == 200
+        assert "Path=/feedback/" in r.headers["set-cookie"]
+        page = c.get("/feedback/embed/m1").text
+        assert 'action="/feedback/api/v1/votes"' in page
+        assert "/feedback/widget.js" in page
+        assert_error(c.get("/feedback/nothing-here"), 404, "not_found")
+
+
+def test_works_without_lifespan_on_fresh_loops(settings: Settings) -> None:
+    widget = FeedbackWidget(settings)
+    client = TestClient(widget)  # no `with`: every request runs on a new event loop
+    for n in range(3):
+        r = client.post(VOTES, json=vote_body("lazy", "up"))
+        assert r.status_code == 200, r.text
+        client.cookies.clear()
+    assert client.get("/api/v1/articles/lazy").json()["total"] == 3
+
+
+# -- the error table, row by row -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'"text"',
+        json.dumps({"article_id": "", "vote": "up", "captcha_token": "PASS-x"}).encode(),
+        json.dumps({"article_id": "x" * 257, "vote": "up", "captcha_token": "PASS-x"}).encode(),
+        json.dumps({"article_id": "a\u0000b", "vote": "up", "captcha_token": "PASS-x"}).encode(),
+        json.dumps({"article_id": 5, "vote": "up", "captcha_token": "PASS-x"}).encode(),
+        json.dumps({"article_id": "a", "vote": "sideways", "captcha_token": "PASS-x"}).encode(),
+        json.dumps({"article_id": "a", "vote": "up", "captcha_token": "PASS-x", "title": "t" * 301}).encode(),
+        json.dumps({"article_id": "a", "vote": "up", "captcha_token": "PASS-x", "version": "v" * 65}).encode(),
+        b"\xff\xfe\xfd",
+        b"[" * 8000 + b"]" * 8000,
+        b'{"article_id": "\\ud800", "vote": "up", "captcha_token": "PASS-x"}',
+    ],
+)
+def test_400_invalid_request(client: TestClient, fake: FakeHCaptcha, body: bytes) -> None:
+    calls = fake.calls
+    assert_error(client.post(VOTES, content=body, headers={"content-type": "application/json"}), 400, "invalid_request")
+    assert fake.calls == calls  # refused before the captcha is spent
+
+
+def test_400_captcha_required(client: TestClient) -> None:
+    assert_error(client.post(VOTES, json={"article_id": "a", "vote": "up"}), 400, "captcha_required")
+    assert_error(client.post(VOTES, json={"article_id": "a", "vote": "up", "captcha_token": ""}), 400, "captcha_required")
+
+
+@pytest.mark.parametrize("prefix", ["FAIL", "EXPIRED", "ODD", "HOST=elsewhere.example"])
+def test_403_captcha_failed(make_settings: Callable[..., Settings], prefix: str) -> None:
+    widget = FeedbackWidget(make_settings(allowed_hostnames="localhost"))
+    with TestClient(widget) as c:
+        assert_error(c.post(VOTES, json=vote_body("cf", token=f"{prefix}-1")), 403, "captcha_failed")
+        assert c.get("/api/v1/articles/cf").json()["total"] == 0
+
+
+def test_403_captcha_reused(client: TestClient) -> None:
+    assert client.post(VOTES, json=vote_body("reuse", token="PASS-reuse-1")).status_code == 200
+    client.cookies.clear()
+    assert_error(client.post(VOTES, json=vote_body("reuse", token="PASS-reuse-1")), 403, "captcha_failed")
+    assert article(client, "reuse")["total"] == 1
+
+
+def test_403_wrong_secret_or_key(make_settings: Callable[..., Settings]) -> None:
+    for wrong in ({"hcaptcha_secret": "not-the-secret"}, {"hcaptcha_sitekey": "not-the-sitekey"}):
+        with TestClient(FeedbackWidget(make_settings(**wrong))) as c:
+            assert_error(c.post(VOTES, json=vote_body("wk")), 403, "captcha_failed")
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://testserver.evil"])
+def test_403_forbidden_origin_whatever_the_content_type(client: TestClient, fake: FakeHCaptcha, origin: str) -> None:
+    calls = fake.calls
+    for kwargs in ({"json": vote_body("o1")}, {"data": {"article_id": "o1", "vote": "up"}}, {"content": b"x"}):
+        r = client.post(VOTES, headers={"Origin": origin}, **kwargs)
+        assert_error(r, 403, "forbidden_origin")
+        assert "access-control-allow-origin" not in r.headers
+    assert fake.calls == calls
+    assert article(client, "o1")["total"] == 0
+
+
+def test_allowed_and_own_origins(make_settings: Callable[..., Settings]) -> None:
+    widget = FeedbackWidget(make_settings(allowed_origins="https://news.example"))
+    with TestClient(widget) as c:
+        r = c.post(VOTES, json=vote_body("o2"), headers={"Origin": "https://news.example"})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://news.example"
+        assert r.headers["access-control-allow-credentials"] == "true"
+        assert c.post(VOTES, json=vote_body("o2"), headers={"Origin": "http://testserver"}).status_code == 200
+        assert c.post(VOTES, json=vote_body("o2")).status_code == 200  # no Origin: not a browser
+        pre = c.options(VOTES, headers={"Origin": "https://news.example", "Access-Control-Request-Method": "POST"})
+        assert pre.status_code == 204 and "x-feedback-voter" in pre.headers["access-control-allow-headers"].lower()
+        assert_error(c.options(VOTES, headers={"Origin": "https://other.example"}), 403, "forbidden_origin")
+
+
+def test_star_lets_anyone_vote_but_never_grants_credentials(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(FeedbackWidget(make_settings(allowed_origins="*"))) as c:
+        r = c.post(VOTES, json=vote_body("o3"), headers={"Origin": "https://anyone.example"})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in r.headers
+        assert_error(c.post(VOTES, json=vote_body("o3"), headers={"Origin": "null"}), 403, "forbidden_origin")
+
+
+def test_401_unauthorized(client: TestClient, make_settings: Callable[..., Settings]) -> None:
+    for path in ("/api/v1/export", "/api/v1/articles"):
+        assert_error(client.get(path), 401, "unauthorized")
+        assert_error(client.get(path, headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
+        assert_error(client.get(path, headers={"Authorization": f"Basic {EXPORT_TOKEN}"}), 401, "unauthorized")
+        assert client.get(path, headers={"Authorization": f"Bearer {EXPORT_TOKEN}"}).status_code == 200
+    with TestClient(FeedbackWidget(make_settings(export_token=None))) as c:
+        assert_error(c.get("/api/v1/export", headers={"Authorization": "Bearer "}), 401, "unauthorized")
+
+
+def test_404_and_405(client: TestClient) -> None:
+    assert_error(client.get("/api/v1/nothing"), 404, "not_found")
+    assert_error(client.get(VOTES), 405, "method_not_allowed")
+    assert_error(client.put("/api/v1/articles/x"), 405, "method_not_allowed")
+
+
+def test_413_payload_too_large_declared_and_chunked(client: TestClient) -> None:
+    big = json.dumps(vote_body("big", title="x" * 100_000)).encode()
+    assert_error(client.post(VOTES, content=big, headers={"content-type": "application/json"}), 413, "payload_too_large")
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 1024
+
+    r = client.post(VOTES, content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in r.request.headers
+    assert_error(r, 413, "payload_too_large")
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "multipart/form-data; boundary=x", "application/xml", ""])
+def test_415_unsupported_media_type(client: TestClient, ctype: str) -> None:
+    r = client.post(VOTES, content=b"article_id=a&vote=up", headers={"content-type": ctype} if ctype else {})
+    assert_error(r, 415, "unsupported_media_type")
+
+
+def test_429_rate_limited_with_retry_after(make_settings: Callable[..., Settings], fake: FakeHCaptcha) -> None:
+    with TestClient(FeedbackWidget(make_settings(rate_limit="3/minute"))) as c:
+        for _ in range(3):
+            assert c.post(VOTES, json=vote_body("rl")).status_code == 200
+        calls = fake.calls
+        r = c.post(VOTES, json=vote_body("rl"))
+        body = assert_error(r, 429, "rate_limited")
+        assert 1 <= int(r.headers["retry-after"]) <= 60, body
+        assert fake.calls == calls  # the captcha is not spent on a refused attempt
+
+
+@pytest.mark.parametrize("prefix", ["SLOW", "E500", "GARBAGE", "NOSUCCESS"])
+def test_503_captcha_unavailable_stores_nothing(
+    make_settings: Callable[..., Settings], fake: FakeHCaptcha, prefix: str
+) -> None:
+    with TestClient(FeedbackWidget(make_settings(hcaptcha_timeout=0.3))) as c:
+        assert_error(c.post(VOTES, json=vote_body("cu", token=f"{prefix}-1")), 503, "captcha_unavailable")
+        assert c.get("/api/v1/articles/cu").json()["total"] == 0
+
+
+def test_503_captcha_unreachable(make_settings: Callable[..., Settings]) -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    with TestClient(FeedbackWidget(make_settings(hcaptcha_verify_url=f"http://127.0.0.1:{port}/siteverify"))) as c:
+        assert_error(c.post(VOTES, json=vote_body("cu2")), 503, "captcha_unavailable")
+
+
+def test_503_captcha_not_configured(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(FeedbackWidget(make_settings(hcaptcha_secret=None))) as c:
+        assert_error(c.post(VOTES, json=vote_body("cu3")), 503, "captcha_unavailable")
+
+
+def test_siteverify_receives_the_protocol_fields(client: TestClient, fake: FakeHCaptcha) -> None:
+    client.post(VOTES, json=vote_body("proto", token="PASS-proto-1"))
+    form = fake.last_form
+    assert form["response"] == "PASS-proto-1"
+    assert form["sitekey"] == fake.sitekey
+    assert "remoteip" in form
+
+
+# -- the embed form ---------------------------------------------------------------------
+
+
+def test_form_vote_redirects_back_and_refusal_is_shown_on_the_page(client: TestClient) -> None:
+    form = {"article_id": "f/1", "vote": "up", "h-captcha-response": "PASS-form-1"}
+    r = client.post(VOTES, data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/embed/f%2F1"
+    page = client.get(r.headers["location"]).text
+    assert 'aria-pressed="true"' in page
+    r = client.post(VOTES, data={**form, "h-captcha-response": "FAIL-1"}, follow_redirects=False)
+    assert r.status_code == 403
+    assert r.headers["content-type"].startswith("text/html")
+    assert "captcha" in r.text.lower()
+
+
+@pytest.mark.parametrize(
+    ("wanted", "allowed"),
+    [
+        ("https://news.example/story?x=1", True),
+        ("/embed/elsewhere", True),
+        ("https://evil.example/", False),
+        ("//evil.example/", False),
+        ("/\\evil.example", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_return_to_is_never_an_open_redirect(make_settings: Callable[..., Settings], wanted: str, allowed: bool) -> None:
+    with TestClient(FeedbackWidget(make_settings(allowed_origins="https://news.example"))) as c:
+        form = {"article_id": "r1", "vote": "up", "h-captcha-response": "PASS-r", "return_to": wanted}
+        form["h-captcha-response"] += wanted.encode().hex()
+        r = c.post(VOTES, data=form, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == (wanted if allowed else "/embed/r1")
+
+
+def test_healthz(client: TestClient) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
