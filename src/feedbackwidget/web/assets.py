@@ -1,37 +1,129 @@
-"""The widget's browser assets (first cut; the widget issue owns this module)."""
+"""The widget's browser assets: ``/widget.js`` (configured at serve time) and its stylesheets.
+
+``static/widget.js`` is the terser build of ``static/src/widget.js``. It contains one
+placeholder, ``__FEEDBACKWIDGET_CONFIG__``, replaced here by a JSON object with the captcha
+site key and script URL, the stylesheet, the widget's markup (``templates/_widget.html``
+rendered without strings) and two English fallback strings. The reader's own language
+arrives with the tally, so no reader downloads languages they do not read.
+"""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
+import re
+from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
+from urllib.parse import urlsplit
 
+import jinja2
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import i18n
+from .runtime import runtime_of
 
-def static_dir() -> Path:
-    """``feedbackwidget/static`` in a wheel; the repository's ``static/`` in a source checkout."""
-    packaged = Path(str(resources.files("feedbackwidget"))) / "static"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "static"
+PLACEHOLDER = "__FEEDBACKWIDGET_CONFIG__"
+CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
+HCAPTCHA_SOURCES = "https://hcaptcha.com https://*.hcaptcha.com"
 
 
-@lru_cache(maxsize=8)
-def _asset(name: str) -> tuple[bytes, str]:
-    body = (static_dir() / name).read_bytes()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One served file, plain and gzipped, with strong ETags for both."""
+
+    body: bytes
+    gzipped: bytes
+    etag: str
+    media_type: str
+
+    @classmethod
+    def of(cls, body: bytes, media_type: str) -> Asset:
+        digest = hashlib.sha256(body).hexdigest()[:20]
+        return cls(body, gzip.compress(body, 9, mtime=0), digest, media_type)
+
+    def response(self, request: Request) -> Response:
+        zipped = "gzip" in request.headers.get("accept-encoding", "").lower()
+        etag = f'"{self.etag}{"-gz" if zipped else ""}"'
+        headers = {
+            "ETag": etag,
+            "Cache-Control": CACHE_CONTROL,
+            "Vary": "Accept-Encoding",
+            "X-Content-Type-Options": "nosniff",
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        }
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        if zipped:
+            headers["Content-Encoding"] = "gzip"
+        return Response(self.gzipped if zipped else self.body, media_type=self.media_type, headers=headers)
+
+
+def captcha_sources(js_url: str) -> str:
+    """The CSP sources the captcha needs: hCaptcha's documented hosts, or the origin of a
+    stand-in configured through HCAPTCHA_JS_URL."""
+    parts = urlsplit(js_url)
+    host = (parts.hostname or "").lower()
+    if host == "hcaptcha.com" or host.endswith(".hcaptcha.com"):
+        return HCAPTCHA_SOURCES
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _text(name: str) -> str:
+    return (i18n.static_dir() / name).read_text(encoding="utf-8")
+
+
+def minify_css(css: str) -> str:
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    return re.sub(r"\s*\n\s*", "", css).strip()
+
+
+def skeleton(templates: jinja2.Environment) -> str:
+    """The widget's markup without strings (the script fills them in from the catalogue)."""
+    html = templates.get_template("_widget.html").render(m={}, form=False, mine=None, tally="", status="")
+    return re.sub(r">\s+<", "><", html).strip()
+
+
+@lru_cache(maxsize=16)
+def widget_script(sitekey: str, js_url: str, templates: jinja2.Environment) -> Asset:
+    english = i18n.messages("en")
+    config = {
+        "sitekey": sitekey,
+        "captcha": js_url,
+        "css": minify_css(_text("widget.css")),
+        "html": skeleton(templates),
+        "m": {"error": english["network"], "retry": english["retry"]},
+    }
+    literal = json.dumps(config, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    source = _text("widget.js")
+    if PLACEHOLDER not in source:
+        raise RuntimeError("static/widget.js lacks its configuration placeholder; rebuild it")
+    return Asset.of(source.replace(PLACEHOLDER, literal, 1).encode(), "text/javascript; charset=utf-8")
+
+
+@lru_cache(maxsize=4)
+def stylesheet(name: str) -> Asset:
+    return Asset.of(minify_css(_text(name)).encode(), "text/css; charset=utf-8")
 
 
 async def widget_js(request: Request) -> Response:
-    body, etag = _asset("widget.js")
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=3600, stale-while-revalidate=86400"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+    settings = runtime_of(request).settings
+    asset = widget_script(settings.hcaptcha_sitekey or "", settings.hcaptcha_js_url, runtime_of(request).templates)
+    return asset.response(request)
 
 
-ROUTES = [Route("/widget.js", widget_js, methods=["GET", "HEAD"])]
+async def widget_css(request: Request) -> Response:
+    return stylesheet("widget.css").response(request)
+
+
+async def embed_css(request: Request) -> Response:
+    return stylesheet("embed.css").response(request)
+
+
+ROUTES = [
+    Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
+    Route("/widget.css", widget_css, methods=["GET", "HEAD"]),
+    Route("/embed.css", embed_css, methods=["GET", "HEAD"]),
+]

@@ -1,0 +1,100 @@
+"""The widget's one message catalogue, shared by the script and the server-rendered page.
+
+The strings live in ``static/i18n.json`` (one object per language). The embed script ships
+only English; a reader in another language receives that language's strings with the
+tally answer (:func:`client_bundle`), and the embed page renders them server-side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+DEFAULT_LANG: Final = "en"
+_TAG_RE = re.compile(r"^[A-Za-z]{2,8}")
+#: Keys that only the server-rendered page uses; the script never needs them.
+_SERVER_ONLY: Final = frozenset({"nojs", "dir"})
+
+
+def static_dir() -> Path:
+    """The directory holding ``widget.js`` and the catalogue.
+
+    Inside a wheel it is ``feedbackwidget/static``; in an editable install (a source
+    checkout) it is the repository's top-level ``static/``.
+    """
+    here = Path(__file__).resolve().parent
+    packaged = here / "static"
+    if packaged.is_dir():
+        return packaged
+    return here.parent.parent / "static"
+
+
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every language's strings, read once per process."""
+    raw = json.loads((static_dir() / "i18n.json").read_text(encoding="utf-8"))
+    return {str(lang): {str(k): str(v) for k, v in strings.items()} for lang, strings in raw.items()}
+
+
+def languages() -> tuple[str, ...]:
+    return tuple(catalogue())
+
+
+def negotiate(tag: str | None, accept_language: str | None = None) -> str:
+    """The supported language for a BCP 47 ``tag`` (``ru-RU`` → ``ru``), else from an
+    ``Accept-Language`` header, else English."""
+    supported = catalogue()
+    candidates: list[str] = []
+    if tag:
+        candidates.append(tag)
+    if accept_language:
+        weighted: list[tuple[float, int, str]] = []
+        for index, part in enumerate(accept_language.split(",")[:20]):
+            name, _, params = part.strip().partition(";")
+            quality = 1.0
+            match = re.search(r"q=([0-9.]+)", params)
+            if match:
+                try:
+                    quality = float(match.group(1))
+                except ValueError:
+                    quality = 0.0
+            if quality > 0:
+                weighted.append((-quality, index, name.strip()))
+        candidates.extend(name for _, _, name in sorted(weighted))
+    for candidate in candidates:
+        match = _TAG_RE.match(candidate.strip())
+        if match and match.group(0).lower() in supported:
+            return match.group(0).lower()
+    return DEFAULT_LANG
+
+
+def messages(lang: str | None) -> dict[str, str]:
+    """All strings of the negotiated language (copy; safe to modify)."""
+    return dict(catalogue()[negotiate(lang)])
+
+
+def direction(lang: str | None) -> str:
+    return catalogue()[negotiate(lang)].get("dir", "ltr")
+
+
+def client_messages(lang: str | None) -> dict[str, str]:
+    """The strings the embed script uses, for one language."""
+    return {k: v for k, v in catalogue()[negotiate(lang)].items() if k not in _SERVER_ONLY}
+
+
+def client_bundle(lang: str | None) -> dict[str, object]:
+    """What the tally answer carries for ``?lang=``: ``lang``, ``dir`` and ``messages``."""
+    code = negotiate(lang)
+    return {"lang": code, "dir": direction(code), "messages": client_messages(code)}
+
+
+def error_key(code: str | None, status: int = 400) -> str:
+    """The catalogue key that explains an API error to a reader (the script does the same)."""
+    if status >= 500:
+        return "unavailable"
+    if code == "captcha_required":  # only a form posted without the script gets this
+        return "nojs"
+    return code if code in ("rate_limited", "captcha_failed") else "error"
