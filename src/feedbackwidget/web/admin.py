@@ -27,9 +27,9 @@ from starlette.routing import Route
 
 from ..config import Settings
 from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
+from ..i18n import static_dir
 from ..store.base import Store
 from . import admin_views as views
-from ..i18n import static_dir
 from .origin import client_address, origin_status
 from .responses import error_response
 
@@ -45,7 +45,7 @@ _HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would turn Origin into "null" on POST
     "Cache-Control": "no-store",
     "Vary": "Authorization, Cookie, Accept",
 }
