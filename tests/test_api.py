@@ -169,7 +169,7 @@ def test_mounted_under_prefix_with_host_lifespan(settings: Settings) -> None:
 def test_works_without_lifespan_on_fresh_loops(settings: Settings) -> None:
     widget = FeedbackWidget(settings)
     client = TestClient(widget)  # no `with`: every request runs on a new event loop
-    for n in range(3):
+    for _ in range(3):
         r = client.post(VOTES, json=vote_body("lazy", "up"))
         assert r.status_code == 200, r.text
         client.cookies.clear()

@@ -46,9 +46,9 @@ def _dt(us: int | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
 
 
-def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 10000")
+def _connect(path: str, *, readonly: bool = False, busy_timeout: float = 10.0) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
@@ -70,9 +70,10 @@ def path_from_url(url: str) -> str:
 class _Writer(threading.Thread):
     """Owns the write connection; applies queued operations with group commit."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_timeout: float) -> None:
         super().__init__(name="feedbackwidget-sqlite-writer", daemon=True)
         self.path = path
+        self.busy_timeout = busy_timeout
         self.jobs: queue.SimpleQueue[tuple[_Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
         self.conn: sqlite3.Connection | None = None
         self.last_prune = 0.0
@@ -103,7 +104,7 @@ class _Writer(threading.Thread):
         outcomes: list[tuple[bool, Any]] = []
         try:
             if self.conn is None:
-                self.conn = _connect(self.path)
+                self.conn = _connect(self.path, busy_timeout=self.busy_timeout)
             conn = self.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -144,10 +145,15 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 
 
 class SQLiteStore:
-    """The default store. ``path`` is a file path (``:memory:`` is not supported)."""
+    """The default store. ``path`` is a file path (``:memory:`` is not supported).
 
-    def __init__(self, path: str) -> None:
+    ``busy_timeout`` is how long a write waits for another process's lock
+    before the store answers ``store_unavailable``.
+    """
+
+    def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self._writer: _Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -167,7 +173,7 @@ class SQLiteStore:
             return
         await asyncio.to_thread(self.migrate)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedbackwidget-sqlite-read")
-        self._writer = _Writer(self.path)
+        self._writer = _Writer(self.path, self.busy_timeout)
         self._writer.start()
 
     def migrate(self) -> int:
