@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from feedbackwidget.errors import StoreUnavailable
+from feedbackwidget.store.pg_schema import VERSION
 from feedbackwidget.types import Cast
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -79,7 +80,7 @@ async def test_upgrade_from_version_1_keeps_every_vote(backend: Any) -> None:
     store = backend.make()
     await store.open()
     try:
-        assert await store.migrate() == 2  # already done by open(): nothing left
+        assert await store.migrate() == VERSION  # already done by open(): nothing left
         a = await store.tally("a")
         assert (a.up, a.down) == (2, 1)
         summaries = {s.article_id: s for s in await store.articles("total", 10, 0)}

@@ -14,25 +14,8 @@ from .base import Row
 TALLY = "SELECT coalesce(sum(up), 0)::bigint, coalesce(sum(down), 0)::bigint FROM fw_counters WHERE article_id = $1"
 VOTE_OF = "SELECT vote FROM fw_votes WHERE article_id = $1 AND voter = $2"
 
-# Never locks an existing article row, so a hot article's writers do not queue here.
-ARTICLE_INSERT = (
-    "INSERT INTO fw_articles (article_id, title, first_vote_at) VALUES ($1, $2, $3) ON CONFLICT (article_id) DO NOTHING"
-)
-# Both touch (and lock) the row only when the title actually changes.
-TITLE_FILL = "UPDATE fw_articles SET title = $2 WHERE article_id = $1 AND (title IS NULL OR title = '')"
-TITLE_REPLACE = "UPDATE fw_articles SET title = $2 WHERE article_id = $1 AND title IS DISTINCT FROM $2"
-
-# A repeat of the same vote updates nothing and returns no row; otherwise the
-# row tells whether it was inserted (a first vote) or switched (a change).
-VOTE_UPSERT = """
-INSERT INTO fw_votes AS v (article_id, voter, vote, created_at, updated_at, article_version)
-VALUES ($1, $2, $3, $4, $4, $5)
-ON CONFLICT (article_id, voter) DO UPDATE
-    SET vote = excluded.vote, updated_at = excluded.updated_at,
-        article_version = excluded.article_version
-    WHERE v.vote <> excluded.vote
-RETURNING (xmax = 0) AS inserted
-"""
+# The whole cast (vote, event, counters, title) in one statement; see fw_cast.
+CAST = "SELECT r_changed, r_previous, r_up, r_down FROM fw_cast($1, $2, $3, $4, $5, $6, $7, $8)"
 VOTE_DELETE = "DELETE FROM fw_votes WHERE article_id = $1 AND voter = $2 RETURNING vote, article_version"
 VOTER_DELETE = """
 WITH gone AS (DELETE FROM fw_votes WHERE voter = $1 RETURNING article_id, vote, article_version)

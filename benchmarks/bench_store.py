@@ -1,0 +1,164 @@
+"""Store-level throughput: SQLite vs PostgreSQL, votes spread or on one hot article,
+and the memory an export of a million votes takes.
+
+    python benchmarks/bench_store.py [--seconds 5] [--concurrency 64]
+        [--postgres postgresql://postgres@127.0.0.1/postgres] [--export-rows 1000000]
+
+Creates (and drops) its own PostgreSQL database and a temporary SQLite file.
+Not a test: prints figures. Each figure is casts/s of first votes (each one a
+new voter: vote row + event + counters in one transaction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from feedbackwidget.store.postgres import PostgresStore
+from feedbackwidget.store.sqlite import SQLiteStore
+from feedbackwidget.types import Cast
+
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+async def hammer(store: Any, seconds: float, concurrency: int, articles: int) -> float:
+    counter = itertools.count()
+    stop = time.perf_counter() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            n = next(counter)
+            await store.cast(Cast(f"article-{n % articles}", f"voter-{n}", "up" if n % 3 else "down", NOW))
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / (time.perf_counter() - started)
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+async def admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def throughput(args: argparse.Namespace) -> None:
+    print(f"casts/s, {args.concurrency} concurrent callers, {args.seconds:.0f} s each, one process")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, articles in (("1,000 articles", 1000), ("one hot article", 1)):
+            store = SQLiteStore(os.path.join(tmp, f"bench-{articles}.db"))
+            await store.open()
+            rate = await hammer(store, args.seconds, args.concurrency, articles)
+            await store.close()
+            print(f"  sqlite      {label:16} {rate:8.0f}")
+    name = "fw_bench_" + secrets.token_hex(4)
+    await admin(args.postgres, f'CREATE DATABASE "{name}"')
+    try:
+        url = with_database(args.postgres, name)
+        for slots in (1, 8):
+            for label, articles in (("1,000 articles", 1000), ("one hot article", 1)):
+                schema = f"s{slots}_{articles}"
+                await admin(url, f"CREATE SCHEMA {schema}")
+                store = PostgresStore(
+                    f"{url}?search_path={schema}", pool_min=args.pool, pool_max=args.pool, counter_slots=slots
+                )
+                await store.open()
+                rate = await hammer(store, args.seconds, args.concurrency, articles)
+                await store.close()
+                print(f"  postgresql  {label:16} {rate:8.0f}   (pool {args.pool}, {slots} counter slot(s))")
+    finally:
+        await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def export_rss(args: argparse.Namespace) -> None:
+    name = "fw_bench_" + secrets.token_hex(4)
+    await admin(args.postgres, f'CREATE DATABASE "{name}"')
+    try:
+        url = with_database(args.postgres, name)
+        store = PostgresStore(url)
+        await store.open()
+        await store.close()
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                "INSERT INTO fw_votes (article_id, voter, vote, created_at, updated_at, article_version) "
+                "SELECT 'article-' || (i % 10000), 'voter-' || i, CASE WHEN i % 3 = 0 THEN 'down' ELSE 'up' END, "
+                "now(), now(), 'r1' FROM generate_series(1, $1) AS i",
+                args.export_rows,
+            )
+        finally:
+            await conn.close()
+        for fmt in ("csv", "ndjson"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--export-child", url, "--format", fmt],
+                check=True, capture_output=True, text=True,
+            ).stdout.strip()
+            print(f"  export {args.export_rows:,} votes as {fmt}: {out}")
+    finally:
+        await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def export_child(url: str, fmt: str) -> None:
+    from feedbackwidget.export import stream
+
+    store = PostgresStore(url)
+    await store.open()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rows = size = 0
+    started = time.perf_counter()
+    async for chunk in stream("votes", fmt, store.export("votes")):  # type: ignore[arg-type]
+        size += len(chunk)
+        rows += chunk.count(b"\n")
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    await store.close()
+    print(
+        f"{size / 1e6:.0f} MB in {elapsed:.1f} s; peak RSS {before / 1024:.0f} MiB before, "
+        f"{after / 1024:.0f} MiB after (+{(after - before) / 1024:.1f} MiB)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--pool", type=int, default=10)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--export-rows", type=int, default=1_000_000)
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--export-child", help=argparse.SUPPRESS)
+    parser.add_argument("--format", default="csv", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.export_child:
+        asyncio.run(export_child(args.export_child, args.format))
+        return
+    if not args.skip_throughput:
+        asyncio.run(throughput(args))
+    if not args.skip_export:
+        asyncio.run(export_rss(args))
+
+
+if __name__ == "__main__":
+    main()
