@@ -1,0 +1,86 @@
+"""What a first-time reader pays: bytes, requests, preflights, cookies, captcha traffic."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.request
+from email.message import Message
+
+from playwright.sync_api import expect
+
+from feedbackwidget import i18n
+from tests.browser.conftest import Reader, Stack, article_id, widget_of
+
+BUDGET = 4096
+
+
+def fetch(url: str, *, gzip_ok: bool = True) -> tuple[bytes, Message]:
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"} if gzip_ok else {})
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback only
+        return answer.read(), answer.headers
+
+
+def test_script_and_reader_language_fit_in_4_kib_gzipped(stack: Stack) -> None:
+    script, headers = fetch(stack.widget_url + "/widget.js")
+    assert headers["Content-Encoding"] == "gzip"
+    assert b"__FEEDBACKWIDGET_CONFIG__" not in gzip.decompress(script)
+    sizes = {}
+    for lang in i18n.languages():
+        body, _ = fetch(f"{stack.widget_url}/api/v1/articles/{article_id()}?lang={lang}", gzip_ok=False)
+        strings = json.dumps(json.loads(body)["messages"], ensure_ascii=False, separators=(",", ":"))
+        sizes[lang] = len(script) + len(gzip.compress(strings.encode(), 9))
+        # Everything else in the tally answer is the sentiment itself, not the widget's weight.
+    print(f"widget.js gzipped: {len(script)} bytes; with the reader's strings: {sizes}")
+    assert max(sizes.values()) <= BUDGET, sizes
+    other = {k: v for k, v in i18n.catalogue()["ka"].items() if k not in ("nojs", "dir")}
+    assert other["question"].encode() not in gzip.decompress(script)  # no foreign language shipped
+
+
+def test_first_time_reader_costs_one_request_no_preflight_no_cookie(stack: Stack, reader: Reader) -> None:
+    aid = article_id()
+    page = reader.page()
+    page.goto(stack.article(aid))
+    expect(widget_of(page, aid).locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
+    calls = stack.requests()
+    assert calls == [("GET", "/widget.js", ""), ("GET", f"/api/v1/articles/{aid}", "lang=en")], calls
+    assert reader.context.cookies() == []
+    assert not [u for u in reader.seen if u.startswith(stack.fake.origin)], "captcha host contacted before interaction"
+
+
+def test_tally_answer_is_public_and_cacheable(stack: Stack) -> None:
+    request = urllib.request.Request(
+        f"{stack.widget_url}/api/v1/articles/{article_id()}?lang=ru", headers={"Origin": stack.publisher.origin}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback only
+        assert "public" in answer.headers["Cache-Control"]
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Set-Cookie" not in answer.headers
+
+
+def test_returning_reader_costs_one_request_too(stack: Stack, reader: Reader) -> None:
+    first, second = article_id(), article_id()
+    page = reader.page()
+    page.goto(stack.article(first))
+    widget_of(page, first).get_by_role("button", name="Yes", exact=True).click()
+    expect(widget_of(page, first).locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
+    stack.recorder.log.clear()
+    page.goto(stack.article(second))
+    expect(widget_of(page, second).locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
+    calls = [c[:2] for c in stack.requests() if c[1] != "/widget.js"]  # the script may come from cache
+    assert calls == [("POST", "/api/v1/sentiment")], calls
+
+
+def test_captcha_script_loads_once_on_first_interaction(stack: Stack, reader: Reader) -> None:
+    a, b = article_id(), article_id()
+    page = reader.page()
+    page.goto(stack.article(a, b))
+    expect(widget_of(page, b).locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
+    assert not [u for u in reader.seen if u.startswith(stack.fake.origin)]
+    widget_of(page, a).get_by_role("button", name="Yes", exact=True).click()
+    expect(widget_of(page, a).locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
+    widget_of(page, b).get_by_role("button", name="No", exact=True).click()
+    expect(widget_of(page, b).locator(".fw-t")).to_have_text("Yes: 0 · No: 1")
+    scripts = [u for u in reader.seen if u.startswith(stack.fake.origin + "/1/api.js")]
+    assert len(scripts) == 1, scripts
+    assert "render=explicit" in scripts[0] and "onload=" in scripts[0]
