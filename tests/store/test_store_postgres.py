@@ -235,3 +235,17 @@ async def test_a_hot_article_spreads_over_counter_slots(backend: Any) -> None:
         assert (await store.tally("hot")).up == 200
     finally:
         await store.close()
+
+
+def test_pool_options_come_from_arguments_or_the_url() -> None:
+    from feedbackwidget.errors import ConfigError
+    from feedbackwidget.store.postgres import PostgresStore
+
+    plain = PostgresStore("postgresql://u@db/votes")
+    assert (plain.pool_min, plain.pool_max, plain.counter_slots) == (2, 10, 8)
+    tuned = PostgresStore("postgresql://u@db/votes?pool_max=30&sslmode=prefer&counter_slots=4&pool_min=1")
+    assert (tuned.pool_min, tuned.pool_max, tuned.counter_slots) == (1, 30, 4)
+    assert tuned.url == "postgresql://u@db/votes?sslmode=prefer"
+    assert PostgresStore("postgresql://u@db/votes?pool_max=30", pool_max=5).pool_max == 5
+    with pytest.raises(ConfigError, match="FEEDBACKWIDGET_DATABASE_URL"):
+        PostgresStore("postgresql://u@db/votes?pool_max=lots")

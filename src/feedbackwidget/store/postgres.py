@@ -30,10 +30,11 @@ import random
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from ..errors import SchemaTooNew, StoreUnavailable
+from ..errors import ConfigError, SchemaTooNew, StoreUnavailable
 from ..types import (
     ArticleId,
     ArticleOrder,
@@ -72,6 +73,28 @@ _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.Seria
 _OTHER: dict[str, Vote] = {"up": "down", "down": "up"}
 
 
+_URL_VAR = "FEEDBACKWIDGET_DATABASE_URL"
+_OPTIONS = ("pool_min", "pool_max", "counter_slots")
+
+
+def _pop_options(url: str) -> tuple[str, dict[str, int]]:
+    """Take this store's own options (``?pool_max=20&pool_min=2&counter_slots=8``)
+    out of the URL; the other query parameters are left for asyncpg."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    options: dict[str, int] = {}
+    for name, value in pairs:
+        if name in _OPTIONS:
+            try:
+                options[name] = int(value)
+            except ValueError:
+                raise ConfigError(_URL_VAR, f"{name} must be a whole number") from None
+            if options[name] < 0:
+                raise ConfigError(_URL_VAR, f"{name} must not be negative")
+    rest = urlencode([(n, v) for n, v in pairs if n not in _OPTIONS])
+    return urlunsplit(parts._replace(query=rest)), options
+
+
 def _unavailable(exc: BaseException) -> StoreUnavailable:
     # The class name only: messages may carry host names or user names of the DSN.
     return StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).")
@@ -90,16 +113,20 @@ class PostgresStore:
         self,
         url: str,
         *,
-        pool_min: int = 2,
-        pool_max: int = 10,
-        counter_slots: int = 8,
+        pool_min: int | None = None,
+        pool_max: int | None = None,
+        counter_slots: int | None = None,
         connect_timeout: float = 5.0,
         command_timeout: float = 15.0,
     ) -> None:
         if url.startswith("postgres://"):
             url = "postgresql://" + url.removeprefix("postgres://")
+        url, options = _pop_options(url)
+        pool_min = options.get("pool_min", 2) if pool_min is None else pool_min
+        pool_max = options.get("pool_max", 10) if pool_max is None else pool_max
+        counter_slots = options.get("counter_slots", 8) if counter_slots is None else counter_slots
         if not 1 <= counter_slots <= 1000:
-            raise ValueError("counter_slots must be between 1 and 1000")
+            raise ConfigError(_URL_VAR, "counter_slots must be between 1 and 1000")
         self.url = url
         self.pool_min = max(0, pool_min)
         self.pool_max = max(1, pool_max, self.pool_min)
