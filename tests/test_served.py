@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -161,3 +162,31 @@ def test_store_outage_is_503_writes_nothing_and_recovers(make_settings: Callable
         assert client.get("/api/v1/articles/o").json()["total"] == 1
         r = client.post("/api/v1/votes", json={"article_id": "o", "vote": "up", "captcha_token": "PASS-out-2"})
         assert r.status_code == 200 and r.json()["sentiment"]["total"] == 2
+
+
+def test_redis_rate_limit_is_shared_by_two_apps(make_settings: Callable[..., Settings], db_url: str) -> None:
+    """Two widgets (as two servers would) share one limit, kept in Redis rather than the store."""
+    import redis
+
+    db = 1 + secrets.randbelow(15)
+    direct = redis.Redis(host="127.0.0.1", port=6379, db=db, socket_connect_timeout=1)
+    try:
+        direct.flushdb()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("FEEDBACKWIDGET_REQUIRE_POSTGRES") == "1":  # CI: every service must be there
+            raise
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    from starlette.testclient import TestClient
+
+    settings = make_settings(rate_limit="3/minute", redis_url=f"redis://127.0.0.1:6379/{db}")
+    with TestClient(FeedbackWidget(settings)) as a, TestClient(FeedbackWidget(settings)) as b:
+        statuses = [
+            c.post("/api/v1/votes", json={"article_id": "r", "vote": "up", "captcha_token": f"PASS-{secrets.token_hex(8)}"}).status_code
+            for c in (a, b, a, b)
+        ]
+    assert statuses == [200, 200, 200, 429]
+    assert len(direct.keys("feedbackwidget:rate:*")) == 1
+    with sqlite3.connect(path_from_url(db_url)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM rate_limits").fetchone()[0] == 0
+    direct.flushdb()
+    direct.close()

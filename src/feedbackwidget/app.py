@@ -25,7 +25,7 @@ from .store import Store, open_store
 from .tokens import Tokens
 from .web import admin, api, assets, embed
 from .web.bodies import article_id as valid_article_id
-from .web.limiter import Limiter, StoreLimiter
+from .web.limiter import Limiter, default_limiter
 from .web.origin import origin_status, preflight_headers
 from .web.responses import error_response, from_http_exception, json_response
 from .web.runtime import Runtime, utcnow
@@ -58,7 +58,7 @@ class FeedbackWidget:
             auto_reload=False,
         )
         self._store_factory = store_factory or (lambda s: open_store(s.database_url))
-        self._limiter_factory = limiter_factory or (lambda s, store: StoreLimiter(store, s.rate_limit))
+        self._limiter_factory = limiter_factory or default_limiter
         self._http_session = http_session
         self._clock = clock
         self._router = Router(routes=[*api.ROUTES, *assets.ROUTES, *embed.ROUTES, *admin.ROUTES])

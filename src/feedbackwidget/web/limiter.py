@@ -1,13 +1,22 @@
-"""Rate limiting of vote attempts per client address, shared through the store."""
+"""Rate limiting of vote attempts per client address.
+
+The state lives where every worker and server sees it: in the store by default
+(one GCRA row per address group), or in Redis when ``REDIS_URL`` is set (which
+falls over to the store while Redis does not answer).
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Protocol
 
-from ..config import RateLimit
+from ..config import RateLimit, Settings
 from ..errors import RateLimited
 from ..store import Store
+
+
+class Taker(Protocol):
+    async def take(self, key: str, now: float, count: int, period: float) -> float: ...
 
 
 class Limiter(Protocol):
@@ -17,20 +26,43 @@ class Limiter(Protocol):
         """Count one attempt for ``key``; raise RateLimited when over the limit."""
 
 
-class StoreLimiter:
-    """GCRA state kept in the store, so every worker and server on it shares one limit."""
+class GcraLimiter:
+    """Applies ``limit`` with a GCRA ``taker`` (the store, or Redis)."""
 
-    def __init__(self, store: Store, limit: RateLimit) -> None:
-        self.store = store
+    def __init__(self, taker: Taker, limit: RateLimit) -> None:
+        self.taker = taker
         self.limit = limit
 
     async def open(self) -> None:
-        return None
+        opener = getattr(self.taker, "open", None)  # Redis has a connection; the store is opened by its owner
+        if opener is not None:
+            await opener()
 
     async def close(self) -> None:
-        return None
+        closer = getattr(self.taker, "close", None)
+        if closer is not None:
+            await closer()
 
     async def check(self, key: str) -> None:
-        wait = await self.store.take(key, time.time(), self.limit.count, self.limit.period)
+        wait = await self.taker.take(key, time.time(), self.limit.count, self.limit.period)
         if wait > 0:
             raise RateLimited(wait)
+
+
+class _StoreTaker:
+    """The store's own limiter, without the store's open/close (its owner manages those)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def take(self, key: str, now: float, count: int, period: float) -> float:
+        return await self.store.take(key, now, count, period)
+
+
+def default_limiter(settings: Settings, store: Store) -> Limiter:
+    if settings.redis_url:
+        # Redis lives behind the [redis] extra, so its client is imported only when configured.
+        from ..store.redis_limiter import RedisLimiter  # noqa: PLC0415
+
+        return GcraLimiter(RedisLimiter(settings.redis_url, fallback=_StoreTaker(store)), settings.rate_limit)
+    return GcraLimiter(_StoreTaker(store), settings.rate_limit)
