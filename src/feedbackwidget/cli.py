@@ -51,7 +51,7 @@ def server_options(settings: Settings, *, host: str, port: int) -> dict[str, Any
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415  (only this command starts a server)
+    import uvicorn
 
     settings = _settings(args)
     if args.database_url:

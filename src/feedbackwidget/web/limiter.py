@@ -62,7 +62,7 @@ class _StoreTaker:
 def default_limiter(settings: Settings, store: Store) -> Limiter:
     if settings.redis_url:
         # Redis lives behind the [redis] extra, so its client is imported only when configured.
-        from ..store.redis_limiter import RedisLimiter  # noqa: PLC0415
+        from ..store.redis_limiter import RedisLimiter
 
         return GcraLimiter(RedisLimiter(settings.redis_url, fallback=_StoreTaker(store)), settings.rate_limit)
     return GcraLimiter(_StoreTaker(store), settings.rate_limit)
