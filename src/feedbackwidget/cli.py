@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
+import uvicorn
+
 from . import export
 from .app import FeedbackWidget
 from .config import PREFIX, Settings
@@ -51,8 +53,6 @@ def server_options(settings: Settings, *, host: str, port: int) -> dict[str, Any
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     settings = _settings(args)
     if args.database_url:
         os.environ[PREFIX + "DATABASE_URL"] = args.database_url  # worker processes read it
