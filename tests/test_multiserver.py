@@ -1,0 +1,262 @@
+"""Two real ``feedbackwidget serve`` processes on one PostgreSQL database.
+
+Hundreds of readers spread over both servers vote, read tallies and change
+their minds through the *other* server; one server is SIGKILLed while requests
+are in flight and started again. Every acknowledged vote must be there and the
+tallies must be exact. Needs PostgreSQL (see tests/store/conftest.py for the
+variables); skips saying so without one, unless FEEDBACKWIDGET_REQUIRE_POSTGRES=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import pytest
+
+from feedbackwidget.fakecaptcha import FakeHCaptcha
+
+pytestmark = pytest.mark.postgres
+
+ADMIN_URL = os.environ.get("FEEDBACKWIDGET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("FEEDBACKWIDGET_REQUIRE_POSTGRES") == "1"
+EXPORT_TOKEN = "multiserver-export-token-0123"
+READERS = 300
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    try:
+        import asyncpg  # noqa: F401
+    except ImportError:
+        if REQUIRE_POSTGRES:
+            pytest.fail("asyncpg is not installed")
+        pytest.skip("asyncpg is not installed (pip install 'feedbackwidget[postgres]')")
+    name = "fw_multi_" + secrets.token_hex(6)
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        reason = f"PostgreSQL is not reachable at {urlsplit(ADMIN_URL).netloc}: {type(exc).__name__}: {exc}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason + " (FEEDBACKWIDGET_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    try:
+        yield urlunsplit(urlsplit(ADMIN_URL)._replace(path="/" + name))
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Server:
+    """One ``feedbackwidget serve`` process."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.port = free_port()
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        script = Path(sys.executable).with_name("feedbackwidget")
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "feedbackwidget.cli"]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    async def ready(self, session: aiohttp.ClientSession, limit: float = 30.0) -> None:
+        """Wait until /healthz answers 200 (polling a condition)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                async with session.get(f"{self.url}/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if loop.time() > deadline:
+                raise AssertionError(f"server not ready: {self.log.read_text(errors='replace')[-2000:]}")
+            await asyncio.sleep(0.05)
+
+
+async def vote(
+    session: aiohttp.ClientSession, server: Server, article: str, value: str, voter: str | None = None
+) -> dict[str, Any] | None:
+    """One vote; the JSON answer when acknowledged, None when the server never answered."""
+    headers = {"X-Feedback-Voter": voter} if voter else {}
+    body = {"article_id": article, "vote": value, "captcha_token": f"PASS-{secrets.token_hex(12)}"}
+    try:
+        async with session.post(f"{server.url}/api/v1/votes", json=body, headers=headers) as r:
+            if r.status != 200:
+                assert r.status == 503, await r.text()  # store_unavailable while the other dies is allowed
+                return None
+            answer: dict[str, Any] = await r.json()
+            return answer
+    except (TimeoutError, aiohttp.ClientError):
+        return None
+
+
+async def tally(
+    session: aiohttp.ClientSession, server: Server, article: str, voter: str | None = None
+) -> dict[str, Any]:
+    headers = {"X-Feedback-Voter": voter} if voter else {}
+    async with session.get(f"{server.url}/api/v1/articles/{article}", headers=headers) as r:
+        assert r.status == 200
+        answer: dict[str, Any] = await r.json()
+        return answer
+
+
+async def export(session: aiohttp.ClientSession, server: Server, kind: str) -> list[dict[str, Any]]:
+    import json
+
+    headers = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
+    async with session.get(f"{server.url}/api/v1/export?format=ndjson&kind={kind}", headers=headers) as r:
+        assert r.status == 200
+        text = await r.text()
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def test_two_servers_one_database_survive_a_sigkill(database: str, tmp_path: Path) -> None:
+    with FakeHCaptcha(latency=0.02) as fake:
+        env = {
+            **os.environ,
+            **fake.env(),
+            "FEEDBACKWIDGET_DATABASE_URL": database + "?pool_max=8",
+            "FEEDBACKWIDGET_SECRET_KEY": "multiserver-secret-" + secrets.token_hex(16),
+            "FEEDBACKWIDGET_EXPORT_TOKEN": EXPORT_TOKEN,
+            "FEEDBACKWIDGET_RATE_LIMIT": "100000/second",
+        }
+        env.pop("FEEDBACKWIDGET_REDIS_URL", None)
+        servers = [Server(env, tmp_path / "a.log"), Server(env, tmp_path / "b.log")]
+        try:
+            for server in servers:
+                server.start()
+            asyncio.run(_scenario(servers))
+        finally:
+            for server in servers:
+                server.stop()
+
+
+async def _scenario(servers: list[Server]) -> None:
+    a, b = servers
+    connector = aiohttp.TCPConnector(limit=2 * READERS, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+    jar = aiohttp.DummyCookieJar()  # readers identify themselves by header only
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=jar) as session:
+        await asyncio.gather(a.ready(session), b.ready(session))
+
+        # 1. Hundreds of readers, spread over both servers, vote at once while others read.
+        first_votes = [("up" if i % 3 else "down") for i in range(READERS)]
+        acks = await asyncio.gather(
+            *(vote(session, servers[i % 2], "hot", first_votes[i]) for i in range(READERS)),
+            *(tally(session, servers[i % 2], "hot") for i in range(READERS)),
+        )
+        firsts = acks[:READERS]
+        assert all(ack is not None and ack["changed"] for ack in firsts)
+        voters = [ack["voter"] for ack in firsts if ack is not None]
+        state = dict(zip(voters, first_votes, strict=True))  # last acknowledged vote of each reader
+        assert len(set(voters)) == READERS
+
+        # 2. Everyone changes their mind through the *other* server; b dies mid-load.
+        flips = {v: ("down" if state[v] == "up" else "up") for v in voters}
+        b_acked = asyncio.Event()
+        b_count = 0
+
+        async def change(i: int, voter: str) -> tuple[str, dict[str, Any] | None]:
+            nonlocal b_count
+            server = servers[(i + 1) % 2]
+            answer = await vote(session, server, "hot", flips[voter], voter)
+            if answer is not None and server is b:
+                b_count += 1
+                if b_count >= 40:
+                    b_acked.set()
+            return voter, answer
+
+        changes = [asyncio.create_task(change(i, v)) for i, v in enumerate(voters)]
+        await b_acked.wait()
+        b.kill()  # SIGKILL: no shutdown, requests in flight are cut off
+        outcomes = await asyncio.gather(*changes)
+
+        unanswered = [voter for voter, answer in outcomes if answer is None]
+        for voter, answer in outcomes:
+            if answer is not None:
+                assert answer["vote"] == flips[voter]
+                state[voter] = flips[voter]
+        assert unanswered, "the kill came too late to cut any request off; the test proved nothing"
+
+        # 3. b comes back on the same database; the cut-off readers retry there until acknowledged.
+        b.start()
+        await b.ready(session)
+        retries = await asyncio.gather(*(vote(session, b, "hot", flips[v], v) for v in unanswered))
+        for voter, answer in zip(unanswered, retries, strict=True):
+            assert answer is not None and answer["vote"] == flips[voter]
+            # Committed before the kill but never acknowledged: the retry is a no-op, not a second vote.
+            state[voter] = flips[voter]
+
+        # 4. Exact: both servers agree, and every acknowledged vote is the stored one.
+        expected_up = sum(v == "up" for v in state.values())
+        expected_down = sum(v == "down" for v in state.values())
+        for server in servers:
+            answer = await tally(session, server, "hot")
+            assert (answer["up"], answer["down"]) == (expected_up, expected_down)
+        own = await asyncio.gather(*(tally(session, servers[i % 2], "hot", v) for i, v in enumerate(voters)))
+        assert [answer["your_vote"] for answer in own] == [state[v] for v in voters]
+        stored = await export(session, a, "votes")
+        assert len(stored) == READERS
+        assert sorted(row["vote"] for row in stored) == sorted(state.values())
+        history = await export(session, b, "events")
+        assert sum(e["action"] == "cast" for e in history) == READERS
+        assert sum(e["action"] == "change" for e in history) == READERS
+        ids = [e["event_id"] for e in history]
+        assert ids == sorted(set(ids))
