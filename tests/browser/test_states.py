@@ -56,7 +56,7 @@ def test_captcha_service_unavailable_is_503_then_retry(stack: Stack, reader: Rea
 
 
 def test_captcha_refused_by_siteverify(stack: Stack, reader: Reader) -> None:
-    _page, aid, w = _open(stack, reader)
+    _page, _aid, w = _open(stack, reader)
     stack.fake.mint_prefix = "FAIL"
     w.get_by_role("button", name="Yes", exact=True).click()
     _refused(w, "The anti-spam check failed.")
@@ -65,7 +65,7 @@ def test_captcha_refused_by_siteverify(stack: Stack, reader: Reader) -> None:
 
 
 def test_captcha_error_callback(stack: Stack, reader: Reader) -> None:
-    _page, aid, w = _open(stack, reader)
+    _page, _aid, w = _open(stack, reader)
     stack.fake.client = "error"
     w.get_by_role("button", name="Yes", exact=True).click()
     _refused(w, "The anti-spam check failed.")
@@ -74,7 +74,7 @@ def test_captcha_error_callback(stack: Stack, reader: Reader) -> None:
 
 
 def test_captcha_expiry_sends_nothing_and_retries(stack: Stack, reader: Reader) -> None:
-    _page, aid, w = _open(stack, reader)
+    _page, _aid, w = _open(stack, reader)
     stack.fake.client = "expire"
     w.get_by_role("button", name="Yes", exact=True).click()
     _refused(w, "The anti-spam check expired.")
@@ -115,7 +115,7 @@ def test_consent_hook_holds_the_captcha_back(stack: Stack, reader: Reader) -> No
     hook = stack.publisher.add_script(
         "window.feedbackWidgetConsent = () => Promise.resolve(window.readerAcceptedCaptcha === true);"
     )
-    page, aid, w = _open(stack, reader, head=f'<script src="{hook}"></script>')
+    page, _aid, w = _open(stack, reader, head=f'<script src="{hook}"></script>')
     w.get_by_role("button", name="Yes", exact=True).click()
     _refused(w, "Voting needs hCaptcha, which is not allowed on this page.")
     assert not [u for u in reader.seen if u.startswith(stack.fake.origin)], "captcha loaded without consent"

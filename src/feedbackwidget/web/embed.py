@@ -83,7 +83,7 @@ def render_embed(
     headers = {
         "Cache-Control": "no-store",
         "Content-Security-Policy": content_security_policy(rt.settings),
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",  # "no-referrer" would make the form post say Origin: null
         "X-Content-Type-Options": "nosniff",
     }
     return HTMLResponse(html, status_code, headers=headers)
