@@ -26,6 +26,7 @@ from ..sentiment import wilson_lower
 from ..types import ArticleId, ArticleOrder, ArticleSummary, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
 from .base import Row
 from .sqlite_schema import MIGRATIONS, VERSION
+from .sqlite_sql import apply_cast, apply_withdraw, daily_row, daily_sql, export_query, from_us, statements, to_us
 
 T = TypeVar("T")
 
@@ -34,16 +35,6 @@ _EXPORT_BATCH = 1000
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 
 _Op = Callable[[sqlite3.Connection], Any]
-
-
-def _us(at: dt.datetime) -> int:
-    return int(at.timestamp() * 1_000_000)
-
-
-def _dt(us: int | None) -> dt.datetime | None:
-    if us is None:
-        return None
-    return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
 
 
 def _connect(path: str, *, readonly: bool = False, busy_timeout: float = 10.0) -> sqlite3.Connection:
@@ -191,7 +182,7 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise SchemaTooNew(found, VERSION)
             for version in range(found, VERSION):
-                for statement in _statements(MIGRATIONS[version]):
+                for statement in statements(MIGRATIONS[version]):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
@@ -294,7 +285,7 @@ class SQLiteStore:
 
         def run(conn: sqlite3.Connection) -> list[ArticleSummary]:
             return [
-                ArticleSummary(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5]))
+                ArticleSummary(r[0], r[1], r[2], r[3], from_us(r[4]), from_us(r[5]))
                 for r in conn.execute(sql, (limit, offset))
             ]
 
@@ -303,10 +294,10 @@ class SQLiteStore:
     async def daily(
         self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
     ) -> list[Row]:
-        sql, params = _daily_sql(article_id, since, until)
+        sql, params = daily_sql(article_id, since, until)
 
         def run(conn: sqlite3.Connection) -> list[Row]:
-            return [_daily_row(r) for r in conn.execute(sql, params)]
+            return [daily_row(r) for r in conn.execute(sql, params)]
 
         return await self._read(run)
 
@@ -329,7 +320,7 @@ class SQLiteStore:
         until: dt.datetime | None = None,
         after: int | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
-        sql, params, convert = _export_query(kind, since, until, after)
+        sql, params, convert = export_query(kind, since, until, after)
         async for batch in self._stream(sql, params, convert):
             yield batch
 
@@ -387,16 +378,16 @@ class SQLiteStore:
     # -- changes ----------------------------------------------------------
 
     async def cast(self, cast: Cast) -> CastResult:
-        return await self._write(lambda conn: _cast(conn, cast))
+        return await self._write(lambda conn: apply_cast(conn, cast))
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
-        return await self._write(lambda conn: _withdraw(conn, article_id, voter, _us(at)))
+        return await self._write(lambda conn: apply_withdraw(conn, article_id, voter, to_us(at)))
 
     async def erase(self, voter: VoterKey, at: dt.datetime) -> list[ArticleId]:
         def op(conn: sqlite3.Connection) -> list[ArticleId]:
             rows = conn.execute("SELECT article_id FROM votes WHERE voter = ?", (voter,)).fetchall()
             for (article_id,) in rows:
-                _withdraw(conn, article_id, voter, _us(at), action="erase")
+                apply_withdraw(conn, article_id, voter, to_us(at), action="erase")
             return [r[0] for r in rows]
 
         return await self._write(op)
@@ -421,165 +412,3 @@ class SQLiteStore:
             return 0.0
 
         return await self._write(op)
-
-
-# -- the operations, run by the writer inside its transaction -------------
-
-
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def _counts(conn: sqlite3.Connection, article_id: ArticleId) -> Tally:
-    row = conn.execute("SELECT up, down FROM articles WHERE article_id = ?", (article_id,)).fetchone()
-    return Tally(article_id, row[0], row[1]) if row else Tally(article_id)
-
-
-def _cast(conn: sqlite3.Connection, cast: Cast) -> CastResult:
-    at = _us(cast.at)
-    conn.execute(
-        "INSERT INTO articles (article_id, title, first_vote_at, last_vote_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (article_id) DO NOTHING",
-        (cast.article_id, cast.title, at, at),
-    )
-    if cast.title:
-        if cast.title_trusted:
-            conn.execute("UPDATE articles SET title = ? WHERE article_id = ?", (cast.title, cast.article_id))
-        else:
-            conn.execute(
-                "UPDATE articles SET title = ? WHERE article_id = ? AND (title IS NULL OR title = '')",
-                (cast.title, cast.article_id),
-            )
-    row = conn.execute(
-        "SELECT vote FROM votes WHERE article_id = ? AND voter = ?", (cast.article_id, cast.voter)
-    ).fetchone()
-    previous: Vote | None = row[0] if row else None
-    if previous == cast.vote:
-        return CastResult(_counts(conn, cast.article_id), changed=False, previous=previous)
-    if previous is None:
-        conn.execute(
-            "INSERT INTO votes (article_id, voter, vote, created_at, updated_at, article_version) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (cast.article_id, cast.voter, cast.vote, at, at, cast.version),
-        )
-        action = "cast"
-    else:
-        conn.execute(
-            "UPDATE votes SET vote = ?, updated_at = ?, article_version = ? WHERE article_id = ? AND voter = ?",
-            (cast.vote, at, cast.version, cast.article_id, cast.voter),
-        )
-        action = "change"
-    d_up = (cast.vote == "up") - (previous == "up")
-    d_down = (cast.vote == "down") - (previous == "down")
-    conn.execute(
-        "UPDATE articles SET up = up + ?, down = down + ?, last_vote_at = MAX(COALESCE(last_vote_at, 0), ?), "
-        "first_vote_at = COALESCE(first_vote_at, ?) WHERE article_id = ?",
-        (d_up, d_down, at, at, cast.article_id),
-    )
-    conn.execute(
-        "INSERT INTO events (at, article_id, voter, action, vote, article_version) VALUES (?, ?, ?, ?, ?, ?)",
-        (at, cast.article_id, cast.voter, action, cast.vote, cast.version),
-    )
-    return CastResult(_counts(conn, cast.article_id), changed=True, previous=previous)
-
-
-def _withdraw(
-    conn: sqlite3.Connection, article_id: ArticleId, voter: VoterKey, at: int, action: str = "withdraw"
-) -> Tally | None:
-    row = conn.execute(
-        "SELECT vote, article_version FROM votes WHERE article_id = ? AND voter = ?", (article_id, voter)
-    ).fetchone()
-    if row is None:
-        return None
-    vote, version = row
-    conn.execute("DELETE FROM votes WHERE article_id = ? AND voter = ?", (article_id, voter))
-    conn.execute(
-        "UPDATE articles SET up = up - ?, down = down - ? WHERE article_id = ?",
-        (int(vote == "up"), int(vote == "down"), article_id),
-    )
-    conn.execute(
-        "INSERT INTO events (at, article_id, voter, action, vote, article_version) VALUES (?, ?, ?, ?, ?, ?)",
-        (at, article_id, voter, action, vote, version),
-    )
-    return _counts(conn, article_id)
-
-
-# -- export queries -------------------------------------------------------
-
-
-def _range(column: str, since: dt.datetime | None, until: dt.datetime | None) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        where.append(f"{column} >= ?")
-        params.append(_us(since))
-    if until is not None:
-        where.append(f"{column} < ?")
-        params.append(_us(until))
-    return where, params
-
-
-def _daily_sql(
-    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
-) -> tuple[str, list[Any]]:
-    where, params = _range("at", since, until)
-    where.insert(0, "action IN ('cast', 'change')")
-    if article_id is not None:
-        where.append("article_id = ?")
-        params.append(article_id)
-    sql = (
-        "SELECT date(at / 1000000, 'unixepoch') AS day, article_id, "
-        "SUM(vote = 'up'), SUM(vote = 'down') FROM events "
-        f"WHERE {' AND '.join(where)} GROUP BY day, article_id ORDER BY day, article_id"
-    )
-    return sql, params
-
-
-def _daily_row(r: tuple[Any, ...]) -> Row:
-    return {"day": dt.date.fromisoformat(r[0]), "article_id": r[1], "up": r[2], "down": r[3]}
-
-
-def _export_query(
-    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None
-) -> tuple[str, list[Any], Callable[[tuple[Any, ...]], Row]]:
-    if kind == "votes":
-        where, params = _range("updated_at", since, until)
-        sql = (
-            "SELECT article_id, vote, voter, created_at, updated_at, article_version FROM votes"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + " ORDER BY article_id, voter"
-        )
-        return sql, params, lambda r: {
-            "article_id": r[0], "vote": r[1], "voter": r[2],
-            "created_at": _dt(r[3]), "updated_at": _dt(r[4]), "article_version": r[5],
-        }
-    if kind == "events":
-        where, params = _range("at", since, until)
-        if after is not None:
-            where.append("event_id > ?")
-            params.append(after)
-        sql = (
-            "SELECT event_id, at, article_id, voter, action, vote, article_version FROM events"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + " ORDER BY event_id"
-        )
-        return sql, params, lambda r: {
-            "event_id": r[0], "at": _dt(r[1]), "article_id": r[2], "voter": r[3],
-            "action": r[4], "vote": r[5], "article_version": r[6],
-        }
-    if kind == "articles":
-        where, params = _range("last_vote_at", since, until)
-        sql = (
-            "SELECT article_id, title, up, down, first_vote_at, last_vote_at FROM articles"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + " ORDER BY article_id"
-        )
-        return sql, params, lambda r: {
-            "article_id": r[0], "title": r[1], "up": r[2], "down": r[3],
-            "first_vote_at": _dt(r[4]), "last_vote_at": _dt(r[5]),
-        }
-    if kind == "daily":
-        sql, params = _daily_sql(None, since, until)
-        return sql, params, _daily_row
-    raise ValueError(f"unknown export kind {kind!r}")
-
