@@ -128,11 +128,16 @@ def test_other_languages_from_element_or_page(stack: Stack, reader: Reader) -> N
 
 
 def test_final_height_on_first_paint(stack: Stack, reader: Reader) -> None:
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
     for lang in ("en", "ka"):
         aid = article_id()
         page = reader.page()
-        held: list[Any] = []
-        page.route(f"{stack.widget_url}/api/v1/articles/**", lambda route, held=held: held.append(route))
+        held.clear()
+        page.route(f"{stack.widget_url}/api/v1/articles/**", hold)
         with page.expect_request(f"{stack.widget_url}/api/v1/articles/**"):
             page.goto(stack.article(aid, lang=lang))
         w = widget_of(page, aid)
