@@ -184,6 +184,15 @@ class PostgresStore:
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from None
         try:
+            # Up to date already? Then write nothing (this also lets exports run on a replica).
+            if await conn.fetchval("SELECT to_regclass('fw_schema') IS NOT NULL"):
+                current = int(await conn.fetchval("SELECT version FROM fw_schema"))
+                if current > VERSION:
+                    raise SchemaTooNew(current, VERSION)
+                if current >= min(target, VERSION) and (
+                    current == 0 or await conn.fetchval("SELECT 1 FROM fw_meta WHERE key = 'secret'")
+                ):
+                    return current
             # Held by this session only: closing the connection releases it, even on error.
             await conn.execute(f"SELECT pg_advisory_lock({_LOCK_NS}, {_LOCK_MIGRATE})")
             await conn.execute(BOOTSTRAP)
