@@ -249,3 +249,81 @@ def test_pool_options_come_from_arguments_or_the_url() -> None:
     assert PostgresStore("postgresql://u@db/votes?pool_max=30", pool_max=5).pool_max == 5
     with pytest.raises(ConfigError, match="FEEDBACKWIDGET_DATABASE_URL"):
         PostgresStore("postgresql://u@db/votes?pool_max=lots")
+
+
+class Outage:
+    """A loopback TCP relay in front of PostgreSQL that can vanish and come back,
+    taking every open connection with it (the network edge, not our code)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        await self.server.wait_closed()
+        self.server = None
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.writers -= {writer, up_writer}
+
+
+@on_postgres
+async def test_the_database_going_away_and_coming_back(backend: Any) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from feedbackwidget.store.postgres import PostgresStore
+
+    parts = urlsplit(backend.url)
+    outage = Outage(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await outage.up()
+    url = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{outage.port}"))
+    store = PostgresStore(url, pool_min=2, pool_max=4, connect_timeout=2)
+    await store.open()
+    try:
+        assert (await store.cast(Cast("a", "v1", "up", at(0)))).changed
+        await outage.down()
+        for attempt in (
+            store.cast(Cast("a", "v2", "up", at(1))),
+            store.tally("a"),
+            store.ping(),
+            store.take("k", 1.0, 5, 60.0),
+        ):
+            with pytest.raises(StoreUnavailable):
+                await attempt
+        await outage.up()  # same port: the database is back
+        assert (await store.cast(Cast("a", "v3", "up", at(2)))).changed
+        await store.ping()
+        assert (await store.tally("a")).up == 2  # v1 and v3; v2 was refused and left nothing
+        assert await store.vote_of("a", "v2") is None
+    finally:
+        await store.close()
+        if outage.server is not None:
+            await outage.down()

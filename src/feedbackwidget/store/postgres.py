@@ -56,21 +56,23 @@ _EXPORT_BATCH = 1000
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _RETRIES = 5  # deadlocks and serialisation failures are retried this often
 
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+#: The connection itself is gone: the pool's other connections are probably dead too.
+_CONNECTION_LOST: tuple[type[BaseException], ...] = (
     OSError,
-    TimeoutError,
     asyncpg.PostgresConnectionError,  # class 08
     asyncpg.InterfaceError,  # connection closed under us
     asyncpg.exceptions.InternalClientError,  # its protocol state after the server cut it off
     asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cancelled
+)
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    *_CONNECTION_LOST,
+    TimeoutError,
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
     asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after failover
     asyncpg.exceptions.PostgresSystemError,  # class 58: I/O error
 )
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
-
-_OTHER: dict[str, Vote] = {"up": "down", "down": "up"}
 
 
 _URL_VAR = "FEEDBACKWIDGET_DATABASE_URL"
@@ -228,9 +230,10 @@ class PostgresStore:
             async with pool.acquire(timeout=self.connect_timeout) as conn:
                 yield conn
         except _UNAVAILABLE as exc:
-            # Connections opened before the database went away are dead: replace them all.
-            with contextlib.suppress(Exception):
-                await pool.expire_connections()
+            if isinstance(exc, _CONNECTION_LOST):
+                # Connections opened before the database went away are dead: replace them all.
+                with contextlib.suppress(Exception):
+                    await pool.expire_connections()
             raise _unavailable(exc) from None
 
     async def _write(self, work: Callable[[Any], Any]) -> Any:
