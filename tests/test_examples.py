@@ -1,0 +1,86 @@
+"""The examples in examples/ work as their READMEs say (HTTP level; the static publisher page
+is driven in a real browser by tests/browser/test_examples_page.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from feedbackwidget import Settings
+from feedbackwidget.fakecaptcha import FakeHCaptcha
+from tests.conftest import SECRET
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load(relative: str) -> ModuleType:
+    path = EXAMPLES / relative
+    spec = importlib.util.spec_from_file_location("example_" + path.parent.name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def host_settings(fake: FakeHCaptcha, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'votes.db'}", secret_key=SECRET, public_url="/feedback", **fake.settings()
+    )
+
+
+def exercise_host(client: TestClient, page: str, article: str) -> None:
+    html = client.get(page).text
+    assert 'src="/feedback/widget.js"' in html and f'data-feedback-article="{article}"' in html
+    signed = html.split('data-feedback-signed="', 1)[1].split('"', 1)[0]
+    script = client.get("/feedback/widget.js")
+    assert script.status_code == 200 and "__FEEDBACKWIDGET_CONFIG__" not in script.text
+    vote = client.post(
+        "/feedback/api/v1/votes",
+        json={"article_id": article, "vote": "up", "captcha_token": f"PASS-{secrets.token_hex(8)}", "signed": signed},
+    )
+    assert vote.status_code == 200, vote.text
+    assert client.get(f"/feedback/api/v1/articles/{article}").json()["up"] == 1
+    embed = client.get(f"/feedback/embed/{article}")
+    assert embed.status_code == 200 and 'action="/feedback/api/v1/votes"' in embed.text
+
+
+def test_starlette_host(fake: FakeHCaptcha, tmp_path: Path) -> None:
+    example = load("starlette_host/app.py")
+    with TestClient(example.create_app(host_settings(fake, tmp_path))) as client:
+        exercise_host(client, "/articles/cycle-lanes", "cycle-lanes")
+        assert client.get("/articles/nothing").status_code == 404
+
+
+def test_fastapi_host(fake: FakeHCaptcha, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    example = load("fastapi_host/app.py")
+    with TestClient(example.create_app(host_settings(fake, tmp_path))) as client:
+        exercise_host(client, "/posts/a-quiet-election", "a-quiet-election")
+
+
+def test_factories_read_the_environment(monkeypatch: pytest.MonkeyPatch, fake: FakeHCaptcha, tmp_path: Path) -> None:
+    env: dict[str, Any] = {"FEEDBACKWIDGET_SECRET_KEY": SECRET, "FEEDBACKWIDGET_DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}"}
+    env.update(fake.env())
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FEEDBACKWIDGET_PUBLIC_URL", "/feedback")
+    with TestClient(load("starlette_host/app.py").main()) as client:
+        assert 'src="/feedback/widget.js"' in client.get("/articles/cycle-lanes").text
+
+
+def test_static_publisher_runner_settings(fake: FakeHCaptcha, tmp_path: Path) -> None:
+    runner = load("static_publisher/run.py")
+    settings = runner.widget_settings("fake", f"sqlite:///{tmp_path / 'v.db'}", fake)
+    assert settings.allowed_origins == ("http://localhost:8001",)
+    assert settings.hcaptcha_js_url == fake.js_url
+    html = (EXAMPLES / "static_publisher" / "index.html").read_text()
+    assert 'data-feedback-article="harbour-ferry-timetable"' in html
+    assert '<script src="http://127.0.0.1:8000/widget.js" async></script>' in html
+    for example in ("starlette_host", "fastapi_host", "static_publisher"):
+        assert "```sh" in (EXAMPLES / example / "README.md").read_text(), example
