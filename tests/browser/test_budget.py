@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
 import urllib.request
 from email.message import Message
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from feedbackwidget import i18n
-from tests.browser.conftest import Reader, Stack, article_id, widget_of
+from tests.browser.conftest import ROOT, Reader, Stack, article_id, widget_of
 
 BUDGET = 4096
 
@@ -84,3 +87,26 @@ def test_captcha_script_loads_once_on_first_interaction(stack: Stack, reader: Re
     scripts = [u for u in reader.seen if u.startswith(stack.fake.origin + "/1/api.js")]
     assert len(scripts) == 1, scripts
     assert "render=explicit" in scripts[0] and "onload=" in scripts[0]
+
+
+def test_built_script_matches_its_source(tmp_path: Path) -> None:
+    """static/widget.js is the terser build of static/src/widget.js, not a stale copy."""
+    tools = ROOT / "tests" / "browser"
+    if not (tools / "node_modules" / ".bin" / "terser").exists():
+        pytest.fail("terser is missing: run `npm ci` in tests/browser")
+    out = tmp_path / "widget.js"
+    subprocess.run(
+        ["npx", "--no-install", "terser", str(ROOT / "static" / "src" / "widget.js"), "--ecma", "2020",
+         "--compress", "passes=2", "--mangle", "--comments", "false", "--output", str(out)],
+        cwd=tools, check=True, timeout=120,
+    )
+    assert out.read_text() == (ROOT / "static" / "widget.js").read_text(), "run `npm run build-widget`"
+
+
+def test_widget_height_is_fixed(stack: Stack, reader: Reader) -> None:
+    aid = article_id()
+    page = reader.page()
+    page.goto(stack.article(aid))
+    w = widget_of(page, aid)
+    expect(w.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
+    assert w.evaluate("e => e.getBoundingClientRect().height") == 136
