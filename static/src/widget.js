@@ -18,13 +18,16 @@
   const ATTR = 'data-feedback-article', TEXT = 'data-feedback-text-', KEY = 'feedbackwidget:' + BASE;
   const langs = {};   // language code -> {m: strings, dir}, as received from the server
   const widgets = new WeakMap(), loading = new Map();
-  let sheet, captchaReady, consented;
+  let sheet, captchaReady, consented, memo;
 
+  // The signed voter token: localStorage when the page may use it, memory at least (a
+  // cross-site iframe without storage access still keeps one identity while it is open).
   const voter = (v) => {
+    if (v) memo = v;
     try {
-      if (v === undefined) return localStorage.getItem(KEY);
-      localStorage.setItem(KEY, v);
-    } catch (e) { /* storage blocked: the reader stays anonymous */ }
+      if (v) localStorage.setItem(KEY, v); else memo = localStorage.getItem(KEY) || memo;
+    } catch (e) { /* storage blocked */ }
+    return memo;
   };
   const all = () => [...D.querySelectorAll('[' + ATTR + ']')].map((el) => widgets.get(el)).filter(Boolean);
 

@@ -32,6 +32,11 @@ def test_iframe_embed_votes_and_remembers_the_reader(stack: Stack, reader: Reade
     expect(frame.get_by_role("status")).to_contain_text("Thank you for your vote!")
     expect(frame.locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
     assert stack.tally(aid) == (1, 0)
+    frame.get_by_role("button", name="No", exact=True).click()  # a change of mind moves the vote
+    expect(frame.locator(".fw-t")).to_have_text("Yes: 0 · No: 1")
+    assert stack.tally(aid) == (0, 1)
+    frame.get_by_role("button", name="Yes", exact=True).click()
+    expect(frame.locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
 
     page.reload()  # inside a cross-site iframe the reader is still recognised
     frame = page.frame_locator("iframe")
