@@ -65,7 +65,7 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed before other packages: a live sync Playwright blocks asyncio.run
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:
