@@ -209,31 +209,44 @@ async def _scenario(servers: list[Server]) -> None:
         assert len(set(voters)) == READERS
 
         # 2. Everyone changes their mind through the *other* server; b dies mid-load.
+        #    Changes bound for b go out from a few busy workers, so that when b is
+        #    killed some requests are mid-flight and the rest find it gone.
         flips = {v: ("down" if state[v] == "up" else "up") for v in voters}
+        to_a = [v for i, v in enumerate(voters) if (i + 1) % 2 == 0]
+        to_b = [v for i, v in enumerate(voters) if (i + 1) % 2 == 1]
+        queue_b = list(reversed(to_b))
         b_acked = asyncio.Event()
-        b_count = 0
+        outcomes: list[tuple[str, dict[str, Any] | None]] = []
+        cut_off = 0
 
-        async def change(i: int, voter: str) -> tuple[str, dict[str, Any] | None]:
-            nonlocal b_count
-            server = servers[(i + 1) % 2]
-            answer = await vote(session, server, "hot", flips[voter], voter)
-            if answer is not None and server is b:
-                b_count += 1
-                if b_count >= 40:
+        async def b_worker() -> None:
+            nonlocal cut_off
+            while queue_b:
+                voter = queue_b.pop()
+                started = b.process is not None and b.process.poll() is None
+                answer = await vote(session, b, "hot", flips[voter], voter)
+                outcomes.append((voter, answer))
+                if answer is None and started and b_acked.is_set():
+                    cut_off += 1
+                if sum(1 for _, x in outcomes if x is not None) >= 60:
                     b_acked.set()
-            return voter, answer
 
-        changes = [asyncio.create_task(change(i, v)) for i, v in enumerate(voters)]
+        async def to_server_a(voter: str) -> None:
+            outcomes.append((voter, await vote(session, a, "hot", flips[voter], voter)))
+
+        tasks = [asyncio.create_task(b_worker()) for _ in range(25)]
+        tasks += [asyncio.create_task(to_server_a(v)) for v in to_a]
         await b_acked.wait()
         b.kill()  # SIGKILL: no shutdown, requests in flight are cut off
-        outcomes = await asyncio.gather(*changes)
+        await asyncio.gather(*tasks)
+        assert len(outcomes) == READERS
+        assert cut_off > 0, "no request was in flight when b died; the test proved nothing"
 
         unanswered = [voter for voter, answer in outcomes if answer is None]
         for voter, answer in outcomes:
             if answer is not None:
                 assert answer["vote"] == flips[voter]
                 state[voter] = flips[voter]
-        assert unanswered, "the kill came too late to cut any request off; the test proved nothing"
 
         # 3. b comes back on the same database; the cut-off readers retry there until acknowledged.
         b.start()
