@@ -7,10 +7,12 @@ import asyncio
 import datetime as dt
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from html import unescape
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
@@ -33,6 +35,15 @@ HTML = {"accept": "text/html,application/xhtml+xml"}
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 NASTY_TITLE = '<script>alert("t")</script> =HYPERLINK("x") & co'
 NASTY_ID = 'x/<img src=x onerror=alert(1)>?a=1&b="2"'
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a worker thread, so a loop another test left running here is no obstacle."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
 
 
 def settings_for(db: Path, **changes: object) -> Settings:
@@ -65,7 +76,7 @@ async def _seed(db: Path) -> None:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "x.db"
-    asyncio.run(_seed(path))
+    run(_seed(path))
     return path
 
 

@@ -9,8 +9,10 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -42,6 +44,15 @@ ARTICLES = [
     ("2026/new-column", "A new column", 1.0, 3, None, None),
 ]
 
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a worker thread, so a loop another test left running here is no obstacle."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 
 async def _seed(db: Path) -> None:
     rng = random.Random(7)
@@ -70,7 +81,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = tmp_path_factory.mktemp("browser") / "dashboard.db"
-    asyncio.run(_seed(db))
+    run(_seed(db))
     widget = FeedbackWidget(Settings(database_url=f"sqlite:///{db}", secret_key="k" * 40,
                                      export_token=TOKEN))
     app = Starlette(routes=[Mount(PREFIX, app=widget)], lifespan=widget.lifespan)

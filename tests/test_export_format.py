@@ -8,8 +8,9 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -31,6 +32,15 @@ from feedbackwidget.types import ExportFormat, ExportKind
 UTC = dt.UTC
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a worker thread, so a loop another test left running here is no obstacle."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 
 async def _batches(batches: Sequence[Sequence[Row]]) -> AsyncIterator[Sequence[Row]]:
     for batch in batches:
@@ -44,7 +54,7 @@ async def _collect(
 
 
 def encode(kind: ExportKind, fmt: ExportFormat, batches: Sequence[Sequence[Row]]) -> bytes:
-    return b"".join(asyncio.run(_collect(kind, fmt, batches)))
+    return b"".join(run(_collect(kind, fmt, batches)))
 
 
 def parse_csv(data: bytes) -> list[dict[str, str]]:
@@ -195,8 +205,8 @@ def test_markup_in_titles_is_data_not_html() -> None:
 
 def test_one_chunk_per_batch() -> None:
     batches = [[_article("a", None)], [], [_article("b", None), _article("c", None)]]
-    csv_chunks = asyncio.run(_collect("articles", "csv", batches))
-    nd_chunks = asyncio.run(_collect("articles", "ndjson", batches))
+    csv_chunks = run(_collect("articles", "csv", batches))
+    nd_chunks = run(_collect("articles", "ndjson", batches))
     assert len(csv_chunks) == 3  # header + two non-empty batches
     assert len(nd_chunks) == 2
     assert nd_chunks[1].count(b"\n") == 2
@@ -267,11 +277,11 @@ def test_daily_in_named_zone() -> None:
         # a string timestamp from a store that keeps text
         _event(6, "2026-02-01T10:00:00+00:00", "b", "cast", "down"),  # type: ignore[arg-type]
     ]
-    assert asyncio.run(_daily(events, paris)) == [
+    assert run(_daily(events, paris)) == [
         {"day": dt.date(2026, 1, 31), "article_id": "a", "up": 0, "down": 1},
         {"day": dt.date(2026, 2, 1), "article_id": "a", "up": 2, "down": 0},
         {"day": dt.date(2026, 2, 1), "article_id": "b", "up": 0, "down": 1},
     ]
-    in_utc = asyncio.run(_daily(events, UTC, batch_rows=1))
+    in_utc = run(_daily(events, UTC, batch_rows=1))
     assert [(r["day"].day, r["article_id"], r["up"], r["down"]) for r in in_utc] == [
         (31, "a", 1, 1), (1, "a", 1, 0), (1, "b", 0, 1)]
