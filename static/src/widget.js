@@ -12,10 +12,9 @@
   const D = document, W = window, S = D.currentScript;
   if (!S) return;
   const BASE = S.src.replace(/\/widget\.js([?#].*)?$/, '');
-  const ONCE = (W.__feedbackWidget = W.__feedbackWidget || {});
-  if (ONCE[BASE]) return;
-  ONCE[BASE] = 1;
   const ATTR = 'data-feedback-article', TEXT = 'data-feedback-text-', KEY = 'feedbackwidget:' + BASE;
+  if (W[KEY]) return;   // this server's script is already running on the page
+  W[KEY] = 1;
   const langs = {};   // language code -> {m: strings, dir}, as received from the server
   const widgets = new WeakMap(), loading = new Map();
   let sheet, captchaReady, consented, memo;
@@ -90,8 +89,7 @@
     const b = langs[w.lang], s = w.s, mine = s && s.your_vote, box = w.box, m = {...C.m, ...b && b.m};
     for (const a of w.el.attributes) if (a.name.startsWith(TEXT)) m[a.name.slice(TEXT.length).replace(/-/g, '_')] = a.value;
     box.classList.toggle('fw-wait', !b);
-    box.lang = b ? w.lang : 'en';
-    box.dir = b ? b.dir : 'ltr';
+    if (b) { box.lang = w.lang; box.dir = b.dir; }
     box.setAttribute('aria-busy', !!w.busy);
     for (const e of box.querySelectorAll('[data-t]')) e.textContent = m[e.dataset.t];
     w.r.setAttribute('aria-label', m.question);

@@ -117,7 +117,7 @@ def test_consent_hook_holds_the_captcha_back(stack: Stack, reader: Reader) -> No
     )
     page, _aid, w = _open(stack, reader, head=f'<script src="{hook}"></script>')
     w.get_by_role("button", name="Yes", exact=True).click()
-    _refused(w, "Voting needs hCaptcha, which is not allowed on this page.")
+    _refused(w, "Voting needs hCaptcha, which is not allowed here.")
     assert not [u for u in reader.seen if u.startswith(stack.fake.origin)], "captcha loaded without consent"
     page.evaluate("window.readerAcceptedCaptcha = true")
     _retry_succeeds(w)
