@@ -131,7 +131,8 @@ def sentiment_object(
 
 # -- rankings ---------------------------------------------------------------------------
 
-RankKey = tuple[float, float, str]
+#: Sort keys compare numbers first, then the article id (code point order).
+RankKey = tuple[float | str, ...]
 
 
 def _by_wilson(article: ArticleSummary) -> RankKey:
@@ -139,13 +140,13 @@ def _by_wilson(article: ArticleSummary) -> RankKey:
 
 
 def _by_total(article: ArticleSummary) -> RankKey:
-    return (-float(article.total), -wilson_lower(article.up, article.total), article.article_id)
+    return (-float(article.total), article.article_id)
 
 
 def _by_recent(article: ArticleSummary) -> RankKey:
     last = article.last_vote_at
     stamp = -math.inf if last is None else (last - _EPOCH).total_seconds()
-    return (-stamp, -float(article.total), article.article_id)
+    return (-stamp, article.article_id)
 
 
 _KEYS: dict[str, Callable[[ArticleSummary], RankKey]] = {
@@ -158,10 +159,11 @@ ORDERS: tuple[ArticleOrder, ...] = ("wilson", "total", "recent")
 
 
 def rank_key(order: ArticleOrder) -> Callable[[ArticleSummary], RankKey]:
-    """A sort key for ``order``: best first, ties broken by votes then article id.
+    """A sort key for ``order``, best first; the same order the stores' listings use.
 
-    ``wilson``: highest 95% Wilson lower bound; ``total``: most votes;
-    ``recent``: latest vote first (articles never voted on last).
+    ``wilson``: highest 95% Wilson lower bound, then most votes; ``total``: most
+    votes; ``recent``: latest vote first (articles never voted on last). Remaining
+    ties go by article id.
     """
     try:
         return _KEYS[order]

@@ -14,6 +14,7 @@ import pytest
 
 from feedbackwidget import export
 from feedbackwidget.export import ExportQuery
+from feedbackwidget.sentiment import rank
 from feedbackwidget.store.base import EXPORT_COLUMNS
 from feedbackwidget.types import Cast, ExportKind
 
@@ -23,7 +24,7 @@ T0 = dt.datetime(2026, 3, 28, 21, 45, tzinfo=dt.UTC)  # Paris moves to summer ti
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 TITLES = {
     "=a1": '=HYPERLINK("http://evil.example")',
-    "b/<i>2</i>": "<script>alert(1)</script>, \"quoted\"\r\nnew line",
+    "b/<i>2</i>": '<script>alert(1)</script>, "quoted"\r\nnew line',
     "c3": "-5 reasons @ home",
     "d4": None,
 }
@@ -39,8 +40,9 @@ async def _populate(store: Any) -> None:
         for voter in range(4 + n):
             hour += 1.5
             vote = "up" if (voter + n) % 3 else "down"
-            await store.cast(Cast(article, f"voter-{voter}", vote, at(hour), version=f"r{voter % 2}",
-                                  title=TITLES[article]))
+            await store.cast(
+                Cast(article, f"voter-{voter}", vote, at(hour), version=f"r{voter % 2}", title=TITLES[article])
+            )
     await store.cast(Cast("=a1", "voter-0", "up", at(hour + 1), version="r9"))  # a change of mind
     await store.withdraw("c3", "voter-1", at(hour + 2))
     await store.erase("voter-2", at(hour + 3))
@@ -92,8 +94,7 @@ async def test_csv_equals_ndjson_equals_database(store: Any, kind: ExportKind) -
         ids = [r["event_id"] for r in from_nd]
         assert ids == sorted(ids) and len(set(ids)) == len(ids)
     else:
-        assert from_nd == [{**r, "day": r["day"].isoformat()}
-                           for r in await store.daily(None, None, None)]
+        assert from_nd == [{**r, "day": r["day"].isoformat()} for r in await store.daily(None, None, None)]
 
 
 async def test_daily_in_named_zone_matches_utc_totals(store: Any) -> None:
@@ -108,8 +109,9 @@ async def test_daily_in_named_zone_matches_utc_totals(store: Any) -> None:
     assert utc[0]["day"] == "2026-03-28"
     assert paris[0]["day"] == "2026-03-29"
     # a zone's local dates filter by local midnight
-    _, since = await _encode(store, ExportQuery.from_params(
-        {"kind": "daily", "tz": "Asia/Tokyo", "since": "2026-03-30"}))
+    _, since = await _encode(
+        store, ExportQuery.from_params({"kind": "daily", "tz": "Asia/Tokyo", "since": "2026-03-30"})
+    )
     assert since and all(r["day"] >= "2026-03-30" for r in since)
     assert len(since) < len(tokyo)
 
@@ -124,3 +126,19 @@ async def test_since_until_filter(store: Any) -> None:
     assert later[0]["at"] == cut  # inclusive
     assert all(r["at"] < cut for r in earlier)  # exclusive
     assert len(earlier) + len(later) == len(everything)
+
+
+async def test_listing_orders_match_sentiment_rank(store: Any) -> None:
+    """The store's ORDER BY and ``sentiment.rank`` agree (ids chosen so collation cannot matter)."""
+    plan = {"aa": (9, 1), "bb": (2, 0), "cc": (40, 30), "dd": (0, 3), "ee": (2, 0), "ff": (5, 5)}
+    minute = 0
+    for article, (up, down) in plan.items():
+        for i in range(up + down):
+            minute += 1
+            vote = "up" if i < up else "down"
+            await store.cast(Cast(article, f"{article}-{i}", vote, at(minute / 60)))
+    for order in ("wilson", "total", "recent"):
+        listed = await store.articles(order, 100, 0)
+        assert [a.article_id for a in listed] == [a.article_id for a in rank(listed[::-1], order)]
+        page = await store.articles(order, 2, 2)
+        assert [a.article_id for a in page] == [a.article_id for a in listed[2:4]]
