@@ -384,3 +384,26 @@ def test_standalone_at_root(db: Path) -> None:
         assert re.search(r'href="/api/v1/export\?', r.text)
         assert "Path=/;" in c.post("/admin/login", data={"token": TOKEN},
                                    follow_redirects=False).headers["set-cookie"]
+
+
+def test_cookie_is_secure_over_https(db: Path) -> None:
+    with client_for(settings_for(db)) as c:
+        plain = c.post(PREFIX + "/admin/login", data={"token": TOKEN}, follow_redirects=False)
+        assert "secure" not in plain.headers["set-cookie"].lower()
+    widget = FeedbackWidget(settings_for(db))
+    app = Starlette(routes=[Mount(PREFIX, app=widget)], lifespan=widget.lifespan)
+    with TestClient(app, base_url="https://testserver") as c:
+        r = c.post(PREFIX + "/admin/login", data={"token": TOKEN}, follow_redirects=False)
+        assert "; secure" in r.headers["set-cookie"].lower()
+        assert r.headers["cache-control"] == "no-store"
+    behind_proxy = settings_for(db, public_url="https://feedback.example.com/feedback")
+    with client_for(behind_proxy) as c:
+        r = c.post(PREFIX + "/admin/login", data={"token": TOKEN}, follow_redirects=False)
+        assert "; secure" in r.headers["set-cookie"].lower()
+
+
+def test_wrong_methods(client: TestClient) -> None:
+    r = client.delete(PREFIX + "/admin")
+    assert r.status_code == 405
+    assert r.json()["error"] == "method_not_allowed"
+    assert client.put(PREFIX + "/admin/login").status_code == 405

@@ -195,15 +195,24 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10))
 
 
+def _secure(request: Request) -> bool:
+    """Mark the cookie Secure over HTTPS, or when PUBLIC_URL says the site is served over it
+    (a TLS-terminating proxy that is not trusted for forwarded headers)."""
+    public = _runtime(request).settings.public_url
+    return request.url.scheme == "https" or public.startswith("https://")
+
+
 def _set_session(request: Request, response: Response, value: str) -> None:
     response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE,
-                        path=_prefix(request) or "/", secure=request.url.scheme == "https",
+                        path=_prefix(request) or "/", secure=_secure(request),
                         httponly=True, samesite="strict")
+    response.headers["Cache-Control"] = "no-store"
 
 
 def _clear_session(request: Request, response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path=_prefix(request) or "/",
-                           secure=request.url.scheme == "https", httponly=True, samesite="strict")
+                           secure=_secure(request), httponly=True, samesite="strict")
+    response.headers["Cache-Control"] = "no-store"
 
 
 def _client_key(settings: Settings, request: Request) -> str:
