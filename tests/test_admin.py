@@ -265,6 +265,7 @@ def test_sign_out_needs_the_form_token(client: TestClient) -> None:
     # no token, a wrong token, or a foreign origin: refused, still signed in
     assert client.post(PREFIX + "/admin/logout", data={}).status_code == 400
     assert client.post(PREFIX + "/admin/logout", data={"csrf": csrf[:-1] + "0"}).status_code == 400
+    assert client.post(PREFIX + "/admin/logout", data={"csrf": "\u00e9" * 64}).status_code == 400
     r = client.post(PREFIX + "/admin/logout", data={"csrf": csrf},
                     headers={"origin": "https://evil.example"})
     assert r.status_code == 403

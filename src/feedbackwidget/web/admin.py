@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import time
 from functools import cache
-from typing import Any, Protocol, cast
+from typing import Any
 from urllib.parse import parse_qsl
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -28,14 +25,19 @@ from starlette.routing import Route
 from ..config import Settings
 from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
 from ..i18n import static_dir
-from ..store.base import Store
 from . import admin_views as views
+from .admin_session import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    SESSION_SALT,
+    form_token,
+    new_session,
+    read_session,
+)
 from .origin import client_address, origin_status
 from .responses import error_response
+from .runtime import Runtime, runtime_of
 
-SESSION_COOKIE = "feedbackwidget_admin"
-SESSION_SALT = "feedbackwidget.admin-session"
-SESSION_MAX_AGE = 8 * 3600
 LOGIN_ATTEMPTS = (10, 60.0)  # sign-in attempts per client address per period (seconds)
 _MAX_FORM = 4096
 
@@ -51,68 +53,12 @@ _HEADERS = {
 }
 
 
-class _Runtime(Protocol):
-    """What the app puts in ``scope["feedbackwidget"]`` (see ``web/runtime.py``)."""
-
-    settings: Settings
-    store: Store
-    templates: Environment
-
-
-def _runtime(request: Request) -> _Runtime:
-    return cast(_Runtime, request.scope["feedbackwidget"])
+def _runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 def _prefix(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
-
-
-# -- session tokens ------------------------------------------------------------------------
-
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    # itsdangerous signs with the last key and verifies with every key.
-    keys = [*settings.secret_key_fallbacks, settings.secret_key]
-    return URLSafeTimedSerializer(keys, salt=SESSION_SALT)
-
-
-def _token_mark(key: str, token: str) -> str:
-    """A fingerprint of the export token, so changing the token ends every session.
-
-    The cookie is signed, not encrypted, so it carries this keyed hash, never the token.
-    """
-    digest = hmac.new(key.encode(), b"admin-token\x00" + token.encode(), hashlib.sha256)
-    return digest.hexdigest()[:32]
-
-
-def new_session(settings: Settings) -> str:
-    """A signed session value for the current export token."""
-    assert settings.export_token is not None
-    mark = _token_mark(settings.secret_key, settings.export_token)
-    payload = {"n": secrets.token_urlsafe(16), "m": mark}
-    return _serializer(settings).dumps(payload)
-
-
-def read_session(settings: Settings, value: str | None) -> str | None:
-    """The session's nonce when ``value`` is a valid, unexpired session; else None."""
-    if not value or settings.export_token is None or len(value) > 512:
-        return None
-    try:
-        payload = _serializer(settings).loads(value, max_age=SESSION_MAX_AGE)
-    except BadSignature:
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("n"), str):
-        return None
-    mark = str(payload.get("m", ""))
-    keys = (settings.secret_key, *settings.secret_key_fallbacks)
-    if not any(hmac.compare_digest(mark, _token_mark(k, settings.export_token)) for k in keys):
-        return None
-    return cast(str, payload["n"])
-
-
-def form_token(settings: Settings, nonce: str) -> str:
-    """The sign-out form token bound to one session."""
-    return hmac.new(settings.secret_key.encode(), b"admin-logout\x00" + nonce.encode(),
-                    hashlib.sha256).hexdigest()
 
 
 def _bearer(request: Request) -> str | None:
@@ -265,7 +211,7 @@ async def logout(request: Request) -> Response:
             form = await _form(request)
         except FeedbackError as exc:
             return _error(exc)
-        if not hmac.compare_digest(form.get("csrf", ""), form_token(settings, nonce)):
+        if not hmac.compare_digest(form.get("csrf", "").encode(), form_token(settings, nonce).encode()):
             return _error(InvalidRequest("The sign-out form has expired; reload and try again."))
     response = RedirectResponse(_prefix(request) + "/admin", status_code=303)
     _clear_session(request, response)
@@ -328,4 +274,5 @@ ROUTES: list[Route] = [
     Route("/admin/articles/{article_id:path}", article, methods=["GET", "HEAD"]),
 ]
 
-__all__ = ["CSP", "ROUTES", "SESSION_COOKIE", "is_authorised"]
+__all__ = ["CSP", "LOGIN_ATTEMPTS", "ROUTES", "SESSION_COOKIE", "SESSION_MAX_AGE", "SESSION_SALT",
+           "is_authorised"]
