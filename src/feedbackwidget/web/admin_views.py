@@ -142,7 +142,7 @@ async def dashboard_context(store: Store, params: Mapping[str, str], prefix: str
         if params.get("order") == candidate:
             order = candidate
     raw_page = params.get("page", "")
-    page = max(int(raw_page), 1) if raw_page.isdigit() and len(raw_page) < 7 else 1
+    page = max(int(raw_page), 1) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
     found = await store.articles(order, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
     daily = await store.daily(None, days.since, days.until)
     prior = await site_prior(store)
