@@ -27,14 +27,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
-import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from ..errors import ConfigError, SchemaTooNew, StoreUnavailable
+from ..errors import ConfigError, StoreUnavailable
 from ..types import (
     ArticleId,
     ArticleOrder,
@@ -48,58 +46,12 @@ from ..types import (
 )
 from . import pg_queries as q
 from .base import Row
-from .pg_schema import BOOTSTRAP, LOCK_EVENTS, LOCK_MIGRATE, LOCK_NS, MIGRATIONS, VERSION
-
-_LOCK_NS, _LOCK_MIGRATE, _LOCK_EVENTS = LOCK_NS, LOCK_MIGRATE, LOCK_EVENTS
+from .pg_connection import CONNECTION_LOST, RETRYABLE, UNAVAILABLE, URL_VAR, migrate, pop_options, unavailable
+from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
 _EXPORT_BATCH = 1000
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _RETRIES = 5  # deadlocks and serialisation failures are retried this often
-
-#: The connection itself is gone: the pool's other connections are probably dead too.
-_CONNECTION_LOST: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,  # class 08
-    asyncpg.InterfaceError,  # connection closed under us
-    asyncpg.exceptions.InternalClientError,  # its protocol state after the server cut it off
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cancelled
-)
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    *_CONNECTION_LOST,
-    TimeoutError,
-    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
-    asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
-    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after failover
-    asyncpg.exceptions.PostgresSystemError,  # class 58: I/O error
-)
-_RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
-
-
-_URL_VAR = "FEEDBACKWIDGET_DATABASE_URL"
-_OPTIONS = ("pool_min", "pool_max", "counter_slots")
-
-
-def _pop_options(url: str) -> tuple[str, dict[str, int]]:
-    """Take this store's own options (``?pool_max=20&pool_min=2&counter_slots=8``)
-    out of the URL; the other query parameters are left for asyncpg."""
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    options: dict[str, int] = {}
-    for name, value in pairs:
-        if name in _OPTIONS:
-            try:
-                options[name] = int(value)
-            except ValueError:
-                raise ConfigError(_URL_VAR, f"{name} must be a whole number") from None
-            if options[name] < 0:
-                raise ConfigError(_URL_VAR, f"{name} must not be negative")
-    rest = urlencode([(n, v) for n, v in pairs if n not in _OPTIONS])
-    return urlunsplit(parts._replace(query=rest)), options
-
-
-def _unavailable(exc: BaseException) -> StoreUnavailable:
-    # The class name only: messages may carry host names or user names of the DSN.
-    return StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).")
 
 
 class PostgresStore:
@@ -123,12 +75,12 @@ class PostgresStore:
     ) -> None:
         if url.startswith("postgres://"):
             url = "postgresql://" + url.removeprefix("postgres://")
-        url, options = _pop_options(url)
+        url, options = pop_options(url)
         pool_min = options.get("pool_min", 2) if pool_min is None else pool_min
         pool_max = options.get("pool_max", 10) if pool_max is None else pool_max
         counter_slots = options.get("counter_slots", 8) if counter_slots is None else counter_slots
         if not 1 <= counter_slots <= 1000:
-            raise ConfigError(_URL_VAR, "counter_slots must be between 1 and 1000")
+            raise ConfigError(URL_VAR, "counter_slots must be between 1 and 1000")
         self.url = url
         self.pool_min = max(0, pool_min)
         self.pool_max = max(1, pool_max, self.pool_min)
@@ -138,7 +90,7 @@ class PostgresStore:
         self._pool: Any = None
         self._secret: bytes | None = None
         self._last_prune = 0.0
-        self._begin_write = f"BEGIN; SELECT pg_advisory_xact_lock_shared({_LOCK_NS}, {_LOCK_EVENTS})"
+        self._begin_write = f"BEGIN; SELECT pg_advisory_xact_lock_shared({LOCK_NS}, {LOCK_EVENTS})"
 
     def __repr__(self) -> str:  # never the DSN: it may hold a password
         return f"PostgresStore(pool_max={self.pool_max}, counter_slots={self.counter_slots})"
@@ -162,8 +114,8 @@ class PostgresStore:
                     "idle_in_transaction_session_timeout": "60000",
                 },
             )
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from None
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from None
         self._pool = pool
 
     async def close(self) -> None:
@@ -171,53 +123,16 @@ class PostgresStore:
         if pool is not None:
             try:
                 await pool.close()
-            except _UNAVAILABLE:
+            except UNAVAILABLE:
                 pool.terminate()
 
     async def migrate(self, target: int = VERSION) -> int:
         """Bring the database to ``target`` (default: newest); returns the version found.
 
-        Runs under a session advisory lock, so two processes migrating at once
-        take turns and the second finds nothing left to do. Each version is
-        applied in its own transaction together with its version number.
+        Uses a connection of its own, so it works before :meth:`open` (the
+        ``migrate`` command) and never holds a pooled connection for long.
         """
-        try:
-            conn = await asyncpg.connect(self.url, timeout=self.connect_timeout)
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from None
-        try:
-            # Up to date already? Then write nothing (this also lets exports run on a replica).
-            if await conn.fetchval("SELECT to_regclass('fw_schema') IS NOT NULL"):
-                current = int(await conn.fetchval("SELECT version FROM fw_schema"))
-                if current > VERSION:
-                    raise SchemaTooNew(current, VERSION)
-                if current >= min(target, VERSION) and (
-                    current == 0 or await conn.fetchval("SELECT 1 FROM fw_meta WHERE key = 'secret'")
-                ):
-                    return current
-            # Held by this session only: closing the connection releases it, even on error.
-            await conn.execute(f"SELECT pg_advisory_lock({_LOCK_NS}, {_LOCK_MIGRATE})")
-            await conn.execute(BOOTSTRAP)
-            found = int(await conn.fetchval("SELECT version FROM fw_schema"))
-            if found > VERSION:
-                raise SchemaTooNew(found, VERSION)
-            for version in range(found, min(target, VERSION)):
-                async with conn.transaction():
-                    await conn.execute(MIGRATIONS[version])
-                    await conn.execute("UPDATE fw_schema SET version = $1", version + 1)
-            if min(target, VERSION) >= 1:
-                await conn.execute(
-                    "INSERT INTO fw_meta (key, value) VALUES ('secret', $1) ON CONFLICT DO NOTHING",
-                    secrets.token_bytes(32),
-                )
-            return found
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from None
-        finally:
-            try:
-                await conn.close(timeout=self.connect_timeout)
-            except _UNAVAILABLE:
-                conn.terminate()
+        return await migrate(self.url, target, self.connect_timeout)
 
     # -- plumbing ---------------------------------------------------------
 
@@ -229,12 +144,12 @@ class PostgresStore:
         try:
             async with pool.acquire(timeout=self.connect_timeout) as conn:
                 yield conn
-        except _UNAVAILABLE as exc:
-            if isinstance(exc, _CONNECTION_LOST):
+        except UNAVAILABLE as exc:
+            if isinstance(exc, CONNECTION_LOST):
                 # Connections opened before the database went away are dead: replace them all.
                 with contextlib.suppress(Exception):
                     await pool.expire_connections()
-            raise _unavailable(exc) from None
+            raise unavailable(exc) from None
 
     async def _write(self, work: Callable[[Any], Any]) -> Any:
         """Run ``work(conn)`` in a writing transaction (which holds the shared event lock)."""
@@ -245,7 +160,7 @@ class PostgresStore:
                     result = await work(conn)
                     await conn.execute("COMMIT")
                     return result
-                except _RETRYABLE:
+                except RETRYABLE:
                     await conn.execute("ROLLBACK")
                     if attempt == _RETRIES - 1:
                         raise StoreUnavailable("The vote store is overloaded; nothing was changed.") from None
@@ -265,7 +180,7 @@ class PostgresStore:
             try:
                 async with self._connection() as conn:
                     return await conn.fetchrow(sql, *args)
-            except _RETRYABLE:
+            except RETRYABLE:
                 if attempt == _RETRIES - 1:
                     raise StoreUnavailable("The vote store is overloaded; nothing was changed.") from None
         raise AssertionError("unreachable")
@@ -338,7 +253,7 @@ class PostgresStore:
         """The highest event id below which no transaction can still add an event."""
         async with conn.transaction():
             await conn.execute("SET LOCAL lock_timeout = '10s'")
-            await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_NS}, {_LOCK_EVENTS})")
+            await conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_NS}, {LOCK_EVENTS})")
             high = await conn.fetchval("SELECT max(event_id) FROM fw_events")
         return int(high or 0)
 
