@@ -1,0 +1,96 @@
+"""Refusal counting: in memory, bounded, written as one aggregate per interval."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from feedbackwidget.store.base import Row
+from feedbackwidget.web.refusals import RefusalFlusher, Refusals
+
+DAY = dt.date(2026, 3, 1)
+
+
+def run(coro: Any) -> Any:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def test_counts_aggregate_per_day_article_and_kind() -> None:
+    days = iter([DAY, DAY, DAY, DAY + dt.timedelta(days=1)])
+    refusals = Refusals(today=lambda: next(days))
+    refusals.count("a", "captcha_failed")
+    refusals.count("a", "captcha_failed")
+    refusals.count(None, "rate_limited")
+    refusals.count("a", "captcha_failed")
+    assert refusals.drain() == [
+        {"day": DAY, "article_id": "", "kind": "rate_limited", "count": 1},
+        {"day": DAY, "article_id": "a", "kind": "captcha_failed", "count": 2},
+        {"day": DAY + dt.timedelta(days=1), "article_id": "a", "kind": "captcha_failed", "count": 1},
+    ]
+    assert refusals.drain() == []
+    with pytest.raises(ValueError):
+        refusals.count("a", "bored")
+
+
+def test_random_article_ids_cannot_grow_memory() -> None:
+    refusals = Refusals(max_keys=100, today=lambda: DAY)
+    for i in range(10_000):
+        refusals.count(f"random-{i}", "captcha_failed")
+    assert len(refusals) == 100 + 1  # plus the overflow key for this day and kind
+    rows = refusals.drain()
+    assert sum(r["count"] for r in rows) == 10_000
+    assert next(r for r in rows if r["article_id"] == "")["count"] == 10_000 - 100
+
+
+def test_flood_becomes_one_write() -> None:
+    async def scenario() -> list[list[Row]]:
+        writes: list[list[Row]] = []
+        written = asyncio.Event()
+
+        async def write(rows: list[Row]) -> None:
+            writes.append(rows)
+            written.set()
+
+        refusals = Refusals(today=lambda: DAY)
+        flusher = RefusalFlusher(refusals, write, interval=3600)
+        flusher.start()
+        for _ in range(50_000):
+            refusals.count("hot", "rate_limited")
+        flusher.wake()
+        await written.wait()
+        await flusher.stop()  # nothing left: no second write
+        return writes
+
+    writes = run(scenario())
+    assert writes == [[{"day": DAY, "article_id": "hot", "kind": "rate_limited", "count": 50_000}]]
+
+
+def test_failed_write_is_retried_and_stop_flushes() -> None:
+    async def scenario() -> tuple[int, list[list[Row]]]:
+        writes: list[list[Row]] = []
+        attempts = 0
+
+        async def write(rows: list[Row]) -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                raise OSError("database went away")
+            writes.append(rows)
+
+        refusals = Refusals(today=lambda: DAY)
+        flusher = RefusalFlusher(refusals, write, interval=3600)
+        refusals.count("a", "captcha_failed", 3)
+        assert await flusher.flush() == 0  # failed: kept for later
+        refusals.count("a", "captcha_failed")
+        flusher.start()
+        await flusher.stop()
+        return attempts, writes
+
+    attempts, writes = run(scenario())
+    assert attempts == 2
+    assert writes == [[{"day": DAY, "article_id": "a", "kind": "captcha_failed", "count": 4}]]
