@@ -55,7 +55,7 @@ def pg_url() -> Iterator[str]:
     try:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # any reason the server cannot be used
-        reason = f"PostgreSQL is not reachable at {urlsplit(ADMIN_URL).netloc}: {type(exc).__name__}: {exc}"
+        reason = f"PostgreSQL is not reachable at {urlsplit(ADMIN_URL).hostname}:{urlsplit(ADMIN_URL).port or 5432}: {type(exc).__name__}: {exc}"
         if REQUIRE_POSTGRES:
             pytest.fail(reason + " (FEEDBACKWIDGET_REQUIRE_POSTGRES=1)")
         pytest.skip(reason)
