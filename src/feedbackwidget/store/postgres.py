@@ -155,8 +155,8 @@ class PostgresStore:
         """Run ``work(conn)`` in a writing transaction (which holds the shared event lock)."""
         for attempt in range(_RETRIES):
             async with self._connection() as conn:
-                await conn.execute(self._begin_write)
                 try:
+                    await conn.execute(self._begin_write)
                     result = await work(conn)
                     await conn.execute("COMMIT")
                     return result
