@@ -18,6 +18,7 @@ import itertools
 import os
 import resource
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,31 +65,48 @@ async def admin(url: str, sql: str) -> None:
 
 
 async def throughput(args: argparse.Namespace) -> None:
-    print(f"casts/s, {args.concurrency} concurrent callers, {args.seconds:.0f} s each, one process")
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, articles in (("1,000 articles", 1000), ("one hot article", 1)):
-            store = SQLiteStore(os.path.join(tmp, f"bench-{articles}.db"))
-            await store.open()
-            rate = await hammer(store, args.seconds, args.concurrency, articles)
-            await store.close()
-            print(f"  sqlite      {label:16} {rate:8.0f}")
+    print(
+        f"casts/s, {args.concurrency} concurrent callers, {args.seconds:.0f} s per run, "
+        f"median of {args.repeat} runs (interleaved), one process"
+    )
     name = "fw_bench_" + secrets.token_hex(4)
     await admin(args.postgres, f'CREATE DATABASE "{name}"')
+    url = with_database(args.postgres, name)
+    cases = [
+        (f"sqlite      {label:16}", "sqlite", 0, articles)
+        for label, articles in (("1,000 articles", 1000), ("one hot article", 1))
+    ] + [
+        (f"postgresql  {label:16}", "postgres", slots, articles)
+        for slots in (1, 8)
+        for label, articles in (("1,000 articles", 1000), ("one hot article", 1))
+    ]
+    results: dict[int, list[float]] = {i: [] for i in range(len(cases))}
     try:
-        url = with_database(args.postgres, name)
-        for slots in (1, 8):
-            for label, articles in (("1,000 articles", 1000), ("one hot article", 1)):
-                schema = f"s{slots}_{articles}"
-                await admin(url, f"CREATE SCHEMA {schema}")
-                store = PostgresStore(
-                    f"{url}?search_path={schema}", pool_min=args.pool, pool_max=args.pool, counter_slots=slots
-                )
-                await store.open()
-                rate = await hammer(store, args.seconds, args.concurrency, articles)
-                await store.close()
-                print(f"  postgresql  {label:16} {rate:8.0f}   (pool {args.pool}, {slots} counter slot(s))")
+        with tempfile.TemporaryDirectory() as tmp:
+            for run in range(args.repeat):
+                for i, (_, kind, slots, articles) in enumerate(cases):
+                    store: Any
+                    if kind == "sqlite":
+                        store = SQLiteStore(os.path.join(tmp, f"bench-{run}-{i}.db"))
+                    else:
+                        schema = f"r{run}_c{i}"
+                        await admin(url, f"CREATE SCHEMA {schema}")
+                        store = PostgresStore(
+                            f"{url}?search_path={schema}",
+                            pool_min=args.pool,
+                            pool_max=args.pool,
+                            counter_slots=slots,
+                        )
+                    await store.open()
+                    results[i].append(await hammer(store, args.seconds, args.concurrency, articles))
+                    await store.close()
     finally:
         await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for i, (label, kind, slots, _) in enumerate(cases):
+        runs = sorted(results[i])
+        extra = f"   (pool {args.pool}, {slots} counter slot(s))" if kind == "postgres" else ""
+        spread = " ".join(f"{r:.0f}" for r in runs)
+        print(f"  {label} {statistics.median(runs):8.0f}{extra}   runs: {spread}")
 
 
 async def export_rss(args: argparse.Namespace) -> None:
@@ -112,7 +130,9 @@ async def export_rss(args: argparse.Namespace) -> None:
         for fmt in ("csv", "ndjson"):
             out = subprocess.run(
                 [sys.executable, __file__, "--export-child", url, "--format", fmt],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout.strip()
             print(f"  export {args.export_rows:,} votes as {fmt}: {out}")
     finally:
@@ -144,6 +164,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pool", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--export-rows", type=int, default=1_000_000)
     parser.add_argument("--skip-throughput", action="store_true")
