@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -23,6 +24,7 @@ CONFIG_ERRORS = frozenset(
     {"missing-input-secret", "invalid-input-secret", "sitekey-secret-mismatch", "invalid-sitekey"}
 )
 _MAX_ANSWER = 64 * 1024
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class CaptchaVerifier:
         self._session = session
         self._own_session = session is None
         self._connections = connections
+        self._timeout = aiohttp.ClientTimeout(total=provider.timeout)
 
     async def open(self) -> None:
         if self._session is None:
@@ -77,9 +80,11 @@ class CaptchaVerifier:
         form = {"secret": p.secret, "response": token, "sitekey": p.sitekey}
         if remote_ip:
             form["remoteip"] = remote_ip
+        # Encoded here, as aiohttp's FormData would (it builds a multipart writer per call first).
+        body = urlencode(form).encode()
         try:
             async with self._session.post(
-                p.verify_url, data=form, timeout=aiohttp.ClientTimeout(total=p.timeout), allow_redirects=False
+                p.verify_url, data=body, headers=_FORM, timeout=self._timeout, allow_redirects=False
             ) as answer:
                 if answer.status != 200:
                     log.warning("siteverify answered HTTP %s", answer.status)

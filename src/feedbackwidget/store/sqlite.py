@@ -17,6 +17,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -44,10 +45,23 @@ def _connect(path: str, *, readonly: bool = False, busy_timeout: float = 10.0) -
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     else:
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn, busy_timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
     conn.create_function("wilson", 2, lambda up, down: wilson_lower(up, up + down), deterministic=True)
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """WAL is a property of the file, switched on once. Two processes opening a new
+    file at the same moment make the switch answer "locked": retry until the busy timeout."""
+    deadline = time.monotonic() + busy_timeout
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # the other process holds the lock for a few milliseconds
 
 
 def path_from_url(url: str) -> str:
@@ -122,17 +136,22 @@ class _Writer(threading.Thread):
                 self.conn = None  # reconnect on the next batch: recover by itself
             failure = StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).")
             outcomes = [(False, failure)] * len(batch)
+        # One wake-up per event loop per batch, not one per operation.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-            future.get_loop().call_soon_threadsafe(_settle, future, ok, value)
+            settled.setdefault(future.get_loop(), []).append((future, ok, value))
+        for loop, items in settled.items():
+            loop.call_soon_threadsafe(_settle, items)
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in items:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class SQLiteStore:
@@ -399,9 +418,21 @@ class SQLiteStore:
             if writer is not None and now - writer.last_prune > _PRUNE_EVERY:
                 conn.execute("DELETE FROM rate_limits WHERE tat < ?", (now,))
                 writer.last_prune = now
+            step = period / count
+            if (now + step) - now <= period + 1e-9:
+                # One statement: a new key is let through; a known one only while
+                # max(tat, now) + step - now <= period (the check below, done by SQLite).
+                taken = conn.execute(
+                    "INSERT INTO rate_limits (key, tat) VALUES (?1, ?2 + ?3) "
+                    "ON CONFLICT (key) DO UPDATE SET tat = MAX(tat, ?2) + ?3 "
+                    "WHERE MAX(tat, ?2) + ?3 - ?2 <= ?4 + 1e-9 RETURNING tat",
+                    (key, now, step, period),
+                ).fetchall()
+                if taken:
+                    return 0.0
             row = conn.execute("SELECT tat FROM rate_limits WHERE key = ?", (key,)).fetchone()
             tat = max(row[0], now) if row else now
-            new_tat = tat + period / count
+            new_tat = tat + step
             if new_tat - now > period + 1e-9:
                 return max(new_tat - now - period, 1e-3)
             conn.execute(

@@ -7,6 +7,7 @@ sentiment → response. Nothing is written before the captcha says yes.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -25,19 +26,32 @@ from . import admin, embed
 from .bodies import article_id as valid_article_id
 from .bodies import is_form, media_type, parse, read_body, vote_request
 from .origin import check_origin, client_address, cors_headers, origin_status, own_origins
-from .responses import error_response, json_response
+from .responses import Prepared, error_response, json_bytes, json_response, raw_headers
 from .runtime import VOTER_COOKIE, Runtime, runtime_of
 
 PUBLIC_TALLY_CACHE = "public, max-age=5, stale-while-revalidate=30"
+_PUBLIC_TALLY_HEADERS = {"Cache-Control": PUBLIC_TALLY_CACHE, "Access-Control-Allow-Origin": "*"}
+
+
+_COOKIE_PLAIN = re.compile(r"[A-Za-z0-9._~!*+\-]+")
+_PATH_PLAIN = re.compile(r"[A-Za-z0-9._~!*+\-/%]+")
 
 
 def _voter_cookie(request: Request, rt: Runtime, response: Response, token: str) -> None:
+    path = (rt.prefix(request) or "") + "/"
+    secure = request.scope.get("scheme", "http") == "https"  # request.url.scheme, without building the URL
+    if _COOKIE_PLAIN.fullmatch(token) and _PATH_PLAIN.fullmatch(path):
+        # What Response.set_cookie writes (http.cookies, attributes sorted), built directly:
+        # neither the token nor the path needs quoting.
+        cookie = f"{VOTER_COOKIE}={token}; HttpOnly; Max-Age={rt.tokens.voter_max_age}; Path={path}; SameSite=lax"
+        response.raw_headers.append((b"set-cookie", (cookie + "; Secure" if secure else cookie).encode("latin-1")))
+        return
     response.set_cookie(
         VOTER_COOKIE,
         token,
         max_age=rt.tokens.voter_max_age,
-        path=(rt.prefix(request) or "") + "/",
-        secure=request.url.scheme == "https",
+        path=path,
+        secure=secure,
         httponly=True,
         samesite="lax",
     )
@@ -75,6 +89,7 @@ async def cast_vote(request: Request) -> Response:
                 title_trusted=vouched is not None and title is not None,
             )
         )
+        rt.forget(ask.article_id)
     except FeedbackError as error:
         if form and not isinstance(error, ForbiddenOrigin):  # a foreign page gets no page of ours
             article = data.get("article_id")
@@ -128,12 +143,20 @@ async def get_article(request: Request) -> Response:
     rt = runtime_of(request)
     aid = valid_article_id(request.path_params["article_id"])
     reader = rt.reader(request)
-    tally = await rt.store.tally(aid)
+    if reader is not None:  # a reader's own answer is always read fresh
+        tally = await rt.store.tally(aid)
+        return await _own_sentiment(request, rt, aid, reader, tally, request.query_params.get("lang"))
     lang = request.query_params.get("lang")
-    if reader is None:
-        headers = {"Cache-Control": PUBLIC_TALLY_CACHE, "Access-Control-Allow-Origin": "*"}
-        return json_response(_with_language(request, sentiment_object(tally), lang), headers=headers)
-    return await _own_sentiment(request, rt, aid, reader, tally, lang)
+    key = lang[:35] if lang else None  # all _with_language looks at
+    cached = rt.cached_tally(aid, key)
+    if cached is not None:
+        return Prepared(cached[0], 200, list(cached[1]))
+    changes = rt.changes
+    tally = await rt.store.tally(aid)
+    body = json_bytes(_with_language(request, sentiment_object(tally), key))
+    headers = raw_headers(_PUBLIC_TALLY_HEADERS, body, 200, b"application/json")
+    rt.remember_tally(aid, key, body, tuple(headers), changes)
+    return Prepared(body, 200, headers)
 
 
 async def _own_sentiment(
@@ -183,6 +206,7 @@ async def withdraw_vote(request: Request) -> Response:
     aid = valid_article_id(request.path_params["article_id"])
     voter, headers = _require_reader(request, rt)
     tally = await rt.store.withdraw(aid, voter, rt.clock())
+    rt.forget(aid)
     if tally is None:
         raise NotFound("You have no vote on this article.")
     return json_response(
@@ -194,6 +218,7 @@ async def erase_voter(request: Request) -> Response:
     rt = runtime_of(request)
     voter, headers = _require_reader(request, rt)
     articles = await rt.store.erase(voter, rt.clock())
+    rt.forget(*articles)
     response = json_response({"erased": len(articles), "article_ids": articles}, headers=headers)
     response.delete_cookie(VOTER_COOKIE, path=(rt.prefix(request) or "") + "/")
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -13,15 +14,32 @@ ALLOWED_HEADERS = "Content-Type, X-Feedback-Voter"
 EXPOSED_HEADERS = "Retry-After"
 
 
+@lru_cache(maxsize=64)
+def _public_origin(public_url: str) -> str | None:
+    if not public_url.startswith(("http://", "https://")):
+        return None
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def _request_origin(request: Request) -> str | None:
+    """The origin this request was sent to (scheme as the server saw it, Host header)."""
+    host = request.headers.get("host")
+    if not host:
+        return None
+    scheme = request.scope.get("scheme", "http")  # what request.url.scheme says, without building the URL
+    return f"{scheme}://{host.lower()}"
+
+
 def own_origins(request: Request, settings: Settings) -> set[str]:
     """The widget's own origin(s): PUBLIC_URL's, and the one this request was sent to."""
     origins = set()
-    if settings.public_url.startswith(("http://", "https://")):
-        parts = urlsplit(settings.public_url)
-        origins.add(f"{parts.scheme}://{parts.netloc.lower()}")
-    host = request.headers.get("host")
-    if host:
-        origins.add(f"{request.url.scheme}://{host.lower()}")
+    public = _public_origin(settings.public_url)
+    if public is not None:
+        origins.add(public)
+    sent_to = _request_origin(request)
+    if sent_to is not None:
+        origins.add(sent_to)
     return origins
 
 
@@ -33,7 +51,7 @@ def origin_status(request: Request, settings: Settings) -> str:
     origin = origin.strip().lower()
     if origin == "null" or not origin:
         return "forbidden"
-    if origin in own_origins(request, settings):
+    if origin == _public_origin(settings.public_url) or origin == _request_origin(request):
         return "own"
     if origin in settings.allowed_origins:
         return "listed"

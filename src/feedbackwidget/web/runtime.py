@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
     from .limiter import Limiter
 
 log = logging.getLogger("feedbackwidget")
+
+#: How stale an anonymous tally may be (the servers of one site may each hold one).
+TALLY_TTL = 1.0
+#: Cached (article, language) answers per event loop at most; the cache is emptied when full.
+TALLY_CACHE_SIZE = 50_000
 
 VOTER_COOKIE = "feedbackwidget_voter"
 VOTER_HEADER = "x-feedback-voter"
@@ -61,6 +67,11 @@ class Runtime:
             session=http_session,
         )
         self._secret: bytes | None = None
+        # Anonymous tallies, ready to send: article -> lang -> (expires, body, raw headers).
+        self._tallies: dict[str, dict[str | None, tuple[float, bytes, tuple[tuple[bytes, bytes], ...]]]] = {}
+        self._tally_count = 0
+        #: Bumped on every local change of a tally; a read that overlapped one is not cached.
+        self.changes = 0
 
     async def open(self) -> None:
         await self.store.open()
@@ -97,6 +108,42 @@ class Runtime:
 
     def voter_key(self, voter_id: str) -> str:
         return pseudonym(self.secret, voter_id)
+
+    # -- anonymous tally cache ----------------------------------------------------
+
+    def cached_tally(self, article_id: str, lang: str | None) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]] | None:
+        """An anonymous answer at most TALLY_TTL seconds old, or None."""
+        entries = self._tallies.get(article_id)
+        if entries is None:
+            return None
+        entry = entries.get(lang)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1], entry[2]
+
+    def remember_tally(
+        self, article_id: str, lang: str | None, body: bytes, headers: tuple[tuple[bytes, bytes], ...], changes: int
+    ) -> None:
+        """Keep an anonymous answer, unless a local change happened since its read began
+        (``changes`` is the value of :attr:`changes` before the read)."""
+        if changes != self.changes:
+            return
+        if self._tally_count >= TALLY_CACHE_SIZE:
+            self._tallies.clear()
+            self._tally_count = 0
+        entries = self._tallies.setdefault(article_id, {})
+        if lang not in entries:
+            self._tally_count += 1
+        entries[lang] = (time.monotonic() + TALLY_TTL, body, headers)
+
+    def forget(self, *article_ids: str) -> None:
+        """Drop cached answers of articles this server just changed: here, a change is
+        visible at once; other servers see it within TALLY_TTL."""
+        self.changes += 1
+        for article_id in article_ids:
+            entries = self._tallies.pop(article_id, None)
+            if entries is not None:
+                self._tally_count -= len(entries)
 
 
 def runtime_of(request: Request) -> Runtime:
