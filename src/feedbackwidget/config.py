@@ -21,6 +21,8 @@ from .errors import ConfigError
 PREFIX = "FEEDBACKWIDGET_"
 
 _PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_REASON_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+MAX_REASONS = 12
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
 
@@ -68,6 +70,17 @@ def _origin(name: str, value: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def _flag(name: str, value: bool | str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(_var(name), f"expected true or false, got {value!r}")
+
+
 def _http_url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -89,8 +102,11 @@ class Settings:
         "hcaptcha_sitekey",
         "hcaptcha_timeout",
         "hcaptcha_verify_url",
+        "min_votes",
         "public_url",
         "rate_limit",
+        "reason_text",
+        "reasons",
         "redis_url",
         "secret_key",
         "secret_key_fallbacks",
@@ -112,6 +128,9 @@ class Settings:
     trusted_proxies: tuple[str, ...]
     rate_limit: RateLimit
     redis_url: str | None
+    min_votes: int
+    reasons: tuple[str, ...]
+    reason_text: bool
     demo: bool
 
     def __init__(
@@ -132,6 +151,9 @@ class Settings:
         trusted_proxies: str | Iterable[str] | None = None,
         rate_limit: str | RateLimit = "30/minute",
         redis_url: str | None = None,
+        min_votes: int | str = 10,
+        reasons: str | Iterable[str] | None = None,
+        reason_text: bool | str = False,
         demo: bool = False,
     ) -> None:
         set_ = object.__setattr__
@@ -194,6 +216,25 @@ class Settings:
         if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(_var("redis_url"), "expected redis://host:port/db")
         set_(self, "redis_url", redis)
+
+        try:
+            minimum = int(min_votes)
+        except (TypeError, ValueError):
+            raise ConfigError(_var("min_votes"), f"expected a whole number, got {min_votes!r}") from None
+        if minimum < 0:
+            raise ConfigError(_var("min_votes"), "must be 0 or more")
+        set_(self, "min_votes", minimum)
+
+        codes = _split(reasons)
+        for code in codes:
+            if not _REASON_RE.match(code):
+                raise ConfigError(_var("reasons"), f"{code!r} is not a reason code ([a-z0-9_-], 1 to 32 characters)")
+        if len(codes) > MAX_REASONS or len(set(codes)) != len(codes):
+            raise ConfigError(_var("reasons"), f"at most {MAX_REASONS} distinct reason codes")
+        set_(self, "reasons", codes)
+        set_(self, "reason_text", _flag("reason_text", reason_text))
+        if self.reason_text and not codes:
+            raise ConfigError(_var("reason_text"), "needs FEEDBACKWIDGET_REASONS (free text accompanies a reason)")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Settings are immutable; build a new one with replace()")

@@ -10,7 +10,7 @@ Vote = Literal["up", "down"]
 VOTES: tuple[Vote, ...] = ("up", "down")
 
 Action = Literal["cast", "change", "withdraw", "erase"]
-ExportKind = Literal["votes", "events", "articles", "daily"]
+ExportKind = Literal["votes", "events", "articles", "daily", "reasons"]
 ExportFormat = Literal["csv", "ndjson"]
 ArticleOrder = Literal["wilson", "total", "recent"]
 
@@ -22,6 +22,7 @@ VoterKey = str
 MAX_ARTICLE_ID = 256
 MAX_TITLE = 300
 MAX_VERSION = 64
+MAX_REASON_TEXT = 500
 
 
 @dataclass(frozen=True, slots=True)

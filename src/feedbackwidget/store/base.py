@@ -23,6 +23,8 @@ EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
         "article_id", "title", "up", "down", "total", "share_up", "wilson_lower", "first_vote_at", "last_vote_at",
     ),
     "daily": ("day", "article_id", "up", "down"),
+    # Not in the contract's list: reasons given after a "No" (off unless REASONS is set).
+    "reasons": ("article_id", "voter", "reason", "reason_text", "updated_at", "article_version"),
 }
 
 
@@ -85,6 +87,31 @@ class Store(Protocol):
 
     async def versions(self, article_id: ArticleId) -> list[Row]:
         """Current votes of one article split by revision: ``article_version, up, down``."""
+
+    async def article(self, article_id: ArticleId) -> ArticleSummary | None:
+        """One article's title, counts and first/last vote; None when it has none."""
+
+    async def set_reason(
+        self, article_id: ArticleId, voter: VoterKey, reason: str, text: str | None, at: dt.datetime
+    ) -> bool:
+        """Attach a reason to the reader's current "down" vote; False when there is none.
+        A vote changed to "up" loses its reason."""
+
+    async def reasons(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Row]:
+        """Rows ``article_id, reason, count`` over current votes (``updated_at`` in range)."""
+
+    async def reason_texts(self, article_id: ArticleId, limit: int) -> list[Row]:
+        """Rows ``updated_at, reason, reason_text``, newest first, non-empty texts only."""
+
+    async def add_refusals(self, rows: Sequence[Row]) -> None:
+        """Add aggregated refusal counts (rows ``day, article_id, kind, count``) in one transaction."""
+
+    async def refusals(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Row]:
+        """Rows ``day, article_id, kind, count`` ordered by day, article_id, kind."""
 
     async def take(self, key: str, now: float, count: int, period: float) -> float:
         """Rate limit (GCRA): record one attempt for ``key``.

@@ -26,6 +26,7 @@ from ..errors import SchemaTooNew, StoreUnavailable
 from ..sentiment import wilson_lower
 from ..types import ArticleId, ArticleOrder, ArticleSummary, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
 from .base import Row
+from .sqlite_feedback import FeedbackQueries
 from .sqlite_schema import MIGRATIONS, VERSION
 from .sqlite_sql import apply_cast, apply_withdraw, daily_row, daily_sql, export_query, from_us, statements, to_us
 
@@ -154,7 +155,7 @@ def _settle(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_exception(value)
 
 
-class SQLiteStore:
+class SQLiteStore(FeedbackQueries):
     """The default store. ``path`` is a file path (``:memory:`` is not supported).
 
     ``busy_timeout`` is how long a write waits for another process's lock

@@ -47,6 +47,19 @@ MIGRATIONS: tuple[str, ...] = (
         tat REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 2: an optional reason (and free text) on a "No" vote; refused attempts, aggregated per day.
+    """
+    ALTER TABLE votes ADD COLUMN reason TEXT;
+    ALTER TABLE votes ADD COLUMN reason_text TEXT;
+
+    CREATE TABLE refusals (
+        day        TEXT NOT NULL,
+        article_id TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        count      INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (day, article_id, kind)
+    ) WITHOUT ROWID;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

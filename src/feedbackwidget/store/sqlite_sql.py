@@ -65,7 +65,8 @@ def apply_cast(conn: sqlite3.Connection, cast: Cast) -> CastResult:
         action = "cast"
     else:
         conn.execute(
-            "UPDATE votes SET vote = ?, updated_at = ?, article_version = ? WHERE article_id = ? AND voter = ?",
+            "UPDATE votes SET vote = ?, updated_at = ?, article_version = ?, reason = NULL, reason_text = NULL "
+            "WHERE article_id = ? AND voter = ?",
             (cast.vote, at, cast.version, cast.article_id, cast.voter),
         )
         action = "change"
@@ -177,6 +178,17 @@ def export_query(
         return sql, params, lambda r: {
             "article_id": r[0], "title": r[1], "up": r[2], "down": r[3],
             "first_vote_at": from_us(r[4]), "last_vote_at": from_us(r[5]),
+        }
+    if kind == "reasons":
+        where, params = time_range("updated_at", since, until)
+        where.insert(0, "reason IS NOT NULL")
+        sql = (
+            "SELECT article_id, voter, reason, reason_text, updated_at, article_version FROM votes"
+            f" WHERE {' AND '.join(where)} ORDER BY article_id, voter"
+        )
+        return sql, params, lambda r: {
+            "article_id": r[0], "voter": r[1], "reason": r[2], "reason_text": r[3],
+            "updated_at": from_us(r[4]), "article_version": r[5],
         }
     if kind == "daily":
         sql, params = daily_sql(None, since, until)
