@@ -53,6 +53,7 @@ def test_embed_page_in_the_readers_language(stack: Stack, reader: Reader) -> Non
     frame = page.frame_locator("iframe")
     expect(frame.locator("html")).to_have_attribute("dir", "rtl")
     expect(frame.get_by_role("button", name="بله", exact=True)).to_be_visible()
+    expect(frame.locator(".fw-nojs")).to_be_hidden()  # the script runs: no "needs JavaScript" note
 
 
 def test_embed_without_javascript_says_so_and_refuses_plainly(stack: Stack, new_reader: Callable[..., Reader]) -> None:
