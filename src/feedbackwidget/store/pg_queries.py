@@ -71,6 +71,36 @@ _ORDERS: dict[str, str] = {
 }
 
 
+# One article's summary: the same columns as a listing row.
+ARTICLE = """
+SELECT a.article_id, a.title, coalesce(sum(c.up), 0)::bigint, coalesce(sum(c.down), 0)::bigint,
+       a.first_vote_at, max(c.last_vote_at)
+FROM fw_articles a LEFT JOIN fw_counters c USING (article_id)
+WHERE a.article_id = $1
+GROUP BY a.article_id
+"""
+
+# A reason only ever sits on a current "down" vote (fw_cast drops it when the vote changes).
+SET_REASON = """
+UPDATE fw_votes SET reason = $3, reason_text = $4, updated_at = $5
+WHERE article_id = $1 AND voter = $2 AND vote = 'down'
+RETURNING 1
+"""
+REASON_TEXTS = """
+SELECT updated_at, reason, reason_text FROM fw_votes
+WHERE article_id = $1 AND reason_text IS NOT NULL AND reason_text <> ''
+ORDER BY updated_at DESC LIMIT $2
+"""
+
+# Rows arrive summed per key and sorted (see PostgresStore.add_refusals): one
+# statement, and concurrent flushes take their row locks in the same order.
+ADD_REFUSALS = """
+INSERT INTO fw_refusals AS r (day, article_id, kind, count)
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[])
+ON CONFLICT (day, article_id, kind) DO UPDATE SET count = r.count + excluded.count
+"""
+
+
 def articles_sql(order: ArticleOrder) -> str:
     return f"{_ARTICLES} ORDER BY {_ORDERS[order]} LIMIT $1 OFFSET $2"
 
@@ -107,6 +137,43 @@ def daily_sql(
     return sql, params
 
 
+def reasons_sql(
+    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[str, list[Any]]:
+    where, params = _range("updated_at", since, until)
+    where.insert(0, "reason IS NOT NULL")
+    if article_id is not None:
+        params.append(article_id)
+        where.append(f"article_id = ${len(params)}")
+    sql = f"SELECT article_id, reason, count(*) FROM fw_votes{_where(where)} GROUP BY 1, 2 ORDER BY 1, 2"
+    return sql, params
+
+
+def utc_day(value: dt.datetime) -> dt.date:
+    return value.astimezone(dt.UTC).date()
+
+
+def refusals_sql(
+    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[str, list[Any]]:
+    """Whole UTC days: from ``since``'s day on, up to ``until``'s day, which is
+    left out only when ``until`` is its midnight (a partly covered day counts)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        params.append(utc_day(since))
+        where.append(f"day >= ${len(params)}")
+    if until is not None:
+        end = until.astimezone(dt.UTC)
+        params.append(end.date())
+        where.append(f"day {'<' if end.time() == dt.time() else '<='} ${len(params)}")
+    if article_id is not None:
+        params.append(article_id)
+        where.append(f"article_id = ${len(params)}")
+    sql = f"SELECT day, article_id, kind, count FROM fw_refusals{_where(where)} ORDER BY day, article_id, kind"
+    return sql, params
+
+
 def daily_row(r: Any) -> Row:
     return {"day": r[0], "article_id": r[1], "up": r[2], "down": r[3]}
 
@@ -140,6 +207,12 @@ def export_query(
         cols = ("article_id", "title", "up", "down", "first_vote_at", "last_vote_at")
         where, params = _range("c.last_vote_at", since, until)
         sql = f"{_ARTICLES}{_where(where)} ORDER BY a.article_id"
+        return sql, params, _named(cols)
+    if kind == "reasons":
+        cols = ("article_id", "voter", "reason", "reason_text", "updated_at", "article_version")
+        where, params = _range("updated_at", since, until)
+        where.insert(0, "reason IS NOT NULL")
+        sql = f"SELECT {', '.join(cols)} FROM fw_votes{_where(where)} ORDER BY article_id, voter"
         return sql, params, _named(cols)
     if kind == "daily":
         sql, params = daily_sql(None, since, until)

@@ -144,6 +144,73 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $$;
     """,
+    # 4: an optional reason (and free text) on a "No" vote, dropped when the vote
+    #    changes; refused attempts aggregated per UTC day. fw_cast is replaced
+    #    (same signature) so that a changed vote loses its reason.
+    f"""
+    ALTER TABLE fw_votes ADD COLUMN reason text COLLATE "C", ADD COLUMN reason_text text;
+
+    CREATE TABLE fw_refusals (
+        day        date NOT NULL,
+        article_id text COLLATE "C" NOT NULL,
+        kind       text COLLATE "C" NOT NULL,
+        count      bigint NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (day, article_id, kind)
+    );
+
+    CREATE OR REPLACE FUNCTION fw_cast(
+        p_article text, p_voter text, p_vote text, p_at timestamptz, p_version text,
+        p_title text, p_trusted boolean, p_slot smallint,
+        OUT r_changed boolean, OUT r_previous text, OUT r_up bigint, OUT r_down bigint
+    ) LANGUAGE plpgsql AS $$
+    DECLARE
+        v_inserted boolean;
+    BEGIN
+        -- The shared event lock first, before any row lock (see postgres.py).
+        PERFORM pg_advisory_xact_lock_shared({LOCK_NS}, {LOCK_EVENTS});
+        INSERT INTO fw_articles (article_id, title, first_vote_at) VALUES (p_article, p_title, p_at)
+        ON CONFLICT (article_id) DO NOTHING;
+        INSERT INTO fw_votes AS v (article_id, voter, vote, created_at, updated_at, article_version)
+        VALUES (p_article, p_voter, p_vote, p_at, p_at, p_version)
+        ON CONFLICT (article_id, voter) DO UPDATE
+            SET vote = excluded.vote, updated_at = excluded.updated_at,
+                article_version = excluded.article_version,
+                reason = NULL, reason_text = NULL
+            WHERE v.vote <> excluded.vote
+        RETURNING (xmax = 0) INTO v_inserted;
+        IF FOUND THEN
+            r_changed := true;
+            r_previous := CASE WHEN v_inserted THEN NULL
+                               WHEN p_vote = 'up' THEN 'down' ELSE 'up' END;
+            INSERT INTO fw_events (at, article_id, voter, action, vote, article_version)
+            VALUES (p_at, p_article, p_voter,
+                    CASE WHEN v_inserted THEN 'cast' ELSE 'change' END, p_vote, p_version);
+            INSERT INTO fw_counters AS c (article_id, slot, up, down, last_vote_at)
+            VALUES (p_article, p_slot,
+                    (p_vote = 'up')::int - (r_previous IS NOT DISTINCT FROM 'up')::int,
+                    (p_vote = 'down')::int - (r_previous IS NOT DISTINCT FROM 'down')::int,
+                    p_at)
+            ON CONFLICT (article_id, slot) DO UPDATE
+                SET up = c.up + excluded.up, down = c.down + excluded.down,
+                    last_vote_at = greatest(c.last_vote_at, excluded.last_vote_at);
+        ELSE
+            r_changed := false;
+            r_previous := p_vote;
+        END IF;
+        IF p_title IS NOT NULL AND p_title <> '' THEN
+            IF p_trusted THEN
+                UPDATE fw_articles SET title = p_title
+                WHERE article_id = p_article AND title IS DISTINCT FROM p_title;
+            ELSE
+                UPDATE fw_articles SET title = p_title
+                WHERE article_id = p_article AND (title IS NULL OR title = '');
+            END IF;
+        END IF;
+        SELECT coalesce(sum(c.up), 0), coalesce(sum(c.down), 0) INTO r_up, r_down
+        FROM fw_counters c WHERE c.article_id = p_article;
+    END
+    $$;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -54,6 +54,15 @@ _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _RETRIES = 5  # deadlocks and serialisation failures are retried this often
 
 
+def _day(value: Any) -> dt.date:
+    """A refusal row's day: a date, a datetime (its UTC day) or an ISO date string."""
+    if isinstance(value, dt.datetime):
+        return q.utc_day(value)
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
 class PostgresStore:
     """The store for several app servers sharing one PostgreSQL database.
 
@@ -231,6 +240,29 @@ class PostgresStore:
         rows = await self._fetch(q.VERSIONS, article_id)
         return [{"article_version": r[0], "up": r[1], "down": r[2]} for r in rows]
 
+    async def article(self, article_id: ArticleId) -> ArticleSummary | None:
+        r = await self._fetchrow(q.ARTICLE, article_id)
+        return ArticleSummary(r[0], r[1], r[2], r[3], r[4], r[5]) if r else None
+
+    async def reasons(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Row]:
+        sql, params = q.reasons_sql(article_id, since, until)
+        return [{"article_id": r[0], "reason": r[1], "count": r[2]} for r in await self._fetch(sql, *params)]
+
+    async def reason_texts(self, article_id: ArticleId, limit: int) -> list[Row]:
+        # A negative limit means "all", as in SQLite (LIMIT NULL in PostgreSQL).
+        rows = await self._fetch(q.REASON_TEXTS, article_id, limit if limit >= 0 else None)
+        return [{"updated_at": r[0], "reason": r[1], "reason_text": r[2]} for r in rows]
+
+    async def refusals(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Row]:
+        sql, params = q.refusals_sql(article_id, since, until)
+        return [
+            {"day": r[0], "article_id": r[1], "kind": r[2], "count": r[3]} for r in await self._fetch(sql, *params)
+        ]
+
     async def export(
         self,
         kind: ExportKind,
@@ -321,6 +353,28 @@ class PostgresStore:
 
         result: list[ArticleId] = await self._write(work)
         return result
+
+    async def set_reason(
+        self, article_id: ArticleId, voter: VoterKey, reason: str, text: str | None, at: dt.datetime
+    ) -> bool:
+        # One statement; no event, so no event lock. Only a current "down" vote takes a reason.
+        return await self._statement(q.SET_REASON, article_id, voter, reason, text, at) is not None
+
+    async def add_refusals(self, rows: Sequence[Row]) -> None:
+        totals: dict[tuple[dt.date, str, str], int] = {}
+        for row in rows:
+            key = (_day(row["day"]), row["article_id"], row["kind"])
+            totals[key] = totals.get(key, 0) + int(row["count"])
+        if not totals:
+            return
+        keys = sorted(totals)
+        await self._statement(
+            q.ADD_REFUSALS,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [totals[k] for k in keys],
+        )
 
     async def take(self, key: str, now: float, count: int, period: float) -> float:
         interval = period / count
