@@ -81,8 +81,30 @@ def direction(lang: str | None) -> str:
 
 
 def client_messages(lang: str | None) -> dict[str, str]:
-    """The strings the embed script uses, for one language."""
-    return {k: v for k, v in catalogue()[negotiate(lang)].items() if k not in _SERVER_ONLY}
+    """The strings the embed script needs before any interaction, for one language (the
+    reason picker's strings travel with its own module, see :func:`reason_messages`)."""
+    return {
+        k: v for k, v in catalogue()[negotiate(lang)].items() if k not in _SERVER_ONLY and not k.startswith("reason")
+    }
+
+
+def reason_label(code: str, lang: str | None = None) -> str:
+    """How a reason code reads: ``reason.<code>`` in the catalogue, else the code itself."""
+    strings = catalogue()[negotiate(lang)]
+    return strings.get(f"reason.{code}") or catalogue()[DEFAULT_LANG].get(f"reason.{code}") or code.replace("_", " ")
+
+
+def reason_messages(lang: str | None, codes: tuple[str, ...]) -> dict[str, object]:
+    """Strings of the "why not?" picker for one language and the configured codes."""
+    strings = catalogue()[negotiate(lang)]
+    return {
+        "prompt": strings["reason_prompt"],
+        "text": strings["reason_text"],
+        "send": strings["reason_send"],
+        "thanks": strings["reason_thanks"],
+        "network": strings["network"],
+        "labels": {code: reason_label(code, lang) for code in codes},
+    }
 
 
 def client_bundle(lang: str | None) -> dict[str, object]:

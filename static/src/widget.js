@@ -7,7 +7,6 @@
    reader's strings could not be loaded)}. Message keys are those of static/i18n.json; API
    error codes double as keys (rate_limited, captcha_failed). */
 (() => {
-  'use strict';
   const C = __FEEDBACKWIDGET_CONFIG__;
   const D = document, W = window, S = D.currentScript;
   if (!S) return;
@@ -151,7 +150,6 @@
     captchaReady = captchaReady || new Promise((ok, no) => {
       const cb = 'feedbackWidgetCaptcha' + Date.now(), s = D.createElement('script');
       W[cb] = ok;
-      setTimeout(() => no('network'), 20000);   // a script that never calls back
       s.onerror = () => no('network');
       s.async = true;
       s.src = C.captcha + (C.captcha.includes('?') ? '&' : '?') + 'render=explicit&recaptchacompat=off&onload=' + cb;
@@ -188,6 +186,8 @@
       const j = await call('POST', '/api/v1/votes', body);
       w.busy = 0;
       show(id, j.sentiment, w, 'thanks');
+      // "Why not?" (REASONS set): a separate module, fetched only now.
+      if (value === 'down' && C.why) import(BASE + '/widget-reasons.js?lang=' + w.lang).then((x) => x.default(w, call), () => 0);
     } catch (key) {
       fail(w, typeof key === 'string' ? key : 'captcha_failed', () => vote(w, value));
     } finally {

@@ -187,7 +187,10 @@ class Stack:
         return answer["up"], answer["down"]
 
     def export_votes(self) -> list[dict[str, Any]]:
-        request = urllib.request.Request(self.widget_url + "/api/v1/export?format=ndjson&kind=votes")
+        return self.export_rows("votes")
+
+    def export_rows(self, kind: str) -> list[dict[str, Any]]:
+        request = urllib.request.Request(self.widget_url + f"/api/v1/export?format=ndjson&kind={kind}")
         request.add_header("Authorization", f"Bearer {EXPORT_TOKEN}")
         with urllib.request.urlopen(request, timeout=10) as answer:
             return [json.loads(line) for line in answer.read().decode().splitlines() if line.strip()]

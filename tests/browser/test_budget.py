@@ -94,13 +94,14 @@ def test_built_script_matches_its_source(tmp_path: Path) -> None:
     tools = ROOT / "tests" / "browser"
     if not (tools / "node_modules" / ".bin" / "terser").exists():
         pytest.fail("terser is missing: run `npm ci` in tests/browser")
-    out = tmp_path / "widget.js"
-    subprocess.run(
-        ["npx", "--no-install", "terser", str(ROOT / "static" / "src" / "widget.js"), "--ecma", "2020",
-         "--compress", "passes=2", "--mangle", "--comments", "false", "--output", str(out)],
-        cwd=tools, check=True, timeout=120,
-    )
-    assert out.read_text() == (ROOT / "static" / "widget.js").read_text(), "run `npm run build-widget`"
+    for source, built, extra in (("widget.js", "widget.js", []), ("reasons.js", "widget-reasons.js", ["--module"])):
+        out = tmp_path / built
+        subprocess.run(
+            ["npx", "--no-install", "terser", str(ROOT / "static" / "src" / source), *extra, "--ecma", "2020",
+             "--compress", "passes=2", "--mangle", "--comments", "false", "--output", str(out)],
+            cwd=tools, check=True, timeout=120,
+        )
+        assert out.read_text() == (ROOT / "static" / built).read_text(), "run `npm run build-widget`"
 
 
 def test_widget_height_is_fixed(stack: Stack, reader: Reader) -> None:

@@ -26,6 +26,7 @@ from .. import i18n
 from .runtime import runtime_of
 
 PLACEHOLDER = "__FEEDBACKWIDGET_CONFIG__"
+REASONS_PLACEHOLDER = "__FEEDBACKWIDGET_REASONS__"
 CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 HCAPTCHA_SOURCES = "https://hcaptcha.com https://*.hcaptcha.com"
 
@@ -38,11 +39,12 @@ class Asset:
     gzipped: bytes
     etag: str
     media_type: str
+    cors: bool = False
 
     @classmethod
-    def of(cls, body: bytes, media_type: str) -> Asset:
+    def of(cls, body: bytes, media_type: str, *, cors: bool = False) -> Asset:
         digest = hashlib.sha256(body).hexdigest()[:20]
-        return cls(body, gzip.compress(body, 9, mtime=0), digest, media_type)
+        return cls(body, gzip.compress(body, 9, mtime=0), digest, media_type, cors)
 
     def response(self, request: Request) -> Response:
         zipped = "gzip" in request.headers.get("accept-encoding", "").lower()
@@ -54,6 +56,8 @@ class Asset:
             "X-Content-Type-Options": "nosniff",
             "Cross-Origin-Resource-Policy": "cross-origin",
         }
+        if self.cors:  # a module script imported by publisher pages of other origins
+            headers["Access-Control-Allow-Origin"] = "*"
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         if zipped:
@@ -86,21 +90,34 @@ def skeleton(templates: jinja2.Environment) -> str:
     return re.sub(r">\s+<", "><", html).strip()
 
 
+def _literal(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
 @lru_cache(maxsize=16)
-def widget_script(sitekey: str, js_url: str, templates: jinja2.Environment) -> Asset:
+def widget_script(sitekey: str, js_url: str, templates: jinja2.Environment, why: bool = False) -> Asset:
     english = i18n.messages("en")
     config = {
+        "why": int(why),
         "sitekey": sitekey,
         "captcha": js_url,
         "css": minify_css(_text("widget.css")),
         "html": skeleton(templates),
         "m": {"error": english["network"], "retry": english["retry"]},
     }
-    literal = json.dumps(config, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     source = _text("widget.js")
     if PLACEHOLDER not in source:
         raise RuntimeError("static/widget.js lacks its configuration placeholder; rebuild it")
-    return Asset.of(source.replace(PLACEHOLDER, literal, 1).encode(), "text/javascript; charset=utf-8")
+    return Asset.of(source.replace(PLACEHOLDER, _literal(config), 1).encode(), "text/javascript; charset=utf-8")
+
+
+@lru_cache(maxsize=64)
+def reasons_module(lang: str, codes: tuple[str, ...], text: bool) -> Asset:
+    """The "why not?" picker (an ES module) with one language's strings."""
+    config = {"css": minify_css(_text("reasons.css")), "codes": list(codes), "text": text,
+              "t": i18n.reason_messages(lang, codes)}
+    source = _text("widget-reasons.js").replace(REASONS_PLACEHOLDER, _literal(config), 1)
+    return Asset.of(source.encode(), "text/javascript; charset=utf-8", cors=True)
 
 
 @lru_cache(maxsize=4)
@@ -109,9 +126,16 @@ def stylesheet(name: str) -> Asset:
 
 
 async def widget_js(request: Request) -> Response:
+    rt = runtime_of(request)
+    settings = rt.settings
+    sitekey, why = settings.hcaptcha_sitekey or "", bool(settings.reasons)
+    return widget_script(sitekey, settings.hcaptcha_js_url, rt.templates, why).response(request)
+
+
+async def widget_reasons_js(request: Request) -> Response:
     settings = runtime_of(request).settings
-    asset = widget_script(settings.hcaptcha_sitekey or "", settings.hcaptcha_js_url, runtime_of(request).templates)
-    return asset.response(request)
+    lang = i18n.negotiate(request.query_params.get("lang"))
+    return reasons_module(lang, settings.reasons, settings.reason_text).response(request)
 
 
 async def widget_css(request: Request) -> Response:
@@ -124,6 +148,7 @@ async def embed_css(request: Request) -> Response:
 
 ROUTES = [
     Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
+    Route("/widget-reasons.js", widget_reasons_js, methods=["GET", "HEAD"]),
     Route("/widget.css", widget_css, methods=["GET", "HEAD"]),
     Route("/embed.css", embed_css, methods=["GET", "HEAD"]),
 ]
