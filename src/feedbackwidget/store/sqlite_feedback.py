@@ -30,6 +30,15 @@ def _days(since: dt.datetime | None, until: dt.datetime | None) -> tuple[list[st
     return where, params
 
 
+def _day(value: Any) -> str:
+    """A UTC day as stored: from a date, a datetime (its UTC day) or an ISO date string."""
+    if isinstance(value, dt.datetime):
+        value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).date()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return dt.date.fromisoformat(str(value)).isoformat()
+
+
 class FeedbackQueries:
     """Mixed into :class:`~feedbackwidget.store.sqlite.SQLiteStore`, which provides the plumbing."""
 
@@ -84,7 +93,7 @@ class FeedbackQueries:
         def run(conn: sqlite3.Connection) -> list[Row]:
             rows = conn.execute(
                 "SELECT updated_at, reason, reason_text FROM votes WHERE article_id = ? "
-                "AND reason_text IS NOT NULL AND reason_text != '' ORDER BY updated_at DESC LIMIT ?",
+                "AND reason_text IS NOT NULL AND reason_text != '' ORDER BY updated_at DESC, voter LIMIT ?",
                 (article_id, limit),
             )
             return [{"updated_at": from_us(r[0]), "reason": r[1], "reason_text": r[2]} for r in rows]
@@ -92,7 +101,7 @@ class FeedbackQueries:
         return await self._read(run)
 
     async def add_refusals(self, rows: Sequence[Row]) -> None:
-        values = [(str(r["day"]), r["article_id"], r["kind"], int(r["count"])) for r in rows]
+        values = [(_day(r["day"]), r["article_id"], r["kind"], int(r["count"])) for r in rows]
 
         def op(conn: sqlite3.Connection) -> None:
             conn.executemany(

@@ -51,6 +51,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE votes ADD COLUMN reason TEXT;
     ALTER TABLE votes ADD COLUMN reason_text TEXT;
+    CREATE INDEX votes_with_reason ON votes (article_id, voter) WHERE reason IS NOT NULL;
 
     CREATE TABLE refusals (
         day        TEXT NOT NULL,

@@ -13,8 +13,15 @@ from ..types import ArticleId, Cast, CastResult, ExportKind, Tally, Vote, VoterK
 from .base import Row
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 def to_us(at: dt.datetime) -> int:
-    return int(at.timestamp() * 1_000_000)
+    """Exact microseconds since the epoch; a naive datetime is taken as UTC (as asyncpg does)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return (at - _EPOCH) // _MICROSECOND
 
 
 def from_us(us: int | None) -> dt.datetime | None:
