@@ -12,7 +12,6 @@ from typing import Any
 from ..types import ArticleId, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
 from .base import Row
 
-
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
