@@ -1,0 +1,312 @@
+"""The fast paths keep every behaviour: direct dispatch, the anonymous tally cache,
+the lean siteverify client, the one-statement GCRA."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from collections.abc import Callable, Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.testclient import TestClient
+
+from feedbackwidget import FeedbackWidget, Settings
+from feedbackwidget.fakecaptcha import FakeHCaptcha
+from feedbackwidget.http1 import FormPoster
+from feedbackwidget.store.sqlite import SQLiteStore, path_from_url
+
+from .conftest import vote_body
+
+VOTES = "/api/v1/votes"
+
+
+# -- the anonymous tally cache -------------------------------------------------------
+
+
+def test_local_change_is_visible_at_once_to_anonymous_readers(client: TestClient) -> None:
+    assert client.get("/api/v1/articles/fresh").json()["total"] == 0  # now cached
+    assert client.get("/api/v1/articles/fresh?lang=de").json()["total"] == 0
+    client.post(VOTES, json=vote_body("fresh", "up"))
+    client.cookies.clear()
+    assert client.get("/api/v1/articles/fresh").json()["total"] == 1
+    assert client.get("/api/v1/articles/fresh?lang=de").json()["total"] == 1
+    voter = client.post(VOTES, json=vote_body("fresh", "down")).json()["voter"]
+    client.cookies.clear()
+    assert client.get("/api/v1/articles/fresh").json()["down"] == 1
+    assert client.request("DELETE", f"{VOTES}/fresh", headers={"X-Feedback-Voter": voter}).status_code == 200
+    assert client.get("/api/v1/articles/fresh").json()["down"] == 0
+    voter = client.post(VOTES, json=vote_body("fresh", "down")).json()["voter"]
+    client.cookies.clear()
+    assert client.get("/api/v1/articles/fresh").json()["down"] == 1
+    assert client.request("DELETE", "/api/v1/voters/me", headers={"X-Feedback-Voter": voter}).status_code == 200
+    assert client.get("/api/v1/articles/fresh").json()["down"] == 0
+
+
+def test_cached_answer_is_the_uncached_answer(client: TestClient) -> None:
+    client.post(VOTES, json=vote_body("same", "up"))
+    client.cookies.clear()
+    first = client.get("/api/v1/articles/same?lang=fr")
+    second = client.get("/api/v1/articles/same?lang=fr")  # from the cache
+    assert first.content == second.content
+    assert first.headers == second.headers
+    assert "strings" in first.text or first.json().keys() >= {"up", "down", "total"}
+
+
+def test_a_readers_own_answer_is_fresh_even_while_another_server_caches(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    with TestClient(FeedbackWidget(settings)) as a, TestClient(FeedbackWidget(settings)) as b:
+        assert b.get("/api/v1/articles/two").json()["total"] == 0  # b caches "no votes"
+        voter = a.post(VOTES, json=vote_body("two", "up")).json()["voter"]
+        mine = b.get("/api/v1/articles/two", headers={"X-Feedback-Voter": voter}).json()
+        assert mine["your_vote"] == "up" and mine["total"] == 1
+
+
+def test_a_read_that_overlapped_a_change_is_not_kept(widget: FeedbackWidget) -> None:
+    with TestClient(widget) as client:
+        client.get("/healthz")
+        (runtime,) = widget._runtimes.values()
+        before = runtime.changes
+        runtime.forget("x")
+        runtime.remember_tally("x", None, b"{}", (), before)
+        assert runtime.cached_tally("x", None) is None
+        runtime.remember_tally("x", None, b"{}", (), runtime.changes)
+        assert runtime.cached_tally("x", None) == (b"{}", ())
+
+
+# -- direct dispatch ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def mounted(settings: Settings) -> Iterator[TestClient]:
+    widget = FeedbackWidget(settings)
+    host = Starlette(routes=[Mount("/{site}/fw", app=widget)], lifespan=widget.lifespan)
+    with TestClient(host) as client:
+        yield client
+
+
+def test_hot_routes_work_under_a_mount_with_path_parameters(mounted: TestClient) -> None:
+    r = mounted.post("/news/fw/api/v1/votes", json=vote_body("m1", "up"))
+    assert r.status_code == 200
+    assert "Path=/news/fw/" in r.headers["set-cookie"]
+    mounted.cookies.clear()
+    assert mounted.get("/news/fw/api/v1/articles/m1").json()["up"] == 1
+    assert mounted.get("/news/fw/widget.js").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("PUT", VOTES, 405),
+        ("GET", VOTES, 405),
+        ("HEAD", "/widget.js", 200),
+        ("POST", "/widget.js", 405),
+        ("GET", "/api/v1/articles/", 400),
+        ("GET", "/api/v1/articles/a%0Ab", 404),
+        ("GET", "/api/v1/articles/a%09b", 400),
+        ("GET", "/api/v1/articles/a/b", 200),
+        ("GET", "/api/v1/votesx", 404),
+    ],
+)
+def test_everything_else_is_answered_as_the_router_would(
+    client: TestClient, method: str, path: str, status: int
+) -> None:
+    assert client.request(method, path).status_code == status
+
+
+def test_errors_on_hot_routes_are_contract_errors(client: TestClient) -> None:
+    r = client.post(VOTES, content=b"{", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    assert r.headers["cache-control"] == "no-store"
+    r = client.get("/api/v1/articles/" + "x" * 300)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+
+
+def test_voter_cookie_is_what_starlette_would_write(client: TestClient) -> None:
+    from starlette.responses import Response
+
+    r = client.post(VOTES, json=vote_body("ck", "up"))
+    expected = Response()
+    expected.set_cookie(
+        "feedbackwidget_voter", r.json()["voter"], max_age=365 * 86400, path="/", httponly=True, samesite="lax"
+    )
+    assert r.headers["set-cookie"] == expected.headers["set-cookie"]
+
+
+# -- the lean siteverify client -----------------------------------------------------------
+
+
+def _form(token: str, secret: str = "fake-secret-0000") -> bytes:
+    return f"secret={secret}&response={token}&sitekey=fake-sitekey-0000".encode()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_form_poster_reuses_connections_and_reads_every_answer(fake: FakeHCaptcha, loop: str) -> None:
+    async def scenario() -> None:
+        poster = FormPoster(fake.verify_url, connections=8)
+        try:
+            answers = await asyncio.gather(*(poster.post(_form(f"PASS-{secrets.token_hex(6)}")) for _ in range(40)))
+            assert {a.status for a in answers} == {200}
+            assert all(b'"success": true' in a.body for a in answers)
+            assert len(poster._idle) <= 8  # never more connections than allowed
+            token = f"PASS-{secrets.token_hex(6)}"
+            assert b'"success": true' in (await poster.post(_form(token))).body
+            assert b"already-seen-response" in (await poster.post(_form(token))).body
+            assert (await poster.post(_form("E500-x"))).status == 500
+            assert (await poster.post(_form("GARBAGE-x"))).body.startswith(b"<html>")
+            assert b"invalid-input-secret" in (await poster.post(_form("PASS-y", "wrong"))).body
+        finally:
+            await poster.close()
+
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        uvloop.run(scenario())
+    else:
+        asyncio.run(scenario())
+
+
+def test_form_poster_drops_a_connection_it_gave_up_on(fake: FakeHCaptcha) -> None:
+    async def scenario() -> None:
+        poster = FormPoster(fake.verify_url)
+        try:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await poster.post(_form("SLOW-x"))
+            assert poster._idle == []
+            assert (await poster.post(_form(f"PASS-{secrets.token_hex(6)}"))).status == 200
+        finally:
+            await poster.close()
+
+    asyncio.run(scenario())
+
+
+def test_form_poster_reports_a_refused_connection() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def scenario() -> None:
+        poster = FormPoster(f"http://127.0.0.1:{port}/siteverify")
+        with pytest.raises(OSError):
+            await poster.post(_form("PASS-z"))
+        await poster.close()
+
+    asyncio.run(scenario())
+
+
+def test_form_poster_reads_an_answer_ended_by_closing() -> None:
+    async def scenario() -> None:
+        handled = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"success": true}')
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+            handled.set()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        poster = FormPoster(f"http://127.0.0.1:{port}/siteverify")
+        try:
+            answer = await poster.post(_form("PASS-eof"))
+            assert answer == (200, b'{"success": true}')
+            assert poster._idle == []  # Connection: close
+        finally:
+            await poster.close()
+            await handled.wait()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
+def test_form_poster_stops_reading_an_oversized_answer() -> None:
+    async def scenario() -> None:
+        handled = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
+            try:
+                await writer.drain()
+                await reader.read()  # until the client hangs up
+            except ConnectionError:
+                pass
+            writer.close()
+            await writer.wait_closed()
+            handled.set()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        poster = FormPoster(f"http://127.0.0.1:{port}/siteverify", max_body=1000)
+        try:
+            answer = await poster.post(_form("PASS-big"))
+            assert answer.status == 200 and len(answer.body) == 1001
+            assert poster._idle == []
+        finally:
+            await poster.close()
+            await handled.wait()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
+# -- GCRA in one statement -------------------------------------------------------------
+
+
+def _reference(steps: list[float], count: int, period: float) -> list[float]:
+    """The limiter as first written (select, compute in Python, upsert)."""
+    tat: float | None = None
+    out = []
+    now = 1_700_000_000.0
+    for dt_ in steps:
+        now += dt_
+        current = max(tat, now) if tat is not None else now
+        new_tat = current + period / count
+        if new_tat - now > period + 1e-9:
+            out.append(max(new_tat - now - period, 1e-3))
+        else:
+            tat = new_tat
+            out.append(0.0)
+    return out
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(st.sampled_from([0.0, 0.001, 0.1, 0.5, 1.0, 2.5, 61.0]), min_size=1, max_size=25),
+    count=st.integers(min_value=1, max_value=5),
+    period=st.sampled_from([1.0, 60.0, 3600.0]),
+)
+def test_store_gcra_matches_the_reference(tmp_path_factory: pytest.TempPathFactory, steps: list[float],
+                                          count: int, period: float) -> None:
+    path = tmp_path_factory.mktemp("gcra") / "g.db"
+
+    async def scenario() -> list[float]:
+        store = SQLiteStore(path_from_url(f"sqlite:///{path}"))
+        await store.open()
+        try:
+            now = 1_700_000_000.0
+            got = []
+            for dt_ in steps:
+                now += dt_
+                got.append(await store.take("k", now, count, period))
+            return got
+        finally:
+            await store.close()
+
+    got = asyncio.run(scenario())
+    want = _reference(steps, count, period)
+    assert [g == 0.0 for g in got] == [w == 0.0 for w in want]
+    assert all(math.isclose(g, w, abs_tol=1e-6) for g, w in zip(got, want, strict=True))
