@@ -24,7 +24,7 @@ from .config import Settings
 from .errors import FeedbackError, ForbiddenOrigin, InvalidRequest, StoreUnavailable
 from .store import Store, open_store
 from .tokens import Tokens
-from .web import admin, api, assets, embed
+from .web import admin, api, assets, embed, reasons
 from .web.bodies import article_id as valid_article_id
 from .web.limiter import Limiter, default_limiter
 from .web.origin import origin_status, preflight_headers
@@ -97,7 +97,7 @@ class FeedbackWidget:
         self._limiter_factory = limiter_factory or default_limiter
         self._http_session = http_session
         self._clock = clock
-        self._router = Router(routes=[*api.ROUTES, *assets.ROUTES, *embed.ROUTES, *admin.ROUTES])
+        self._router = Router(routes=[*api.ROUTES, *reasons.ROUTES, *assets.ROUTES, *embed.ROUTES, *admin.ROUTES])
         # One runtime per event loop: aiohttp sessions and database pools are loop-bound.
         self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
         self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Runtime]] = (

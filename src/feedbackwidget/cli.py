@@ -136,7 +136,7 @@ def parser() -> argparse.ArgumentParser:
 
     exp = commands.add_parser("export", help="write votes, events, articles or daily counts as CSV or NDJSON")
     exp.add_argument("--format", choices=["csv", "ndjson"], required=True)
-    exp.add_argument("--kind", choices=["votes", "events", "articles", "daily"], default="votes")
+    exp.add_argument("--kind", choices=["votes", "events", "articles", "daily", "reasons"], default="votes")
     exp.add_argument("--since", help="ISO date or date-time (inclusive)")
     exp.add_argument("--until", help="ISO date or date-time (exclusive)")
     exp.add_argument("--after", help="kind=events only: the last event_id already fetched")

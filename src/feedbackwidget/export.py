@@ -32,7 +32,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 FORMATS: tuple[ExportFormat, ...] = ("csv", "ndjson")
-KINDS: tuple[ExportKind, ...] = ("votes", "events", "articles", "daily")
+KINDS: tuple[ExportKind, ...] = ("votes", "events", "articles", "daily", "reasons")
 
 #: Rows per batch when this module builds batches itself (``daily`` in a time zone).
 BATCH_ROWS = 1000
@@ -99,7 +99,7 @@ class ExportQuery:
             raise InvalidRequest("format must be csv or ndjson")
         kind = params.get("kind", "votes")
         if kind not in KINDS:
-            raise InvalidRequest("kind must be votes, events, articles or daily")
+            raise InvalidRequest("kind must be votes, events, articles, daily or reasons")
         tz = None
         if params.get("tz"):
             if kind != "daily":

@@ -187,13 +187,19 @@ async def test_reasons_export_filters_by_updated_at(store: Any) -> None:
 # -- refused attempts ----------------------------------------------------------
 
 
+async def seed_articles(store: Any, *article_ids: str) -> None:
+    for article_id in article_ids:
+        await store.cast(Cast(article_id, "seed", "up", at(0)))
+
+
 async def test_refusals_add_up_per_day_article_and_kind(store: Any) -> None:
+    await seed_articles(store, "a", "é", "Z")
     await store.add_refusals([])  # nothing to write
     assert await store.refusals(None, None, None) == []
     await store.add_refusals([
         {"day": D1, "article_id": "a", "kind": "rate_limited", "count": 3},
         {"day": D1, "article_id": "a", "kind": "captcha_failed", "count": 1},
-        {"day": D2, "article_id": "-", "kind": "forbidden_origin", "count": 7},
+        {"day": D2, "article_id": "", "kind": "forbidden_origin", "count": 7},
     ])
     await store.add_refusals([
         {"day": D1, "article_id": "a", "kind": "rate_limited", "count": 2},
@@ -208,7 +214,7 @@ async def test_refusals_add_up_per_day_article_and_kind(store: Any) -> None:
         (D1, "a", "captcha_failed", 1),
         (D1, "a", "rate_limited", 6),
         (D1, "é", "rate_limited", 4),
-        (D2, "-", "forbidden_origin", 7),
+        (D2, "", "forbidden_origin", 7),
     ]
     assert all(type(r["day"]) is dt.date and type(r["count"]) is int for r in rows)
     assert short(await store.refusals("a", None, None)) == [
@@ -217,7 +223,19 @@ async def test_refusals_add_up_per_day_article_and_kind(store: Any) -> None:
     assert await store.refusals("never", None, None) == []
 
 
+async def test_refusals_of_unknown_articles_are_pooled_under_empty_id(store: Any) -> None:
+    await seed_articles(store, "known")
+    await store.add_refusals([
+        {"day": D1, "article_id": f"random-{i}", "kind": "captcha_failed", "count": 1} for i in range(50)
+    ] + [{"day": D1, "article_id": "known", "kind": "captcha_failed", "count": 2}])
+    await store.add_refusals([{"day": D1, "article_id": "other-random", "kind": "captcha_failed", "count": 3}])
+    assert short(await store.refusals(None, None, None)) == [
+        (D1, "", "captcha_failed", 53), (D1, "known", "captcha_failed", 2),
+    ]
+
+
 async def test_refusals_filter_by_whole_days(store: Any) -> None:
+    await seed_articles(store, "a")
     await store.add_refusals([
         {"day": day, "article_id": "a", "kind": "rate_limited", "count": n}
         for n, day in enumerate([dt.date(2026, 2, 28), D1, D2, D3], start=1)
@@ -243,6 +261,7 @@ async def test_concurrent_refusal_flushes_from_two_processes_lose_nothing(store:
 
     other = backend.make()
     await other.open()
+    await seed_articles(store, "a", "b", "é")
     try:
         keys = [(day, article_id, kind) for day in (D1, D2) for article_id in ("a", "b", "é") for kind in ("x", "y")]
 

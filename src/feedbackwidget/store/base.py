@@ -106,7 +106,8 @@ class Store(Protocol):
         """Rows ``updated_at, reason, reason_text``, newest first, non-empty texts only."""
 
     async def add_refusals(self, rows: Sequence[Row]) -> None:
-        """Add aggregated refusal counts (rows ``day, article_id, kind, count``) in one transaction."""
+        """Add aggregated refusal counts (rows ``day, article_id, kind, count``) in one transaction.
+        Counts for an article without any vote ever go to article id ``""``."""
 
     async def refusals(
         self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None

@@ -101,12 +101,15 @@ class FeedbackQueries:
         return await self._read(run)
 
     async def add_refusals(self, rows: Sequence[Row]) -> None:
-        values = [(_day(r["day"]), r["article_id"], r["kind"], int(r["count"])) for r in rows]
+        values = [(_day(r["day"]), r["article_id"], r["article_id"], r["kind"], int(r["count"])) for r in rows]
 
         def op(conn: sqlite3.Connection) -> None:
+            # An article the store has never seen a vote for is counted under "": random
+            # article ids in a flood of refusals cannot make the table grow.
             conn.executemany(
-                "INSERT INTO refusals (day, article_id, kind, count) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (day, article_id, kind) DO UPDATE SET count = count + excluded.count",
+                "INSERT INTO refusals (day, article_id, kind, count) "
+                "SELECT ?, CASE WHEN EXISTS (SELECT 1 FROM articles WHERE article_id = ?) THEN ? ELSE '' END, ?, ? "
+                "WHERE 1 ON CONFLICT (day, article_id, kind) DO UPDATE SET count = count + excluded.count",
                 values,
             )
 

@@ -18,14 +18,14 @@ from starlette.routing import Route
 
 from .. import export, i18n
 from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, StoreUnavailable, Unauthorized
-from ..sentiment import sentiment_object
 from ..store import Row
 from ..tokens import VoterToken, client_key
-from ..types import Cast, Tally, Vote
+from ..types import MAX_ARTICLE_ID, Cast, Tally, Vote
 from . import admin, embed
 from .bodies import article_id as valid_article_id
 from .bodies import is_form, media_type, parse, read_body, vote_request
 from .origin import check_origin, client_address, cors_headers, origin_status, own_origins
+from .refusals import KINDS as REFUSALS
 from .responses import Prepared, error_response, json_bytes, json_response, raw_headers
 from .runtime import VOTER_COOKIE, Runtime, runtime_of
 
@@ -91,8 +91,11 @@ async def cast_vote(request: Request) -> Response:
         )
         rt.forget(ask.article_id)
     except FeedbackError as error:
+        article = data.get("article_id")
+        if error.code in REFUSALS:  # counted in memory for the abuse view; written as aggregates
+            known = isinstance(article, str) and len(article) <= MAX_ARTICLE_ID
+            rt.refusals.count(article if known else None, error.code)
         if form and not isinstance(error, ForbiddenOrigin):  # a foreign page gets no page of ours
-            article = data.get("article_id")
             return embed.render_embed(
                 request, article if isinstance(article, str) else "", error=error, status_code=error.status
             )
@@ -108,7 +111,7 @@ async def cast_vote(request: Request) -> Response:
                 "vote": ask.vote,
                 "changed": result.changed,
                 "voter": token,
-                "sentiment": sentiment_object(result.tally, ask.vote),
+                "sentiment": rt.sentiment(result.tally, ask.vote),
             },
             headers={**cors_headers(request, status), "Cache-Control": "no-store"},
         )
@@ -153,7 +156,7 @@ async def get_article(request: Request) -> Response:
         return Prepared(cached[0], 200, list(cached[1]))
     changes = rt.changes
     tally = await rt.store.tally(aid)
-    body = json_bytes(_with_language(request, sentiment_object(tally), key))
+    body = json_bytes(_with_language(request, rt.sentiment(tally), key))
     headers = raw_headers(_PUBLIC_TALLY_HEADERS, body, 200, b"application/json")
     rt.remember_tally(aid, key, body, tuple(headers), changes)
     return Prepared(body, 200, headers)
@@ -163,7 +166,7 @@ async def _own_sentiment(
     request: Request, rt: Runtime, aid: str, reader: VoterToken, tally: Tally, lang: Any
 ) -> Response:
     mine: Vote | None = await rt.store.vote_of(aid, rt.voter_key(reader.voter_id))
-    body = _with_language(request, sentiment_object(tally, mine), lang)
+    body = _with_language(request, rt.sentiment(tally, mine), lang)
     status = origin_status(request, rt.settings)
     headers = {**cors_headers(request, status), "Cache-Control": "private, no-store"}
     if reader.reissue:
@@ -188,12 +191,12 @@ async def post_sentiment(request: Request) -> Response:
     tally = await rt.store.tally(aid)
     if reader is None:
         status = origin_status(request, rt.settings)
-        body_ = _with_language(request, sentiment_object(tally), data.get("lang"))
+        body_ = _with_language(request, rt.sentiment(tally), data.get("lang"))
         return json_response(body_, headers={**cors_headers(request, status), "Cache-Control": "no-store"})
     return await _own_sentiment(request, rt, aid, reader, tally, data.get("lang"))
 
 
-def _require_reader(request: Request, rt: Runtime) -> tuple[str, dict[str, str]]:
+def require_reader(request: Request, rt: Runtime) -> tuple[str, dict[str, str]]:
     status = check_origin(request, rt.settings)
     reader = rt.reader(request)
     if reader is None:
@@ -204,19 +207,19 @@ def _require_reader(request: Request, rt: Runtime) -> tuple[str, dict[str, str]]
 async def withdraw_vote(request: Request) -> Response:
     rt = runtime_of(request)
     aid = valid_article_id(request.path_params["article_id"])
-    voter, headers = _require_reader(request, rt)
+    voter, headers = require_reader(request, rt)
     tally = await rt.store.withdraw(aid, voter, rt.clock())
     rt.forget(aid)
     if tally is None:
         raise NotFound("You have no vote on this article.")
     return json_response(
-        {"article_id": aid, "vote": None, "changed": True, "sentiment": sentiment_object(tally)}, headers=headers
+        {"article_id": aid, "vote": None, "changed": True, "sentiment": rt.sentiment(tally)}, headers=headers
     )
 
 
 async def erase_voter(request: Request) -> Response:
     rt = runtime_of(request)
-    voter, headers = _require_reader(request, rt)
+    voter, headers = require_reader(request, rt)
     articles = await rt.store.erase(voter, rt.clock())
     rt.forget(*articles)
     response = json_response({"erased": len(articles), "article_ids": articles}, headers=headers)
@@ -264,7 +267,7 @@ async def list_articles(request: Request) -> Response:
     rows = await rt.store.articles(order, limit, offset)  # type: ignore[arg-type]
     items: list[dict[str, Any]] = []
     for row in rows:
-        item = sentiment_object(Tally(row.article_id, row.up, row.down))
+        item = rt.sentiment(Tally(row.article_id, row.up, row.down))
         item.update(
             title=row.title,
             first_vote_at=_iso(row.first_vote_at),

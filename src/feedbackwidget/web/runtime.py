@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import jinja2
@@ -15,8 +15,11 @@ from starlette.requests import Request
 from ..captcha import CaptchaVerifier, Provider
 from ..config import Settings
 from ..errors import StoreUnavailable
+from ..sentiment import sentiment_object
 from ..store import Store
 from ..tokens import Tokens, VoterToken, pseudonym
+from ..types import Tally, Vote
+from .refusals import RefusalFlusher, Refusals
 
 if TYPE_CHECKING:
     from .limiter import Limiter
@@ -56,6 +59,10 @@ class Runtime:
         self.templates = templates
         self.limiter = limiter
         self.clock = clock
+        # Refused attempts are counted in memory and written as one aggregate per interval,
+        # so a flood of refusals never becomes a flood of writes.
+        self.refusals = Refusals()
+        self.refusal_flusher = RefusalFlusher(self.refusals, store.add_refusals)
         self.verifier = CaptchaVerifier(
             Provider(
                 verify_url=settings.hcaptcha_verify_url,
@@ -82,11 +89,17 @@ class Runtime:
         except BaseException:
             await self.store.close()
             raise
+        self.refusal_flusher.start()
 
     async def close(self) -> None:
+        await self.refusal_flusher.stop()  # writes what is left
         await self.limiter.close()
         await self.verifier.close()
         await self.store.close()
+
+    def sentiment(self, tally: Tally, your_vote: Vote | None = None) -> dict[str, Any]:
+        """The sentiment object, judged against this site's MIN_VOTES."""
+        return sentiment_object(tally, your_vote, min_votes=self.settings.min_votes)
 
     @property
     def secret(self) -> bytes:
