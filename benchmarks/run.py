@@ -522,9 +522,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 service = services[spec.service]
                 standin = services.get(spec.standin) if spec.standin else None
                 connections = spec.connections or args.connections
+                # captcha tokens are single-use: every wrk run gets its own tag
                 if round_no == 0 and args.warmup > 0:
-                    run_wrk(spec, service, standin, args.warmup, connections, f"{tag}w{round_no}")
-                result = run_wrk(spec, service, standin, args.duration, connections, f"{tag}r{round_no}")
+                    run_wrk(spec, service, standin, args.warmup, connections, f"{tag}-{spec.key}-w")
+                result = run_wrk(spec, service, standin, args.duration, connections, f"{tag}-{spec.key}-{round_no}")
                 result["rss_kib"] = rss_kib(service.pid)
                 rounds.setdefault(spec.key, []).append(result)
                 print(
