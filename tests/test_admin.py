@@ -433,3 +433,81 @@ def test_any_query_or_article_id_gets_a_page_not_a_crash(
     assert r.status_code in (200, 404)
     if r.status_code == 404:
         assert r.json()["error"] == "not_found"
+
+
+# -- reasons after "No" and refused attempts ----------------------------------------------------
+
+NASTY_TEXT = "<script>alert('r')</script>\n=SUM(A1) second line"
+
+
+async def _seed_feedback(db: Path) -> None:
+    store = SQLiteStore.from_url(f"sqlite:///{db}")
+    await store.open()
+    try:
+        # "news/1": voters 0, 4, 8, ... said no (and v1 changed to no)
+        assert await store.set_reason("news/1", "v0", "unclear", NASTY_TEXT, NOW)
+        assert await store.set_reason("news/1", "v4", "unclear", None, NOW)
+        assert await store.set_reason("news/1", "v8", "inaccurate", "Wrong date in the second paragraph", NOW)
+        assert not await store.set_reason("news/1", "v2", "unclear", None, NOW)  # v2 said yes
+        await store.add_refusals([
+            {"day": NOW.date(), "article_id": "news/1", "kind": "captcha_failed", "count": 120},
+            {"day": NOW.date(), "article_id": "news/1", "kind": "rate_limited", "count": 30},
+            {"day": NOW.date() - dt.timedelta(days=1), "article_id": "two", "kind": "forbidden_origin",
+             "count": 4},
+            {"day": NOW.date(), "article_id": "never-voted", "kind": "captcha_required", "count": 2},
+        ])
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def feedback_client(db: Path) -> Iterator[TestClient]:
+    run(_seed_feedback(db))
+    with client_for(settings_for(db, reasons="inaccurate,unclear,biased", reason_text=True)) as c:
+        sign_in(c)
+        yield c
+
+
+def test_reasons_on_the_dashboard_and_article_page(feedback_client: TestClient) -> None:
+    html = feedback_client.get(PREFIX + "/admin", headers=HTML).text
+    section = html[html.index('id="reasons-h"'):html.index('id="refusals-h"')]
+    counts = re.findall(r'<th scope="row">([^<]+)</th><td class="num">(\d+)</td><td class="num">([^<]+)</td>',
+                        section)
+    assert counts == [("Inaccurate", "1", "33.3%"), ("Unclear", "2", "66.7%"), ("Biased", "0", "0.0%")]
+    assert "Reasons after No (CSV)" in html
+    page = feedback_client.get(PREFIX + "/admin/articles/" + quote("news/1", safe=""), headers=HTML).text
+    texts = page[page.index('class="reason-texts"'):]
+    assert "&lt;script&gt;alert(&#39;r&#39;)&lt;/script&gt;\n=SUM(A1) second line" in texts
+    assert "<script>" not in page
+    assert "Wrong date in the second paragraph" in texts
+    # the reasons export behind the link works with the session cookie
+    link = unescape(re.search(r'href="([^"]*kind=reasons[^"]*format=csv[^"]*|[^"]*format=csv[^"]*kind=reasons[^"]*)"',
+                              html).group(1))  # type: ignore[union-attr]
+    r = feedback_client.get(link)
+    assert r.status_code == 200
+    assert "'=SUM(A1)" not in r.text  # the cell starts with "<script>", so no prefix is due
+    assert "unclear" in r.text
+
+
+def test_reasons_hidden_when_off_and_none_given(client: TestClient) -> None:
+    sign_in(client)
+    html = client.get(PREFIX + "/admin", headers=HTML).text
+    assert 'id="reasons-h"' not in html
+    assert "kind=reasons" not in html
+
+
+def test_refusals_on_the_dashboard(feedback_client: TestClient) -> None:
+    html = feedback_client.get(PREFIX + "/admin", headers=HTML).text
+    section = html[html.index('id="refusals-h"'):html.index('id="exports-h"')]
+    assert "156 vote attempts refused" in section
+    assert "captcha failed 120, rate limited 30, foreign origin 4" in section
+    days = re.findall(r'<tr><th scope="row">(\d{4}-\d\d-\d\d)</th>((?:<td class="num">\d+</td>)+)</tr>', section)
+    assert [re.findall(r"\d+", cells) for _, cells in days] == [["2", "120", "30", "0", "152"],
+                                                               ["0", "0", "0", "4", "4"]]
+    top = re.findall(r"<li>(.*?) · (\d+)</li>", section)
+    assert [(re.sub(r"<[^>]+>", "", name), n) for name, n in top] == [
+        ("news/1", "150"), ("two", "4"), ("unknown or never voted article", "2")]
+    assert 'role="img"' in section
+    page = feedback_client.get(PREFIX + "/admin/articles/two", headers=HTML).text
+    assert "4 vote attempts refused" in page
+    assert "Most refused articles" not in page

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from ..config import Settings
 from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
 from ..i18n import static_dir
+from . import admin_feedback as feedback
 from . import admin_views as views
 from .admin_session import (
     SESSION_COOKIE,
@@ -230,8 +231,12 @@ async def dashboard(request: Request) -> Response:
         return _disabled()
     if not is_authorised(request):
         return _refuse(request)
-    params = dict(request.query_params)
-    context = await views.dashboard_context(runtime.store, params, _prefix(request))
+    params, prefix = dict(request.query_params), _prefix(request)
+    store, settings = runtime.store, runtime.settings
+    context = await views.dashboard_context(store, settings, params, prefix)
+    days = context["days"]
+    context["reasons"] = await feedback.reasons_context(store, settings, None, days)
+    context["refusals"] = await feedback.refusals_context(store, None, days, prefix)
     return _page(request, "admin/dashboard.html", logout_token=_logout_token(request), **context)
 
 
@@ -242,11 +247,15 @@ async def article(request: Request) -> Response:
     if not is_authorised(request):
         return _refuse(request)
     article_id = str(request.path_params["article_id"])
+    params, prefix = dict(request.query_params), _prefix(request)
+    store, settings = runtime.store, runtime.settings
     try:
-        context = await views.article_context(runtime.store, article_id, dict(request.query_params),
-                                              _prefix(request))
+        context = await views.article_context(store, settings, article_id, params, prefix)
     except NotFound as exc:
         return _error(exc)
+    days = context["days"]
+    context["reasons"] = await feedback.reasons_context(store, settings, article_id, days)
+    context["refusals"] = await feedback.refusals_context(store, article_id, days, prefix)
     return _page(request, "admin/article.html", logout_token=_logout_token(request), **context)
 
 

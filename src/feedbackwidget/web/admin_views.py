@@ -16,9 +16,9 @@ from urllib.parse import quote, urlencode
 from markupsafe import Markup
 
 from ..charts import daily_chart, fill_days, sparkline
+from ..config import Settings
 from ..errors import NotFound
 from ..sentiment import (
-    DEFAULT_MIN_VOTES,
     ORDERS,
     Prior,
     bayesian_average,
@@ -86,7 +86,7 @@ def percent(value: float | None) -> str:
     return DASH if value is None else f"{100 * value:.1f}%"
 
 
-def _stats(up: int, down: int, prior: Prior) -> dict[str, Any]:
+def _stats(up: int, down: int, prior: Prior, min_votes: int) -> dict[str, Any]:
     total = up + down
     low, high = wilson_interval(up, total)
     return {
@@ -94,11 +94,11 @@ def _stats(up: int, down: int, prior: Prior) -> dict[str, Any]:
         "share": percent(share_up(up, down)),
         "interval": f"{percent(low)} {DASH} {percent(high)}" if total else DASH,
         "bayes": percent(bayesian_average(up, total, prior)),
-        "enough": enough_votes(total, DEFAULT_MIN_VOTES),
+        "enough": enough_votes(total, min_votes),
     }
 
 
-def _when(at: dt.datetime | None) -> str:
+def when(at: dt.datetime | None) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
 
 
@@ -112,11 +112,14 @@ def export_href(prefix: str, **params: str) -> str:
     return f"{prefix}/api/v1/export?{urlencode({k: v for k, v in params.items() if v})}"
 
 
-def _export_links(prefix: str, days: DateRange) -> list[dict[str, str]]:
+def _export_links(prefix: str, days: DateRange, reasons: bool) -> list[dict[str, str]]:
     since, until = days.start.isoformat(), (days.end + dt.timedelta(days=1)).isoformat()
     links = []
-    for kind, label in (("articles", "Articles"), ("daily", "Daily counts"),
-                        ("votes", "Current votes"), ("events", "Vote history")):
+    kinds = [("articles", "Articles"), ("daily", "Daily counts"),
+             ("votes", "Current votes"), ("events", "Vote history")]
+    if reasons:
+        kinds.append(("reasons", "Reasons after No"))
+    for kind, label in kinds:
         ranged = kind != "articles"
         for fmt in ("csv", "ndjson"):
             href = export_href(prefix, format=fmt, kind=kind,
@@ -135,7 +138,9 @@ async def site_prior(store: Store) -> Prior:
     return Prior.from_counts(up, total)
 
 
-async def dashboard_context(store: Store, params: Mapping[str, str], prefix: str) -> dict[str, Any]:
+async def dashboard_context(
+    store: Store, settings: Settings, params: Mapping[str, str], prefix: str
+) -> dict[str, Any]:
     days = date_range(params)
     order: ArticleOrder = "wilson"
     for candidate in ORDERS:
@@ -161,8 +166,8 @@ async def dashboard_context(store: Store, params: Mapping[str, str], prefix: str
             "href": article_href(prefix, summary.article_id, days.query()),
             "in_range": sum(d.total for d in series),
             "spark": sparkline([d.total for d in series], title=f"Daily votes: {name}"),
-            "last_vote": _when(summary.last_vote_at),
-            **_stats(summary.up, summary.down, prior),
+            "last_vote": when(summary.last_vote_at),
+            **_stats(summary.up, summary.down, prior, settings.min_votes),
         })
 
     def nav(p: int) -> str:
@@ -181,8 +186,8 @@ async def dashboard_context(store: Store, params: Mapping[str, str], prefix: str
         "range_up": sum(d.up for d in site_days),
         "range_down": sum(d.down for d in site_days),
         "prior": percent(prior.mean),
-        "min_votes": DEFAULT_MIN_VOTES,
-        "exports": _export_links(prefix, days),
+        "min_votes": settings.min_votes,
+        "exports": _export_links(prefix, days, bool(settings.reasons)),
     }
 
 
@@ -191,47 +196,36 @@ def _valid_article_id(article_id: str) -> bool:
         ch >= " " and not "\x7f" <= ch <= "\x9f" for ch in article_id)
 
 
-async def _article_row(store: Store, article_id: str) -> Row | None:
-    # The Store protocol has no single-article lookup with title and times yet;
-    # scan the (streamed, flat-memory) articles export instead.
-    async for batch in store.export("articles"):
-        for row in batch:
-            if row["article_id"] == article_id:
-                return row
-    return None
-
-
 async def article_context(
-    store: Store, article_id: str, params: Mapping[str, str], prefix: str
+    store: Store, settings: Settings, article_id: str, params: Mapping[str, str], prefix: str
 ) -> dict[str, Any]:
     if not _valid_article_id(article_id):
         raise NotFound("No such article.")
     days = date_range(params)
-    tally = await store.tally(article_id)
-    info = await _article_row(store, article_id)
-    if info is None and tally.total == 0:
+    info = await store.article(article_id)
+    if info is None:
         raise NotFound("No votes were ever recorded for this article.")
     prior = await site_prior(store)
     series = fill_days(await store.daily(article_id, days.since, days.until), days.start, days.end)
     versions = []
     for row in await store.versions(article_id):
         up, down = int(row["up"] or 0), int(row["down"] or 0)
-        versions.append({"version": row["article_version"], **_stats(up, down, prior)})
-    title = (info or {}).get("title")
-    name = title or article_id
+        versions.append({"version": row["article_version"],
+                         **_stats(up, down, prior, settings.min_votes)})
+    name = info.title or article_id
     return {
         "article_id": article_id,
-        "title": title,
+        "title": info.title,
         "days": days,
-        "stats": _stats(tally.up, tally.down, prior),
-        "first_vote": _when((info or {}).get("first_vote_at")),
-        "last_vote": _when((info or {}).get("last_vote_at")),
+        "stats": _stats(info.up, info.down, prior, settings.min_votes),
+        "first_vote": when(info.first_vote_at),
+        "last_vote": when(info.last_vote_at),
         "chart": daily_chart(series, title=f"Votes per day: {name}"),
         "range_up": sum(d.up for d in series),
         "range_down": sum(d.down for d in series),
         "versions": versions,
         "prior": percent(prior.mean),
-        "min_votes": DEFAULT_MIN_VOTES,
-        "exports": _export_links(prefix, days),
+        "min_votes": settings.min_votes,
+        "exports": _export_links(prefix, days, bool(settings.reasons)),
         "back_href": f"{prefix}/admin?{urlencode(days.query())}",
     }
