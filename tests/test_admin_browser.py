@@ -67,8 +67,22 @@ async def _seed(db: Path) -> None:
                 vote = "up" if rng.random() < p_yes + (0.1 if version == after and after else 0) else "down"
                 at = now - dt.timedelta(days=days_ago, minutes=rng.randrange(600))
                 await store.cast(Cast(article_id, f"{article_id}:{i}", vote, at, version=version, title=title))
+                if vote == "down" and rng.random() < 0.6:
+                    reason = rng.choice(REASONS)
+                    text = rng.choice(TEXTS) if rng.random() < 0.3 else None
+                    await store.set_reason(article_id, f"{article_id}:{i}", reason, text, at)
+        today = now.date()
+        await store.add_refusals([
+            {"day": today - dt.timedelta(days=d), "article_id": "2026/rail-strike", "kind": kind,
+             "count": n * (8 if d < 2 else 1)}
+            for d in range(10) for kind, n in (("captcha_failed", 3), ("rate_limited", 1))
+        ])
     finally:
         await store.close()
+
+
+REASONS = ("inaccurate", "unclear", "too_long", "biased")
+TEXTS = ("The figures for 2025 look wrong.", "Too much jargon <b>here</b>.", "=1+1 is not an argument")
 
 
 def _free_port() -> int:
@@ -83,7 +97,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = tmp_path_factory.mktemp("browser") / "dashboard.db"
     run(_seed(db))
     widget = FeedbackWidget(Settings(database_url=f"sqlite:///{db}", secret_key="k" * 40,
-                                     export_token=TOKEN))
+                                     export_token=TOKEN, reasons=",".join(REASONS), reason_text=True))
     app = Starlette(routes=[Mount(PREFIX, app=widget)], lifespan=widget.lifespan)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -159,7 +173,9 @@ def test_refusal_then_sign_in_and_out(server: str, browser: playwright_sync.Brow
     markup_row = page.get_by_role("link", name="A title with <b>markup</b> & =formula")
     assert markup_row.count() == 1  # shown as text, not interpreted
     assert page.locator("table.articles b").count() == 0
-    assert page.locator("svg[role=img]").count() == len(ARTICLES) + 1
+    assert page.locator("svg[role=img]").count() == len(ARTICLES) + 2  # + daily chart, refusals
+    assert page.get_by_role("heading", name="Reasons after No").is_visible()
+    assert page.get_by_role("heading", name="Refused attempts").is_visible()
     assert page.get_by_role("img", name="Votes per day, all articles").is_visible()
     # the stylesheet applied (a strict CSP would block an inline one)
     badge_bg = page.locator(".badge").first.evaluate("e => getComputedStyle(e).backgroundColor")
