@@ -307,6 +307,27 @@ def reader(new_reader: Callable[..., Reader]) -> Reader:
     return new_reader()
 
 
+SCAN = """async () => {
+  const result = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']});
+  return result.violations.map(v => v.id + ': ' + v.nodes.map(n => JSON.stringify(n.target)).join(', '));
+}"""
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.exists():
+        if os.environ.get("FEEDBACKWIDGET_REQUIRE_BROWSER"):
+            pytest.fail("axe-core is missing: run `npm ci` in tests/browser")
+        pytest.skip("axe-core is not installed (npm ci in tests/browser)")
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_scan(page: Any, axe_source: str) -> list[str]:
+    page.evaluate(axe_source)
+    found: list[str] = page.evaluate(SCAN)
+    return found
+
+
 def article_id() -> str:
     return "2026/night-trains-" + secrets.token_hex(4)
 

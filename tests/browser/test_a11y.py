@@ -3,37 +3,15 @@ and the screenshots of its states kept in docs/screenshots/."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import AXE, ROOT, Reader, Stack, article_id, widget_of
+from tests.browser.conftest import ROOT, Reader, Stack, article_id, axe_scan, widget_of
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-SCAN = """async () => {
-  const result = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']});
-  return result.violations.map(v => v.id + ': ' + v.nodes.map(n => JSON.stringify(n.target)).join(', '));
-}"""
-
-
-@pytest.fixture(scope="session")
-def axe_source() -> str:
-    if not AXE.exists():
-        if os.environ.get("FEEDBACKWIDGET_REQUIRE_BROWSER"):
-            pytest.fail("axe-core is missing: run `npm ci` in tests/browser")
-        pytest.skip("axe-core is not installed (npm ci in tests/browser)")
-    return AXE.read_text(encoding="utf-8")
-
-
-def _scan(page: Any, axe_source: str) -> list[str]:
-    page.evaluate(axe_source)
-    found: list[str] = page.evaluate(SCAN)
-    return found
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_widget_passes_axe(
     stack: Stack, new_reader: Callable[..., Reader], axe_source: str, scheme: str
@@ -43,13 +21,13 @@ def test_widget_passes_axe(
     page.goto(stack.article(aid))
     w = widget_of(page, aid)
     expect(w.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
-    assert _scan(page, axe_source) == []
+    assert axe_scan(page, axe_source) == []
     w.get_by_role("button", name="Yes", exact=True).click()
     expect(w.get_by_role("button", name="Withdraw vote")).to_be_visible()
-    assert _scan(page, axe_source) == []
+    assert axe_scan(page, axe_source) == []
     page.goto(stack.article(rtl, lang="ar"))
     expect(widget_of(page, rtl).locator(".fw-t")).not_to_have_text("")
-    assert _scan(page, axe_source) == []
+    assert axe_scan(page, axe_source) == []
 
 
 def test_embed_page_passes_axe(stack: Stack, new_reader: Callable[..., Reader], axe_source: str) -> None:
@@ -57,7 +35,7 @@ def test_embed_page_passes_axe(stack: Stack, new_reader: Callable[..., Reader], 
     page = new_reader(bypass_csp=True).page()  # the page's own CSP forbids the injected scanner
     page.goto(f"{stack.widget_url}/embed/{aid}")
     expect(page.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
-    assert _scan(page, axe_source) == []
+    assert axe_scan(page, axe_source) == []
 
 
 def test_screenshots_of_the_states(stack: Stack, new_reader: Callable[..., Reader]) -> None:

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Reader, Stack, article_id, widget_of
+from tests.browser.conftest import Reader, Stack, article_id, axe_scan, widget_of
 
 
-def test_reason_after_no(make_stack: Callable[..., Stack], reader: Reader) -> None:
+def test_reason_after_no(make_stack: Callable[..., Stack], reader: Reader, axe_source: str) -> None:
     site = make_stack(reasons="inaccurate,unclear,too_long,other", reason_text=True)
     aid = article_id()
     page = reader.page()
@@ -25,6 +25,7 @@ def test_reason_after_no(make_stack: Callable[..., Stack], reader: Reader) -> No
     expect(picker).to_be_visible()
     send = picker.get_by_role("button", name="Send")
     expect(send).to_be_disabled()
+    assert axe_scan(page, axe_source) == []
     picker.get_by_role("button", name="Too long").click()
     expect(picker.get_by_role("button", name="Too long")).to_have_attribute("aria-pressed", "true")
     picker.get_by_role("textbox").fill("The second half repeats the first.")
