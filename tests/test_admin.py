@@ -27,6 +27,7 @@ from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.store.sqlite import SQLiteStore
 from feedbackwidget.types import Cast
 from feedbackwidget.web import admin
+from feedbackwidget.web.admin_views import MAX_DAYS, date_range
 
 TOKEN = "export-token-for-tests-0123456789"
 SECRET = "secret-key-for-tests-" + "x" * 32
@@ -511,3 +512,18 @@ def test_refusals_on_the_dashboard(feedback_client: TestClient) -> None:
     page = feedback_client.get(PREFIX + "/admin/articles/two", headers=HTML).text
     assert "4 vote attempts refused" in page
     assert "Most refused articles" not in page
+
+
+def test_date_range_rules() -> None:
+    today = dt.date(2026, 3, 31)
+    default = date_range({}, today)
+    assert (default.start, default.end, default.problem) == (dt.date(2026, 3, 2), today, None)
+    assert default.since == dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    assert default.until == dt.datetime(2026, 4, 1, tzinfo=dt.UTC)  # the end day is included
+    only_to = date_range({"to": "2026-01-31"}, today)
+    assert (only_to.start, only_to.end) == (dt.date(2026, 1, 2), dt.date(2026, 1, 31))
+    wide = date_range({"from": "2000-01-01", "to": "2026-03-31"}, today)
+    assert (wide.end - wide.start).days == MAX_DAYS - 1 and wide.problem
+    for bad in ({"from": "2026-3-1"}, {"to": "31.03.2026"}, {"from": "2026-04-01", "to": "2026-03-01"}):
+        got = date_range(bad, today)
+        assert (got.start, got.end) == (default.start, default.end) and got.problem
