@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import platform
 import resource
@@ -295,6 +296,8 @@ def run_wrk(
         },
         connections=connections,
     )
+    # The server's own CPU per request: far steadier than req/s when other work shares the cores.
+    result["server_cpu_us"] = server / result["requests"] * 1e6 if result["requests"] else None
     return result
 
 
@@ -374,15 +377,17 @@ def summarise(key: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(r["errors_total"] for r in runs),
         "non_2xx_3xx": sum(r["errors"]["status"] for r in runs),
         "cpu": {k: statistics.median(r["cpu"][k] for r in runs) for k in runs[0]["cpu"]},
+        "server_cpu_us": statistics.median(r["server_cpu_us"] or math.inf for r in runs),
         "rounds": len(runs),
     }
 
 
 def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str:
     bare = summary.get("bare", {}).get("rps")
+    bare_us = summary.get("bare", {}).get("server_cpu_us")
     head = (
         f"{'path':<44} {'req/s':>8} {'spread':>13} {'ratio':>6} {'target':>7} {'p99 ms':>7} {'p99 tgt':>7} "
-        f"{'errs':>5} {'wrk':>5} {'server':>6} {'stand':>5} {'other':>5}"
+        f"{'errs':>5} {'wrk':>5} {'server':>6} {'stand':>5} {'other':>5} {'µs/req':>7} {'cpu-ratio':>9}"
     )
     lines = [head, "-" * len(head)]
     for key, s in summary.items():
@@ -399,6 +404,10 @@ def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str
         s["p99_target_ms"] = spec.p99_target_ms
         s["meets_ratio"] = None if spec.target_ratio is None or ratio is None else ratio >= spec.target_ratio
         s["meets_p99"] = None if spec.p99_target_ms is None else s["p99_ms"] < spec.p99_target_ms
+        # The same ratio from CPU per request (bare's µs / this path's µs): what the ratio would
+        # be if each server had a core to itself. Not meaningful for vote_slow (it waits, not works).
+        s["cpu_ratio"] = bare_us / s["server_cpu_us"] if bare_us and s["server_cpu_us"] else None
+        cpu_ratio = f"{s['cpu_ratio']:.3f}" if s["cpu_ratio"] else "-"
         mark = "" if s["meets_ratio"] in (None, True) else "!"
         pmark = "" if s["meets_p99"] in (None, True) else "!"
         cpu = s["cpu"]
@@ -406,7 +415,8 @@ def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str
             f"{spec.label:<44} {s['rps']:>8.0f} {s['rps_min']:>6.0f}-{s['rps_max']:<6.0f} "
             f"{(f'{ratio:.3f}' if ratio is not None else '-'):>6}{mark:1}{target:>6} "
             f"{s['p99_ms']:>7.2f}{pmark:1}{(f'{spec.p99_target_ms:g}' if spec.p99_target_ms else '-'):>6} "
-            f"{s['errors']:>5} {cpu['wrk']:>5.2f} {cpu['server']:>6.2f} {cpu['standin']:>5.2f} {cpu['others']:>5.2f}"
+            f"{s['errors']:>5} {cpu['wrk']:>5.2f} {cpu['server']:>6.2f} {cpu['standin']:>5.2f} {cpu['others']:>5.2f} "
+            f"{s['server_cpu_us']:>7.0f} {cpu_ratio:>9}"
         )
     lines.append(
         "ratio: to the bare endpoint of the same run (vote_slow: to 256 connections / 50 ms, marked c); "
@@ -414,6 +424,21 @@ def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str
     )
     lines.append("CPU columns: cores busy on average during the load (2 on this machine): wrk, the server "
                  "process, the siteverify stand-in, everything else on the machine.")
+    lines.append("µs/req: the server process's CPU per request; cpu-ratio: bare's µs/req over this path's "
+                 "(the ratio with a core each, steadier under noise).")
+    return "\n".join(lines)
+
+
+def export_table(result: dict[str, Any]) -> str:
+    if "rows" not in result:
+        return f"export failed: {result}"
+    lines = [f"export of {result['rows']:,} votes (target ≥ 200,000 rows/s, RSS growth < 50 MiB)"]
+    for where in ("sqlite_cli", "sqlite_http", "postgres_cli"):
+        for fmt, r in result.get(where, {}).items():
+            lines.append(
+                f"  {where:<13} {fmt:<7} {r['rows_per_s']:>9,.0f} rows/s  {r['seconds']:6.2f} s  "
+                f"RSS growth {r['rss_growth_mib']:5.1f} MiB"
+            )
     return "\n".join(lines)
 
 
@@ -559,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     if export_result is not None:
         print()
-        print("export:", json.dumps(export_result, indent=1))
+        text += "\n\n" + export_table(export_result)
+        print(export_table(export_result))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"run-{started_at:%Y%m%dT%H%M%SZ}.json"
     out.write_text(
