@@ -19,7 +19,6 @@ from starlette.routing import Route
 from .. import i18n
 from ..config import Settings
 from ..errors import FeedbackError
-from ..sentiment import sentiment_object
 from .assets import captcha_sources
 from .bodies import article_id as valid_article_id
 from .runtime import runtime_of
@@ -95,7 +94,7 @@ async def embed_page(request: Request) -> Response:
     tally = await rt.store.tally(aid)
     reader = rt.reader(request)
     mine = await rt.store.vote_of(aid, rt.voter_key(reader.voter_id)) if reader else None
-    return render_embed(request, aid, sentiment=sentiment_object(tally, mine))
+    return render_embed(request, aid, sentiment=rt.sentiment(tally, mine))
 
 
 ROUTES = [Route("/embed/{article_id:path}", embed_page, methods=["GET", "HEAD"])]
