@@ -429,6 +429,33 @@ def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str
     return "\n".join(lines)
 
 
+def markdown(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario], export: dict[str, Any] | None) -> str:
+    """The table for docs/performance.md and the README (call after table(), which adds the ratios)."""
+    lines = [
+        "| path | req/s (median, min-max) | ratio | target | p99 ms | p99 target | server µs/req | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, s in summary.items():
+        spec = specs[key]
+        ratio = "1" if key == "bare" else (f"{s['ratio']:.2f}" if s.get("ratio") is not None else "-")
+        if spec.ceiling is not None:
+            ratio += f" of {spec.ceiling:,.0f}/s"
+        target = f"≥ {spec.target_ratio:.2f}" if spec.target_ratio is not None else "-"
+        cpu_ratio = "-" if spec.ceiling is not None or not s.get("cpu_ratio") else f"{s['cpu_ratio']:.2f}"
+        lines.append(
+            f"| {spec.label} | {s['rps']:,.0f} ({s['rps_min']:,.0f}-{s['rps_max']:,.0f}) | {ratio} | {target} | "
+            f"{s['p99_ms']:.1f} | {f'< {spec.p99_target_ms:g}' if spec.p99_target_ms else '-'} | "
+            f"{s['server_cpu_us']:.0f} | {cpu_ratio} |"
+        )
+    if export and "rows" in export:
+        lines += ["", "| export of 1,000,000 votes | rows/s | RSS growth |", "|---|---|---|"]
+        for where, label in (("sqlite_cli", "SQLite, CLI"), ("sqlite_http", "SQLite, HTTP"),
+                             ("postgres_cli", "PostgreSQL, CLI")):
+            for fmt, r in export.get(where, {}).items():
+                lines.append(f"| {label}, {fmt} | {r['rows_per_s']:,.0f} | {r['rss_growth_mib']:.1f} MiB |")
+    return "\n".join(lines)
+
+
 def export_table(result: dict[str, Any]) -> str:
     if "rows" not in result:
         return f"export failed: {result}"
@@ -586,6 +613,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         text += "\n\n" + export_table(export_result)
         print(export_table(export_result))
+    md = markdown(summary, by_key, export_result) if summary else ""
+    print()
+    print(md)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"run-{started_at:%Y%m%dT%H%M%SZ}.json"
     out.write_text(
@@ -599,6 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "rounds": rounds,
                 "export": export_result,
                 "table": text,
+                "markdown": md,
             },
             indent=1,
         )
