@@ -27,7 +27,7 @@ from .bodies import is_form, media_type, parse, read_body, vote_request
 from .origin import check_origin, client_address, cors_headers, origin_status, own_origins
 from .refusals import KINDS as REFUSALS
 from .responses import Prepared, error_response, json_bytes, json_response, raw_headers
-from .runtime import VOTER_COOKIE, Runtime, runtime_of
+from .runtime import VOTER_COOKIE, VOTER_COOKIE_PARTITIONED, Runtime, runtime_of
 
 PUBLIC_TALLY_CACHE = "public, max-age=5, stale-while-revalidate=30"
 _PUBLIC_TALLY_HEADERS = {"Cache-Control": PUBLIC_TALLY_CACHE, "Access-Control-Allow-Origin": "*"}
@@ -37,14 +37,25 @@ _COOKIE_PLAIN = re.compile(r"[A-Za-z0-9._~!*+\-]+")
 _PATH_PLAIN = re.compile(r"[A-Za-z0-9._~!*+\-/%]+")
 
 
+def _secure_context(request: Request) -> bool:
+    """https, or a loopback server (browsers treat those as secure, so tests can use CHIPS)."""
+    server = request.scope.get("server") or ("",)
+    return request.scope.get("scheme", "http") == "https" or server[0] in ("127.0.0.1", "::1", "localhost")
+
+
 def _voter_cookie(request: Request, rt: Runtime, response: Response, token: str) -> None:
     path = (rt.prefix(request) or "") + "/"
     secure = request.scope.get("scheme", "http") == "https"  # request.url.scheme, without building the URL
+    partitioned = _secure_context(request)
     if _COOKIE_PLAIN.fullmatch(token) and _PATH_PLAIN.fullmatch(path):
         # What Response.set_cookie writes (http.cookies, attributes sorted), built directly:
         # neither the token nor the path needs quoting.
-        cookie = f"{VOTER_COOKIE}={token}; HttpOnly; Max-Age={rt.tokens.voter_max_age}; Path={path}; SameSite=lax"
+        common = f"={token}; HttpOnly; Max-Age={rt.tokens.voter_max_age}; Path={path}; "
+        cookie = f"{VOTER_COOKIE}{common}SameSite=lax"
         response.raw_headers.append((b"set-cookie", (cookie + "; Secure" if secure else cookie).encode("latin-1")))
+        if partitioned:
+            chips = f"{VOTER_COOKIE_PARTITIONED}{common}SameSite=none; Secure; Partitioned"
+            response.raw_headers.append((b"set-cookie", chips.encode("latin-1")))
         return
     response.set_cookie(
         VOTER_COOKIE,
@@ -55,6 +66,17 @@ def _voter_cookie(request: Request, rt: Runtime, response: Response, token: str)
         httponly=True,
         samesite="lax",
     )
+    if partitioned:
+        response.set_cookie(
+            VOTER_COOKIE_PARTITIONED,
+            token,
+            max_age=rt.tokens.voter_max_age,
+            path=path,
+            secure=True,
+            httponly=True,
+            samesite="none",
+            partitioned=True,
+        )
 
 
 async def cast_vote(request: Request) -> Response:
@@ -75,7 +97,7 @@ async def cast_vote(request: Request) -> Response:
         else:
             voter_id, token = reader.voter_id, reader.reissue or request.headers.get(
                 "x-feedback-voter"
-            ) or request.cookies.get(VOTER_COOKIE, "")
+            ) or request.cookies.get(VOTER_COOKIE) or request.cookies.get(VOTER_COOKIE_PARTITIONED, "")
         vouched = rt.tokens.embed(ask.signed, ask.article_id)
         title, version = vouched if vouched else (ask.title, ask.version)
         result = await rt.store.cast(
@@ -224,6 +246,15 @@ async def erase_voter(request: Request) -> Response:
     rt.forget(*articles)
     response = json_response({"erased": len(articles), "article_ids": articles}, headers=headers)
     response.delete_cookie(VOTER_COOKIE, path=(rt.prefix(request) or "") + "/")
+    if _secure_context(request):
+        response.delete_cookie(
+            VOTER_COOKIE_PARTITIONED,
+            path=(rt.prefix(request) or "") + "/",
+            secure=True,
+            httponly=True,
+            samesite="none",
+            partitioned=True,
+        )
     return response
 
 

@@ -32,6 +32,9 @@ TALLY_TTL = 1.0
 TALLY_CACHE_SIZE = 50_000
 
 VOTER_COOKIE = "feedbackwidget_voter"
+# The same token as a partitioned (CHIPS) cookie: the only kind a cross-site /embed iframe may
+# keep when the browser blocks third-party cookies and storage. Needs a secure context.
+VOTER_COOKIE_PARTITIONED = "feedbackwidget_voter_p"
 VOTER_HEADER = "x-feedback-voter"
 
 
@@ -116,7 +119,11 @@ class Runtime:
 
     def reader(self, request: Request) -> VoterToken | None:
         """The reader's verified voter token (header first, then cookie), if any."""
-        token = request.headers.get(VOTER_HEADER) or request.cookies.get(VOTER_COOKIE)
+        token = (
+            request.headers.get(VOTER_HEADER)
+            or request.cookies.get(VOTER_COOKIE)
+            or request.cookies.get(VOTER_COOKIE_PARTITIONED)
+        )
         return self.tokens.voter(token)
 
     def voter_key(self, voter_id: str) -> str:
