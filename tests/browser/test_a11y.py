@@ -41,6 +41,7 @@ def test_embed_page_passes_axe(stack: Stack, new_reader: Callable[..., Reader], 
 def test_screenshots_of_the_states(stack: Stack, new_reader: Callable[..., Reader]) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shots: dict[str, Any] = {}
+    heights: dict[str, float] = {}
     for name, scheme, lang in (("light", "light", "en"), ("dark", "dark", "en"), ("rtl", "light", "ar"),
                                ("error", "light", "en")):
         aid = article_id()
@@ -58,4 +59,6 @@ def test_screenshots_of_the_states(stack: Stack, new_reader: Callable[..., Reade
             expect(w.locator(".fw-b[aria-pressed=true]")).to_have_count(1)
         w.locator(".fw").screenshot(path=str(SCREENSHOTS / f"widget-{name}.png"))
         shots[name] = (SCREENSHOTS / f"widget-{name}.png").stat().st_size
+        heights[name] = w.evaluate("e => e.getBoundingClientRect().height")
     assert all(size > 1000 for size in shots.values()), shots
+    assert set(heights.values()) == {136}, heights  # every state has the same, final height

@@ -39,6 +39,8 @@ def test_demo_with_the_fake_captcha(fake: FakeHCaptcha, reader: Reader, tmp_path
         w.get_by_role("button", name="Yes", exact=True).click()
         expect(w.locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
         assert reader.violations(page) == []
+        page.set_viewport_size({"width": 900, "height": 1400})
+        page.screenshot(path=str(ROOT / "docs" / "screenshots" / "demo.png"), full_page=True)
 
 
 def test_demo_with_hcaptcha_test_keys_never_mentions_the_fake(reader: Reader, tmp_path: Path) -> None:

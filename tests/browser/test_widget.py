@@ -17,6 +17,10 @@ def test_renders_question_buttons_and_tally(stack: Stack, reader: Reader) -> Non
     expect(yes).to_have_attribute("aria-pressed", "false")
     expect(no).to_have_attribute("aria-pressed", "false")
     expect(w.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
+    # hCaptcha's required disclosure for invisible mode, before any interaction
+    expect(w.get_by_text("Protected by hCaptcha")).to_be_visible()
+    expect(w.get_by_role("link", name="Privacy")).to_have_attribute("href", "https://www.hcaptcha.com/privacy")
+    expect(w.get_by_role("link", name="Terms")).to_have_attribute("href", "https://www.hcaptcha.com/terms")
     assert page.evaluate(f"!!document.querySelector('[data-feedback-article=\"{aid}\"]').shadowRoot")
 
 
