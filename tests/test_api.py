@@ -251,6 +251,7 @@ def test_allowed_and_own_origins(make_settings: Callable[..., Settings]) -> None
         assert c.post(VOTES, json=vote_body("o2")).status_code == 200  # no Origin: not a browser
         pre = c.options(VOTES, headers={"Origin": "https://news.example", "Access-Control-Request-Method": "POST"})
         assert pre.status_code == 204 and "x-feedback-voter" in pre.headers["access-control-allow-headers"].lower()
+        assert pre.content == b"" and "content-length" not in pre.headers  # a 204 has no body
         assert_error(c.options(VOTES, headers={"Origin": "https://other.example"}), 403, "forbidden_origin")
 
 

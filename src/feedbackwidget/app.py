@@ -28,7 +28,7 @@ from .web import admin, api, assets, embed, reasons
 from .web.bodies import article_id as valid_article_id
 from .web.limiter import Limiter, default_limiter
 from .web.origin import origin_status, preflight_headers
-from .web.responses import error_response, from_http_exception, json_response
+from .web.responses import error_response, from_http_exception
 from .web.runtime import Runtime, utcnow
 
 log = logging.getLogger("feedbackwidget")
@@ -293,7 +293,7 @@ class FeedbackWidget:
         if status == "forbidden":
             await error_response(ForbiddenOrigin())(scope, receive, send)
             return
-        await json_response(None, 204, preflight_headers(request, status))(scope, receive, send)
+        await Response(status_code=204, headers=preflight_headers(request, status))(scope, receive, send)
 
     # -- server-side embedding -----------------------------------------------------
 
