@@ -163,15 +163,21 @@ def _with_language(request: Request, body: dict[str, Any], lang: Any) -> dict[st
     return body
 
 
+def _may_name_a_reader(request: Request) -> bool:
+    """False when the request has neither a voter header nor any cookie (most page views):
+    then there is no token to verify, and no header or cookie object needs building."""
+    return any(name in (b"cookie", b"x-feedback-voter") for name, _ in request.scope["headers"])
+
+
 async def get_article(request: Request) -> Response:
     """Public tally; anonymous answers are CDN-cacheable, a reader's own answer is private."""
     rt = runtime_of(request)
     aid = valid_article_id(request.path_params["article_id"])
-    reader = rt.reader(request)
+    reader = rt.reader(request) if _may_name_a_reader(request) else None
     if reader is not None:  # a reader's own answer is always read fresh
         tally = await rt.store.tally(aid)
         return await _own_sentiment(request, rt, aid, reader, tally, request.query_params.get("lang"))
-    lang = request.query_params.get("lang")
+    lang = request.query_params.get("lang") if request.scope.get("query_string") else None
     key = lang[:35] if lang else None  # all _with_language looks at
     cached = rt.cached_tally(aid, key)
     if cached is not None:
