@@ -7,6 +7,7 @@ import asyncio
 import math
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -310,3 +311,53 @@ def test_store_gcra_matches_the_reference(tmp_path_factory: pytest.TempPathFacto
     want = _reference(steps, count, period)
     assert [g == 0.0 for g in got] == [w == 0.0 for w in want]
     assert all(math.isclose(g, w, abs_tol=1e-6) for g, w in zip(got, want, strict=True))
+
+
+def test_form_poster_speaks_tls_and_checks_the_certificate(tmp_path: Path) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiohttp import web
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a throwaway certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )
+
+    async def scenario() -> None:
+        async def answer(request: web.Request) -> web.Response:
+            form = await request.post()
+            return web.json_response({"success": True, "echo": form.get("response")})
+
+        app = web.Application()
+        app.router.add_post("/siteverify", answer)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+        await site.start()
+        port = runner.addresses[0][1]
+        trusting = FormPoster(
+            f"https://localhost:{port}/siteverify", ssl_context=ssl.create_default_context(cafile=str(cert))
+        )
+        default = FormPoster(f"https://localhost:{port}/siteverify")
+        try:
+            first = await trusting.post(b"response=one")
+            second = await trusting.post(b"response=two")
+            assert (first.status, second.status) == (200, 200)
+            assert b'"echo": "two"' in second.body
+            assert len(trusting._idle) == 1  # one TLS connection, kept alive
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await default.post(b"response=three")
+        finally:
+            await trusting.close()
+            await default.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())

@@ -131,7 +131,14 @@ class FormPoster:
     cancelled request closes its connection.
     """
 
-    def __init__(self, url: str, *, connections: int = 1024, max_body: int = 64 * 1024) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connections: int = 1024,
+        max_body: int = 64 * 1024,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -148,7 +155,7 @@ class FormPoster:
         self._slots = asyncio.Semaphore(connections)
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.tls else None
+        self._ssl: ssl.SSLContext | None = (ssl_context or ssl.create_default_context()) if self.tls else None
         self._closed = False
 
     async def _connect(self) -> _Connection:
