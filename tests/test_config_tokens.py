@@ -125,3 +125,14 @@ def test_embed_markup_escapes_and_signs(settings: Settings) -> None:
     assert 'lang="hy"' in html and 'data-feedback-version="v2"' in html
     with pytest.raises(ValueError):
         widget.embed("")
+
+
+def test_article_id_check_matches_unicode_categories() -> None:
+    """The compiled character class is exactly Unicode's Cc and Cs categories."""
+    import unicodedata
+
+    from feedbackwidget.web.bodies import _clean
+
+    for code in range(0x110000):
+        ch = chr(code)
+        assert _clean(ch) == (unicodedata.category(ch) not in ("Cc", "Cs")), hex(code)
