@@ -361,3 +361,13 @@ def test_form_poster_speaks_tls_and_checks_the_certificate(tmp_path: Path) -> No
             await runner.cleanup()
 
     asyncio.run(scenario())
+
+
+def test_cache_keeps_one_entry_per_resolved_language(widget: FeedbackWidget) -> None:
+    with TestClient(widget) as client:
+        tags = ("ru", "ru-RU", "RU", "xx-nonsense", "de", "")
+        answers = [client.get(f"/api/v1/articles/langs?lang={tag}") for tag in tags]
+        assert [a.json().get("lang") for a in answers] == ["ru", "ru", "ru", "en", "en", None]
+        assert answers[0].content == answers[1].content
+        (runtime,) = widget._runtimes.values()
+        assert sorted(runtime._tallies["langs"], key=str) == sorted([None, "ru", "en"], key=str)

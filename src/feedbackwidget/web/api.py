@@ -178,7 +178,9 @@ async def get_article(request: Request) -> Response:
         tally = await rt.store.tally(aid)
         return await _own_sentiment(request, rt, aid, reader, tally, request.query_params.get("lang"))
     lang = request.query_params.get("lang") if request.scope.get("query_string") else None
-    key = lang[:35] if lang else None  # all _with_language looks at
+    # The answer depends on the language only through the one it resolves to: at most one
+    # cache entry per supported language, whatever a client puts in ?lang=.
+    key = i18n.negotiate(lang[:35]) if lang else None
     cached = rt.cached_tally(aid, key)
     if cached is not None:
         return Prepared(cached[0], 200, list(cached[1]))

@@ -28,8 +28,9 @@ log = logging.getLogger("feedbackwidget")
 
 #: How stale an anonymous tally may be (the servers of one site may each hold one).
 TALLY_TTL = 1.0
-#: Cached (article, language) answers per event loop at most; the cache is emptied when full.
-TALLY_CACHE_SIZE = 50_000
+#: Cached (article, language) answers per event loop at most (about 1 KiB each with a
+#: language bundle); the cache is emptied when full.
+TALLY_CACHE_SIZE = 20_000
 
 VOTER_COOKIE = "feedbackwidget_voter"
 # The same token as a partitioned (CHIPS) cookie: the only kind a cross-site /embed iframe may
