@@ -1,13 +1,11 @@
 """The fast paths keep every behaviour: direct dispatch, the anonymous tally cache,
-the lean siteverify client, the one-statement GCRA."""
+the one-statement GCRA."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-import secrets
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -18,8 +16,6 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
-from feedbackwidget.fakecaptcha import FakeHCaptcha
-from feedbackwidget.http1 import FormPoster
 from feedbackwidget.store.sqlite import SQLiteStore, path_from_url
 
 from .conftest import vote_body
@@ -141,129 +137,6 @@ def test_voter_cookie_is_what_starlette_would_write(client: TestClient) -> None:
     assert r.headers["set-cookie"] == expected.headers["set-cookie"]
 
 
-# -- the lean siteverify client -----------------------------------------------------------
-
-
-def _form(token: str, secret: str = "fake-secret-0000") -> bytes:
-    return f"secret={secret}&response={token}&sitekey=fake-sitekey-0000".encode()
-
-
-@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-def test_form_poster_reuses_connections_and_reads_every_answer(fake: FakeHCaptcha, loop: str) -> None:
-    async def scenario() -> None:
-        poster = FormPoster(fake.verify_url, connections=8)
-        try:
-            answers = await asyncio.gather(*(poster.post(_form(f"PASS-{secrets.token_hex(6)}")) for _ in range(40)))
-            assert {a.status for a in answers} == {200}
-            assert all(b'"success": true' in a.body for a in answers)
-            assert len(poster._idle) <= 8  # never more connections than allowed
-            token = f"PASS-{secrets.token_hex(6)}"
-            assert b'"success": true' in (await poster.post(_form(token))).body
-            assert b"already-seen-response" in (await poster.post(_form(token))).body
-            assert (await poster.post(_form("E500-x"))).status == 500
-            assert (await poster.post(_form("GARBAGE-x"))).body.startswith(b"<html>")
-            assert b"invalid-input-secret" in (await poster.post(_form("PASS-y", "wrong"))).body
-        finally:
-            await poster.close()
-
-    if loop == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        uvloop.run(scenario())
-    else:
-        asyncio.run(scenario())
-
-
-def test_form_poster_drops_a_connection_it_gave_up_on(fake: FakeHCaptcha) -> None:
-    async def scenario() -> None:
-        poster = FormPoster(fake.verify_url)
-        try:
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.2):
-                    await poster.post(_form("SLOW-x"))
-            assert poster._idle == []
-            assert (await poster.post(_form(f"PASS-{secrets.token_hex(6)}"))).status == 200
-        finally:
-            await poster.close()
-
-    asyncio.run(scenario())
-
-
-def test_form_poster_reports_a_refused_connection() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-
-    async def scenario() -> None:
-        poster = FormPoster(f"http://127.0.0.1:{port}/siteverify")
-        with pytest.raises(OSError):
-            await poster.post(_form("PASS-z"))
-        await poster.close()
-
-    asyncio.run(scenario())
-
-
-def test_form_poster_reads_an_answer_ended_by_closing() -> None:
-    async def scenario() -> None:
-        handled = asyncio.Event()
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"success": true}')
-            await writer.drain()
-            writer.close()
-            await writer.wait_closed()
-            handled.set()
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        poster = FormPoster(f"http://127.0.0.1:{port}/siteverify")
-        try:
-            answer = await poster.post(_form("PASS-eof"))
-            assert answer == (200, b'{"success": true}')
-            assert poster._idle == []  # Connection: close
-        finally:
-            await poster.close()
-            await handled.wait()
-            server.close()
-            await server.wait_closed()
-
-    asyncio.run(scenario())
-
-
-def test_form_poster_stops_reading_an_oversized_answer() -> None:
-    async def scenario() -> None:
-        handled = asyncio.Event()
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
-            try:
-                await writer.drain()
-                await reader.read()  # until the client hangs up
-            except ConnectionError:
-                pass
-            writer.close()
-            await writer.wait_closed()
-            handled.set()
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        poster = FormPoster(f"http://127.0.0.1:{port}/siteverify", max_body=1000)
-        try:
-            answer = await poster.post(_form("PASS-big"))
-            assert answer.status == 200 and len(answer.body) == 1001
-            assert poster._idle == []
-        finally:
-            await poster.close()
-            await handled.wait()
-            server.close()
-            await server.wait_closed()
-
-    asyncio.run(scenario())
-
-
 # -- GCRA in one statement -------------------------------------------------------------
 
 
@@ -311,56 +184,6 @@ def test_store_gcra_matches_the_reference(tmp_path_factory: pytest.TempPathFacto
     want = _reference(steps, count, period)
     assert [g == 0.0 for g in got] == [w == 0.0 for w in want]
     assert all(math.isclose(g, w, abs_tol=1e-6) for g, w in zip(got, want, strict=True))
-
-
-def test_form_poster_speaks_tls_and_checks_the_certificate(tmp_path: Path) -> None:
-    import shutil
-    import ssl
-    import subprocess
-
-    from aiohttp import web
-
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a throwaway certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-        check=True, capture_output=True,
-    )
-
-    async def scenario() -> None:
-        async def answer(request: web.Request) -> web.Response:
-            form = await request.post()
-            return web.json_response({"success": True, "echo": form.get("response")})
-
-        app = web.Application()
-        app.router.add_post("/siteverify", answer)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_ctx.load_cert_chain(cert, key)
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
-        await site.start()
-        port = runner.addresses[0][1]
-        trusting = FormPoster(
-            f"https://localhost:{port}/siteverify", ssl_context=ssl.create_default_context(cafile=str(cert))
-        )
-        default = FormPoster(f"https://localhost:{port}/siteverify")
-        try:
-            first = await trusting.post(b"response=one")
-            second = await trusting.post(b"response=two")
-            assert (first.status, second.status) == (200, 200)
-            assert b'"echo": "two"' in second.body
-            assert len(trusting._idle) == 1  # one TLS connection, kept alive
-            with pytest.raises(ssl.SSLCertVerificationError):
-                await default.post(b"response=three")
-        finally:
-            await trusting.close()
-            await default.close()
-            await runner.cleanup()
-
-    asyncio.run(scenario())
 
 
 def test_cache_keeps_one_entry_per_resolved_language(widget: FeedbackWidget) -> None:

@@ -7,7 +7,6 @@ so a verification is never retried automatically.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from . import http1
 from .errors import CaptchaFailed, CaptchaUnavailable
 
 log = logging.getLogger("feedbackwidget.captcha")
@@ -44,11 +42,9 @@ class Provider:
 class CaptchaVerifier:
     """Verifies captcha answers over pooled keep-alive connections for its whole life.
 
-    Pass ``session`` to share the host's own aiohttp session. Otherwise the
-    verifier uses its own lean HTTP/1.1 client (:mod:`feedbackwidget.http1`;
-    aiohttp's when httptools is missing), with a connection limit sized for
-    bursts (aiohttp's default of 100 would cap a 50 ms siteverify at 2,000
-    verifications/s).
+    Pass ``session`` to share the host's own aiohttp session; otherwise one is
+    made on :meth:`open` with a connection limit sized for bursts (aiohttp's
+    default of 100 would cap a 50 ms siteverify at 2,000 verifications/s).
     """
 
     def __init__(
@@ -59,23 +55,14 @@ class CaptchaVerifier:
         self._own_session = session is None
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=provider.timeout)
-        self._poster: http1.FormPoster | None = None
 
     async def open(self) -> None:
-        if self._session is not None or self._poster is not None:
-            return
-        if http1.available():
-            self._poster = http1.FormPoster(
-                self.provider.verify_url, connections=self._connections, max_body=_MAX_ANSWER
-            )
+        if self._session is not None:
             return
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
 
     async def close(self) -> None:
-        if self._poster is not None:
-            await self._poster.close()
-            self._poster = None
         if self._session is not None and self._own_session:
             await self._session.close()
         if self._own_session:
@@ -87,29 +74,22 @@ class CaptchaVerifier:
         if not p.secret or not p.sitekey:
             log.error("hCaptcha is not configured (FEEDBACKWIDGET_HCAPTCHA_SITEKEY / _SECRET); refusing votes")
             raise CaptchaUnavailable("The captcha is not configured on this server; nothing was stored.")
-        if self._session is None and self._poster is None:
+        if self._session is None:
             await self.open()
         form = {"secret": p.secret, "response": token, "sitekey": p.sitekey}
         if remote_ip:
             form["remoteip"] = remote_ip
         # Encoded here, as aiohttp's FormData would (it builds a multipart writer per call first).
         body = urlencode(form).encode()
+        assert self._session is not None
         try:
-            if self._poster is not None:
-                async with asyncio.timeout(p.timeout):
-                    status, body = await self._poster.post(body)
-                if status != 200:
-                    log.warning("siteverify answered HTTP %s", status)
+            async with self._session.post(
+                p.verify_url, data=body, headers=_FORM, timeout=self._timeout, allow_redirects=False
+            ) as answer:
+                if answer.status != 200:
+                    log.warning("siteverify answered HTTP %s", answer.status)
                     raise CaptchaUnavailable()
-            else:
-                assert self._session is not None
-                async with self._session.post(
-                    p.verify_url, data=body, headers=_FORM, timeout=self._timeout, allow_redirects=False
-                ) as answer:
-                    if answer.status != 200:
-                        log.warning("siteverify answered HTTP %s", answer.status)
-                        raise CaptchaUnavailable()
-                    body = await answer.content.read(_MAX_ANSWER + 1)
+                body = await answer.content.read(_MAX_ANSWER + 1)
         except CaptchaUnavailable:
             raise
         except TimeoutError:
