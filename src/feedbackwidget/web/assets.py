@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import i18n
+from .responses import Prepared, raw_headers
 from .runtime import runtime_of
 
 PLACEHOLDER = "__FEEDBACKWIDGET_CONFIG__"
@@ -32,37 +33,52 @@ HCAPTCHA_SOURCES = "https://hcaptcha.com https://*.hcaptcha.com"
 
 
 @dataclass(frozen=True, slots=True)
-class Asset:
-    """One served file, plain and gzipped, with strong ETags for both."""
+class _Variant:
+    """One encoding of an asset: its ETag and ready header lists for 200 and 304."""
 
     body: bytes
-    gzipped: bytes
     etag: str
-    media_type: str
-    cors: bool = False
+    full: tuple[tuple[bytes, bytes], ...]
+    not_modified: tuple[tuple[bytes, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One served file, plain and gzipped, with strong ETags for both; every header
+    is computed once, when the asset is built."""
+
+    plain: _Variant
+    gzipped: _Variant
 
     @classmethod
     def of(cls, body: bytes, media_type: str, *, cors: bool = False) -> Asset:
         digest = hashlib.sha256(body).hexdigest()[:20]
-        return cls(body, gzip.compress(body, 9, mtime=0), digest, media_type, cors)
+
+        def variant(content: bytes, zipped: bool) -> _Variant:
+            etag = f'"{digest}{"-gz" if zipped else ""}"'
+            headers = {
+                "ETag": etag,
+                "Cache-Control": CACHE_CONTROL,
+                "Vary": "Accept-Encoding",
+                "X-Content-Type-Options": "nosniff",
+                "Cross-Origin-Resource-Policy": "cross-origin",
+            }
+            if cors:  # a module script imported by publisher pages of other origins
+                headers["Access-Control-Allow-Origin"] = "*"
+            not_modified = raw_headers(headers, b"", 304, media_type.encode())
+            if zipped:
+                headers["Content-Encoding"] = "gzip"
+            full = raw_headers(headers, content, 200, media_type.encode())
+            return _Variant(content, etag, tuple(full), tuple(not_modified))
+
+        return cls(variant(body, False), variant(gzip.compress(body, 9, mtime=0), True))
 
     def response(self, request: Request) -> Response:
         zipped = "gzip" in request.headers.get("accept-encoding", "").lower()
-        etag = f'"{self.etag}{"-gz" if zipped else ""}"'
-        headers = {
-            "ETag": etag,
-            "Cache-Control": CACHE_CONTROL,
-            "Vary": "Accept-Encoding",
-            "X-Content-Type-Options": "nosniff",
-            "Cross-Origin-Resource-Policy": "cross-origin",
-        }
-        if self.cors:  # a module script imported by publisher pages of other origins
-            headers["Access-Control-Allow-Origin"] = "*"
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        if zipped:
-            headers["Content-Encoding"] = "gzip"
-        return Response(self.gzipped if zipped else self.body, media_type=self.media_type, headers=headers)
+        chosen = self.gzipped if zipped else self.plain
+        if chosen.etag in request.headers.get("if-none-match", ""):
+            return Prepared(b"", 304, list(chosen.not_modified))
+        return Prepared(chosen.body, 200, list(chosen.full))
 
 
 def captcha_sources(js_url: str) -> str:
