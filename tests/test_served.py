@@ -190,3 +190,27 @@ def test_redis_rate_limit_is_shared_by_two_apps(make_settings: Callable[..., Set
         assert conn.execute("SELECT COUNT(*) FROM rate_limits").fetchone()[0] == 0
     direct.flushdb()
     direct.close()
+
+
+def test_partitioned_cookie_is_set_and_erased_over_a_real_loopback_server(
+    make_settings: Callable[..., Settings], serve: Callable[..., Served]
+) -> None:
+    """On loopback (or https) the vote also sets a CHIPS cookie; erasing clears both (no 500)."""
+    settings = make_settings()
+    with serve(FeedbackWidget(settings), settings) as server:
+
+        async def scenario() -> tuple[list[str], int, list[str]]:
+            async with aiohttp.ClientSession() as session:
+                body = {"article_id": "chips", "vote": "up", "captcha_token": f"PASS-{secrets.token_hex(8)}"}
+                async with session.post(f"{server.url}/api/v1/votes", json=body) as r:
+                    set_on_vote = r.headers.getall("Set-Cookie")
+                    token = (await r.json())["voter"]
+                async with session.delete(f"{server.url}/api/v1/voters/me", headers={"X-Feedback-Voter": token}) as r:
+                    return set_on_vote, r.status, r.headers.getall("Set-Cookie")
+
+        on_vote, status, on_erase = run(scenario())
+    assert any(c.startswith("feedbackwidget_voter=") and "SameSite=lax" in c for c in on_vote)
+    chips = [c for c in on_vote if c.startswith("feedbackwidget_voter_p=")]
+    assert len(chips) == 1 and chips[0].endswith("; Partitioned") and "Secure" in chips[0] and "SameSite=none" in chips[0]
+    assert status == 200
+    assert any(c.startswith("feedbackwidget_voter_p=") and "Max-Age=0" in c and "Partitioned" in c for c in on_erase)

@@ -7,7 +7,6 @@ sentiment → response. Nothing is written before the captcha says yes.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -33,8 +32,6 @@ PUBLIC_TALLY_CACHE = "public, max-age=5, stale-while-revalidate=30"
 _PUBLIC_TALLY_HEADERS = {"Cache-Control": PUBLIC_TALLY_CACHE, "Access-Control-Allow-Origin": "*"}
 
 
-_COOKIE_PLAIN = re.compile(r"[A-Za-z0-9._~!*+\-]+")
-_PATH_PLAIN = re.compile(r"[A-Za-z0-9._~!*+\-/%]+")
 
 
 def _secure_context(request: Request) -> bool:
@@ -47,16 +44,6 @@ def _voter_cookie(request: Request, rt: Runtime, response: Response, token: str)
     path = (rt.prefix(request) or "") + "/"
     secure = request.scope.get("scheme", "http") == "https"  # request.url.scheme, without building the URL
     partitioned = _secure_context(request)
-    if _COOKIE_PLAIN.fullmatch(token) and _PATH_PLAIN.fullmatch(path):
-        # What Response.set_cookie writes (http.cookies, attributes sorted), built directly:
-        # neither the token nor the path needs quoting.
-        common = f"={token}; HttpOnly; Max-Age={rt.tokens.voter_max_age}; Path={path}; "
-        cookie = f"{VOTER_COOKIE}{common}SameSite=lax"
-        response.raw_headers.append((b"set-cookie", (cookie + "; Secure" if secure else cookie).encode("latin-1")))
-        if partitioned:
-            chips = f"{VOTER_COOKIE_PARTITIONED}{common}SameSite=none; Secure; Partitioned"
-            response.raw_headers.append((b"set-cookie", chips.encode("latin-1")))
-        return
     response.set_cookie(
         VOTER_COOKIE,
         token,
@@ -67,16 +54,19 @@ def _voter_cookie(request: Request, rt: Runtime, response: Response, token: str)
         samesite="lax",
     )
     if partitioned:
-        response.set_cookie(
-            VOTER_COOKIE_PARTITIONED,
-            token,
-            max_age=rt.tokens.voter_max_age,
-            path=path,
-            secure=True,
-            httponly=True,
-            samesite="none",
-            partitioned=True,
-        )
+        _partitioned_cookie(response, token, path, rt.tokens.voter_max_age)
+
+
+def _partitioned_cookie(response: Response, token: str, path: str, max_age: int) -> None:
+    """The CHIPS copy of the voter cookie (kept per top-level site; what a cross-site iframe gets).
+
+    Starlette's own ``partitioned=`` needs Python 3.14's http.cookies, so the attribute is
+    appended to the header Starlette has just built."""
+    response.set_cookie(
+        VOTER_COOKIE_PARTITIONED, token, max_age=max_age, path=path, secure=True, httponly=True, samesite="none"
+    )
+    name, value = response.raw_headers[-1]
+    response.raw_headers[-1] = (name, value + b"; Partitioned")
 
 
 async def cast_vote(request: Request) -> Response:
@@ -253,16 +243,10 @@ async def erase_voter(request: Request) -> Response:
     articles = await rt.store.erase(voter, rt.clock())
     rt.forget(*articles)
     response = json_response({"erased": len(articles), "article_ids": articles}, headers=headers)
-    response.delete_cookie(VOTER_COOKIE, path=(rt.prefix(request) or "") + "/")
+    path = (rt.prefix(request) or "") + "/"
+    response.delete_cookie(VOTER_COOKIE, path=path)
     if _secure_context(request):
-        response.delete_cookie(
-            VOTER_COOKIE_PARTITIONED,
-            path=(rt.prefix(request) or "") + "/",
-            secure=True,
-            httponly=True,
-            samesite="none",
-            partitioned=True,
-        )
+        _partitioned_cookie(response, "", path, 0)
     return response
 
 
