@@ -1,9 +1,7 @@
 """The embedded store: one SQLite file in WAL mode.
 
-Writes go through one writer thread that owns the only write connection and
-commits whatever has queued up in one transaction (group commit); each
-operation runs in its own savepoint, so one failing operation never undoes
-another. Point reads (an article's counters, a reader's vote) are primary-key
+Writes go through one writer thread with group commit (``sqlite_writer.py``).
+Point reads (an article's counters, a reader's vote) are primary-key
 lookups that WAL never makes wait on the writer; they run on the calling
 thread. Scans (listings, exports) run in worker threads and stream.
 """
@@ -14,145 +12,26 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import queue
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..errors import SchemaTooNew, StoreUnavailable
-from ..sentiment import wilson_lower
 from ..types import ArticleId, ArticleOrder, ArticleSummary, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
 from .base import Row
 from .sqlite_feedback import FeedbackQueries
 from .sqlite_schema import MIGRATIONS, VERSION
 from .sqlite_sql import apply_cast, apply_withdraw, daily_row, daily_sql, export_query, from_us, statements, to_us
+from .sqlite_writer import Writer, connect, path_from_url
+
+__all__ = ["SQLiteStore", "path_from_url"]
 
 T = TypeVar("T")
 
-_BATCH = 256  # operations per group commit at most
 _EXPORT_BATCH = 1000
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
-
-_Op = Callable[[sqlite3.Connection], Any]
-
-
-def _connect(path: str, *, readonly: bool = False, busy_timeout: float = 10.0) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if readonly:
-        conn.execute("PRAGMA query_only = ON")
-    else:
-        _enable_wal(conn, busy_timeout)
-        conn.execute("PRAGMA synchronous = NORMAL")
-    conn.create_function("wilson", 2, lambda up, down: wilson_lower(up, up + down), deterministic=True)
-    return conn
-
-
-def _enable_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
-    """WAL is a property of the file, switched on once. Two processes opening a new
-    file at the same moment make the switch answer "locked": retry until the busy timeout."""
-    deadline = time.monotonic() + busy_timeout
-    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)  # the other process holds the lock for a few milliseconds
-
-
-def path_from_url(url: str) -> str:
-    """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` → a file path."""
-    path = url.removeprefix("sqlite:///")
-    if not path:
-        raise ValueError("empty SQLite path")
-    return path
-
-
-class _Writer(threading.Thread):
-    """Owns the write connection; applies queued operations with group commit."""
-
-    def __init__(self, path: str, busy_timeout: float) -> None:
-        super().__init__(name="feedbackwidget-sqlite-writer", daemon=True)
-        self.path = path
-        self.busy_timeout = busy_timeout
-        self.jobs: queue.SimpleQueue[tuple[_Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
-        self.conn: sqlite3.Connection | None = None
-        self.last_prune = 0.0
-
-    def run(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                break
-            batch = [job]
-            stop = False
-            while len(batch) < _BATCH:
-                try:
-                    nxt = self.jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._apply(batch)
-            if stop:
-                break
-        if self.conn is not None:
-            self.conn.close()
-
-    def _apply(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            if self.conn is None:
-                self.conn = _connect(self.path, busy_timeout=self.busy_timeout)
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for op, _ in batch:
-                    conn.execute("SAVEPOINT op")
-                    try:
-                        outcomes.append((True, op(conn)))
-                        conn.execute("RELEASE op")
-                    except sqlite3.OperationalError:
-                        raise  # the database itself is in trouble: give up the batch
-                    except Exception as exc:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
-                        outcomes.append((False, exc))
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            if self.conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self.conn.close()
-                self.conn = None  # reconnect on the next batch: recover by itself
-            failure = StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).")
-            outcomes = [(False, failure)] * len(batch)
-        # One wake-up per event loop per batch, not one per operation.
-        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-            settled.setdefault(future.get_loop(), []).append((future, ok, value))
-        for loop, items in settled.items():
-            loop.call_soon_threadsafe(_settle, items)
-
-
-def _settle(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in items:
-        if future.done():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
 
 
 class SQLiteStore(FeedbackQueries):
@@ -165,7 +44,7 @@ class SQLiteStore(FeedbackQueries):
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
-        self._writer: _Writer | None = None
+        self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -184,7 +63,7 @@ class SQLiteStore(FeedbackQueries):
             return
         await asyncio.to_thread(self.migrate)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedbackwidget-sqlite-read")
-        self._writer = _Writer(self.path, self.busy_timeout)
+        self._writer = Writer(self.path, self.busy_timeout)
         self._writer.start()
 
     def migrate(self) -> int:
@@ -192,7 +71,7 @@ class SQLiteStore(FeedbackQueries):
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(directory, exist_ok=True)
-            conn = _connect(self.path)
+            conn = connect(self.path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"Cannot open the SQLite database ({type(exc).__name__}).") from None
         try:
@@ -243,7 +122,7 @@ class SQLiteStore(FeedbackQueries):
         with self._reader_lock:
             try:
                 if self._reader is None:
-                    self._reader = _connect(self.path, readonly=True)
+                    self._reader = connect(self.path, readonly=True)
                 return self._reader.execute(sql, params).fetchone()
             except sqlite3.Error as exc:
                 if self._reader is not None:
@@ -254,7 +133,7 @@ class SQLiteStore(FeedbackQueries):
     def _thread_conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path, readonly=True)
+            conn = connect(self.path, readonly=True)
             self._local.conn = conn
             self._thread_conns.append(conn)
         return conn
@@ -366,7 +245,7 @@ class SQLiteStore(FeedbackQueries):
 
         def produce() -> None:
             try:
-                conn = _connect(self.path, readonly=True)
+                conn = connect(self.path, readonly=True)
             except sqlite3.Error as exc:
                 hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
                 return
