@@ -9,6 +9,7 @@ thread. Scans (listings, exports) run in worker threads and stream.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import os
@@ -233,15 +234,21 @@ class SQLiteStore(FeedbackQueries):
         cancelled = threading.Event()
 
         def hand_over(item: list[Row] | BaseException | None) -> bool:
-            while not cancelled.is_set():
+            """Queue one item, waiting as long as the reader needs; False once it has gone."""
+            try:
+                put = asyncio.run_coroutine_threadsafe(batches.put(item), loop)
+            except RuntimeError:  # the loop is gone
+                return False
+            while True:  # one put per item, however slow the reader: never a repeated batch
                 try:
-                    asyncio.run_coroutine_threadsafe(batches.put(item), loop).result(timeout=0.5)
+                    put.result(timeout=0.5)
                     return True
                 except TimeoutError:
-                    continue
-                except RuntimeError:  # the loop is gone
+                    if cancelled.is_set():
+                        put.cancel()
+                        return False
+                except concurrent.futures.CancelledError:
                     return False
-            return False
 
         def produce() -> None:
             try:
