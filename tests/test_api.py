@@ -381,3 +381,16 @@ def test_return_to_is_never_an_open_redirect(make_settings: Callable[..., Settin
 def test_healthz(client: TestClient) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+def test_an_answer_in_several_packets_is_read_whole(client: TestClient) -> None:
+    r = client.post(VOTES, json=vote_body("split", token="SPLIT-1"))
+    assert r.status_code == 200, r.text
+
+
+def test_a_bad_header_does_not_hide_a_good_cookie(client: TestClient) -> None:
+    first = client.post(VOTES, json=vote_body("h1", "up")).json()
+    again = client.post(VOTES, json=vote_body("h1", "up"), headers={"X-Feedback-Voter": "stale-or-foreign"})
+    assert again.json()["changed"] is False and again.json()["sentiment"]["total"] == 1
+    assert again.json()["voter"] == first["voter"]
+    assert article(client, "h1", **{"X-Feedback-Voter": "garbage"})["your_vote"] == "up"

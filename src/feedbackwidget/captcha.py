@@ -89,7 +89,7 @@ class CaptchaVerifier:
                 if answer.status != 200:
                     log.warning("siteverify answered HTTP %s", answer.status)
                     raise CaptchaUnavailable()
-                body = await answer.content.read(_MAX_ANSWER + 1)
+                body = await _read_capped(answer)
         except CaptchaUnavailable:
             raise
         except TimeoutError:
@@ -125,3 +125,16 @@ class CaptchaVerifier:
             hostname = answer.get("hostname")
             if not isinstance(hostname, str) or hostname.lower() not in allowed:
                 raise CaptchaFailed("The captcha was solved on a site this server does not serve.")
+
+
+async def _read_capped(answer: aiohttp.ClientResponse) -> bytes:
+    """The whole body, however many packets it comes in; CaptchaUnavailable past the cap."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in answer.content.iter_chunked(16384):
+        size += len(chunk)
+        if size > _MAX_ANSWER:
+            log.warning("siteverify answered more than %s bytes", _MAX_ANSWER)
+            raise CaptchaUnavailable()
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -14,6 +14,7 @@ the token's prefix (so concurrent tests never share state):
 ``EXPIRED-…``        ``expired-input-response``
 ``ODD-…``            failure with an error code nobody documents
 ``SLOW-…``           answers after ``slow_seconds`` (default 30)
+``SPLIT-…``          success, its body sent in two packets 50 ms apart
 ``E500-…``           HTTP 500
 ``GARBAGE-…``        200 with a body that is not JSON
 ``NOSUCCESS-…``      JSON without ``success``
@@ -116,6 +117,14 @@ class FakeHCaptcha:
         if kind == "SLOW":
             await asyncio.sleep(self.slow_seconds)
             return _no("expired-input-response")
+        if kind == "SPLIT":  # a good answer sent in two packets, 50 ms apart
+            split = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await split.prepare(request)
+            await split.write(b'{"success": tr')
+            await asyncio.sleep(0.05)
+            await split.write(b'ue, "hostname": "' + self.hostname.encode() + b'"}')
+            await split.write_eof()
+            return split
         if kind == "E500":
             return web.Response(status=500, text="internal error")
         if kind == "GARBAGE":

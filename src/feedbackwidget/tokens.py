@@ -36,6 +36,13 @@ class VoterToken:
     voter_id: str
     #: A fresh token to hand back to the reader, or None when theirs is still good.
     reissue: str | None
+    #: The token as presented (what verified).
+    token: str = ""
+
+    @property
+    def current(self) -> str:
+        """The token the reader should keep from now on."""
+        return self.reissue or self.token
 
 
 class Tokens:
@@ -85,7 +92,7 @@ class Tokens:
                 return None
             age = self._clock() - signed_at.timestamp()
             stale = index > 0 or age > self.voter_max_age / 2
-            return VoterToken(voter_id, self._sign(voter_id) if stale else None)
+            return VoterToken(voter_id, self._sign(voter_id) if stale else None, token)
         return None
 
     # -- embed --------------------------------------------------------------

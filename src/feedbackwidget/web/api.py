@@ -85,9 +85,7 @@ async def cast_vote(request: Request) -> Response:
         if reader is None:
             token, voter_id = rt.tokens.new_voter()
         else:
-            voter_id, token = reader.voter_id, reader.reissue or request.headers.get(
-                "x-feedback-voter"
-            ) or request.cookies.get(VOTER_COOKIE) or request.cookies.get(VOTER_COOKIE_PARTITIONED, "")
+            voter_id, token = reader.voter_id, reader.current
         vouched = rt.tokens.embed(ask.signed, ask.article_id)
         title, version = vouched if vouched else (ask.title, ask.version)
         result = await rt.store.cast(

@@ -119,13 +119,18 @@ class Runtime:
         return str(request.scope.get("root_path", "")).rstrip("/")
 
     def reader(self, request: Request) -> VoterToken | None:
-        """The reader's verified voter token (header first, then cookie), if any."""
-        token = (
-            request.headers.get(VOTER_HEADER)
-            or request.cookies.get(VOTER_COOKIE)
-            or request.cookies.get(VOTER_COOKIE_PARTITIONED)
-        )
-        return self.tokens.voter(token)
+        """The reader's voter token: the first of header, cookie and partitioned cookie that
+        verifies (a stale or foreign header must not hide a good cookie)."""
+        for token in (
+            request.headers.get(VOTER_HEADER),
+            request.cookies.get(VOTER_COOKIE),
+            request.cookies.get(VOTER_COOKIE_PARTITIONED),
+        ):
+            if token:
+                reader = self.tokens.voter(token)
+                if reader is not None:
+                    return reader
+        return None
 
     def voter_key(self, voter_id: str) -> str:
         return pseudonym(self.secret, voter_id)
