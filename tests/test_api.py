@@ -394,3 +394,37 @@ def test_a_bad_header_does_not_hide_a_good_cookie(client: TestClient) -> None:
     assert again.json()["changed"] is False and again.json()["sentiment"]["total"] == 1
     assert again.json()["voter"] == first["voter"]
     assert article(client, "h1", **{"X-Feedback-Voter": "garbage"})["your_vote"] == "up"
+
+
+def test_refused_form_vote_keeps_retry_after(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(FeedbackWidget(make_settings(rate_limit="1/minute"))) as c:
+        form = {"article_id": "fr", "vote": "up", "h-captcha-response": "PASS-fr-1"}
+        assert c.post(VOTES, data=form, follow_redirects=False).status_code == 303
+        r = c.post(VOTES, data={**form, "h-captcha-response": "PASS-fr-2"}, follow_redirects=False)
+        assert r.status_code == 429 and r.headers["content-type"].startswith("text/html")
+        assert int(r.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize("value", ["²", "1" * 5000, "-1", "1.5", "١٢"])
+def test_listing_numbers_must_be_plain_digits(client: TestClient, value: str) -> None:
+    auth = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
+    for name in ("limit", "offset"):
+        assert_error(client.get(f"/api/v1/articles?{name}={quote(value)}", headers=auth), 400, "invalid_request")
+
+
+def test_allowed_origin_with_a_default_port_matches_what_browsers_send(make_settings: Callable[..., Settings]) -> None:
+    widget = FeedbackWidget(make_settings(allowed_origins="https://news.example:443, http://other.example:80"))
+    assert widget.settings.allowed_origins == ("https://news.example", "http://other.example")
+    with TestClient(widget) as c:
+        assert c.post(VOTES, json=vote_body("dp"), headers={"Origin": "https://news.example"}).status_code == 200
+
+
+def test_no_cors_headers_for_a_forbidden_origin(client: TestClient) -> None:
+    token = client.post(VOTES, json=vote_body("nc")).json()["voter"]
+    r = client.get("/api/v1/articles/nc", headers={"Origin": "https://evil.example", "X-Feedback-Voter": token})
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_cookie_is_secure_behind_an_https_public_url(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(FeedbackWidget(make_settings(public_url="https://feedback.example"))) as c:
+        assert "secure" in c.post(VOTES, json=vote_body("sc")).headers["set-cookie"].lower()

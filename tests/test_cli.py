@@ -140,3 +140,19 @@ def test_serve_does_not_believe_forwarded_for_from_loopback(served_cli: str) -> 
             assert json.loads(error.read())["error"] == "rate_limited"
             assert int(error.headers["Retry-After"]) >= 1
     assert statuses == [200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["migrate", "--database-url", "postgresql://postgres@127.0.0.1:5432/no_such_database_fw"], 1),
+        (["migrate", "--database-url", "postgresql://no_such_role_fw@127.0.0.1:5432/postgres"], 1),
+        (["migrate", "--database-url", "postgresql://postgres@127.0.0.1:abc/postgres"], 2),
+        (["migrate", "--database-url", "sqlite:///"], 2),
+        (["export", "--format", "csv", "--output", "/nonexistent-dir/x.csv"], 1),
+    ],
+)
+def test_operational_problems_are_one_line_too(tmp_path: Path, args: list[str], status: int) -> None:
+    result = run(args, env(), tmp_path)
+    assert result.returncode == status, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr

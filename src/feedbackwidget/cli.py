@@ -161,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FeedbackError as error:
         print(f"feedbackwidget: {error.detail}", file=sys.stderr)
         return 1
+    except OSError as error:  # e.g. an --output file that cannot be written
+        print(f"feedbackwidget: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return status

@@ -67,7 +67,16 @@ def _origin(name: str, value: str) -> str:
         raise ConfigError(_var(name), f"{value!r} is not an origin such as https://news.example")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise ConfigError(_var(name), f"{value!r} must be an origin only (scheme, host, port)")
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(_var(name), f"{value!r} has an invalid port") from None
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    # Browsers leave a default port out of Origin, so it is left out here too.
+    if port is None or port == {"http": 80, "https": 443}[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
 
 
 def _flag(name: str, value: bool | str) -> bool:
@@ -167,6 +176,13 @@ class Settings:
                 _var("database_url"),
                 "expected sqlite:///PATH or postgresql://…",
             )
+        if database_url.startswith("sqlite:") and database_url.removeprefix("sqlite:///") in ("", ":memory:"):
+            raise ConfigError(_var("database_url"), "sqlite:/// needs a file path, e.g. sqlite:///feedbackwidget.db")
+        if not database_url.startswith("sqlite:"):
+            try:
+                urlsplit(database_url).port  # noqa: B018 - raises ValueError for a port that is not a number
+            except ValueError:
+                raise ConfigError(_var("database_url"), "the port is not a number") from None
         set_(self, "database_url", database_url)
 
         if not secret_key:

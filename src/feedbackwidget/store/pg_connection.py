@@ -26,6 +26,8 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after failover
     asyncpg.exceptions.PostgresSystemError,  # class 58: I/O error
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # class 28: unknown role, wrong password
+    asyncpg.exceptions.InvalidCatalogNameError,  # 3D000: no such database
 )
 RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 

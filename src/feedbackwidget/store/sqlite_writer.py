@@ -106,8 +106,8 @@ class Writer(threading.Thread):
                     try:
                         outcomes.append((True, op(conn)))
                         conn.execute("RELEASE op")
-                    except sqlite3.OperationalError:
-                        raise  # the database itself is in trouble: give up the batch
+                    except sqlite3.Error:
+                        raise  # the database itself is in trouble (locked, I/O, not a database): give up the batch
                     except Exception as exc:
                         conn.execute("ROLLBACK TO op")
                         conn.execute("RELEASE op")

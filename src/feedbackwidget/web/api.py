@@ -16,7 +16,15 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import export, i18n
-from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, StoreUnavailable, Unauthorized
+from ..errors import (
+    FeedbackError,
+    ForbiddenOrigin,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    StoreUnavailable,
+    Unauthorized,
+)
 from ..store import Row
 from ..tokens import VoterToken, client_key
 from ..types import MAX_ARTICLE_ID, Cast, Tally, Vote
@@ -42,7 +50,8 @@ def _secure_context(request: Request) -> bool:
 
 def _voter_cookie(request: Request, rt: Runtime, response: Response, token: str) -> None:
     path = (rt.prefix(request) or "") + "/"
-    secure = request.scope.get("scheme", "http") == "https"  # request.url.scheme, without building the URL
+    # https as the server saw it, or behind a TLS-terminating proxy that PUBLIC_URL names
+    secure = request.scope.get("scheme", "http") == "https" or rt.settings.public_url.startswith("https://")
     partitioned = _secure_context(request)
     response.set_cookie(
         VOTER_COOKIE,
@@ -106,9 +115,12 @@ async def cast_vote(request: Request) -> Response:
             known = isinstance(article, str) and len(article) <= MAX_ARTICLE_ID
             rt.refusals.count(article if known else None, error.code)
         if form and not isinstance(error, ForbiddenOrigin):  # a foreign page gets no page of ours
-            return embed.render_embed(
+            page = embed.render_embed(
                 request, article if isinstance(article, str) else "", error=error, status_code=error.status
             )
+            if isinstance(error, RateLimited):
+                page.headers["Retry-After"] = str(error.retry_after)
+            return page
         headers = cors_headers(request, origin_status(request, rt.settings)) if error.code != "forbidden_origin" else {}
         return error_response(error, headers)
 
@@ -263,7 +275,7 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise InvalidRequest(f"{name} must be a whole number from {low} to {high}.")
     return int(raw)
 

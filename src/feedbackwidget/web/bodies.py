@@ -55,7 +55,7 @@ def _optional(data: dict[str, Any], name: str, limit: int) -> str | None:
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()) or len(declared) > 19:
             raise InvalidRequest("Content-Length is not a number.")
         if int(declared) > limit:
             raise PayloadTooLarge(f"The body is larger than {limit} bytes.")

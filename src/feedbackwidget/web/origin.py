@@ -70,7 +70,7 @@ def check_origin(request: Request, settings: Settings) -> str:
 
 def cors_headers(request: Request, status: str) -> dict[str, str]:
     """CORS answer headers for an allowed caller; credentials only for named origins."""
-    if status in ("own", "none"):
+    if status in ("own", "none", "forbidden"):
         return {}
     origin = request.headers["origin"]
     if status == "listed":
