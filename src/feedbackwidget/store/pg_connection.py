@@ -1,9 +1,11 @@
 """Connecting to PostgreSQL: the store's URL options, which driver errors mean
-"the database is not answering", and migrating under an advisory lock."""
+"the database is not answering", resetting a connection on release, and migrating
+under an advisory lock."""
 
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -105,3 +107,16 @@ async def migrate(url: str, target: int = VERSION, connect_timeout: float = 5.0)
             await conn.close(timeout=connect_timeout)
         except UNAVAILABLE:
             conn.terminate()
+
+
+async def end_transaction(conn: Any) -> None:
+    """What a connection needs on its way back to the pool.
+
+    Everything this store does on a pooled connection is transaction-scoped
+    (``pg_advisory_xact_lock*``, ``SET LOCAL``, cursors inside transactions), so
+    ending a transaction left open is enough; asyncpg's default reset sends four
+    more statements per release, and a vote releases twice (measured: ~930 ->
+    ~1,120 votes/s).
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
