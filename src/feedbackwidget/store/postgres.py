@@ -323,42 +323,28 @@ class PostgresStore:
             if row is None:
                 return None
             vote, version = row
-            await conn.execute(
-                q.EVENT_AND_COUNT,
-                at,
-                article_id,
-                voter,
-                "withdraw",
-                vote,
-                version,
-                self._slot(),
-                -(vote == "up"),
-                -(vote == "down"),
-                None,
-            )
+            await self._record_removal(conn, at, article_id, voter, "withdraw", vote, version)
             counts = await conn.fetchrow(q.TALLY, article_id)
             return Tally(article_id, counts[0], counts[1])
 
         result: Tally | None = await self._write(work)
         return result
 
+    async def _record_removal(
+        self, conn: Any, at: dt.datetime, article_id: ArticleId, voter: VoterKey, action: str, vote: Vote,
+        version: str | None,
+    ) -> None:
+        """The event of a removed vote, and its counter taken back, in the caller's transaction."""
+        await conn.execute(
+            q.EVENT_AND_COUNT, at, article_id, voter, action, vote, version, self._slot(),
+            -(vote == "up"), -(vote == "down"), None,
+        )
+
     async def erase(self, voter: VoterKey, at: dt.datetime) -> list[ArticleId]:
         async def work(conn: Any) -> list[ArticleId]:
             rows = await conn.fetch(q.VOTER_DELETE, voter)
             for article_id, vote, version in rows:  # article order: locks always taken in one order
-                await conn.execute(
-                    q.EVENT_AND_COUNT,
-                    at,
-                    article_id,
-                    voter,
-                    "erase",
-                    vote,
-                    version,
-                    self._slot(),
-                    -(vote == "up"),
-                    -(vote == "down"),
-                    None,
-                )
+                await self._record_removal(conn, at, article_id, voter, "erase", vote, version)
             return [r[0] for r in rows]
 
         result: list[ArticleId] = await self._write(work)
