@@ -28,6 +28,12 @@ EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+class RateTaker(Protocol):
+    """Anything that keeps GCRA rate-limit state: a store, or Redis (see :meth:`Store.take`)."""
+
+    async def take(self, key: str, now: float, count: int, period: float) -> float: ...
+
+
 class Store(Protocol):
     """Asynchronous storage of votes, their history and per-article counters.
 

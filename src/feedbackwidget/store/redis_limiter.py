@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import StoreUnavailable
+from .base import RateTaker
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,6 @@ return '0'
 _DOWN = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 
-class Limiter(Protocol):
-    async def take(self, key: str, now: float, count: int, period: float) -> float: ...
-
-
 class RedisLimiter:
     """``take()`` with the same meaning as :meth:`Store.take`, kept in Redis."""
 
@@ -60,7 +57,7 @@ class RedisLimiter:
         self,
         url: str,
         *,
-        fallback: Limiter | None = None,
+        fallback: RateTaker | None = None,
         prefix: str = "feedbackwidget:rate:",
         timeout: float = 0.5,
         retry_after: float = 5.0,

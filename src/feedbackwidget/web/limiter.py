@@ -13,10 +13,7 @@ from typing import Protocol
 from ..config import RateLimit, Settings
 from ..errors import RateLimited
 from ..store import Store
-
-
-class Taker(Protocol):
-    async def take(self, key: str, now: float, count: int, period: float) -> float: ...
+from ..store.base import RateTaker
 
 
 class Limiter(Protocol):
@@ -29,7 +26,7 @@ class Limiter(Protocol):
 class GcraLimiter:
     """Applies ``limit`` with a GCRA ``taker`` (the store, or Redis)."""
 
-    def __init__(self, taker: Taker, limit: RateLimit) -> None:
+    def __init__(self, taker: RateTaker, limit: RateLimit) -> None:
         self.taker = taker
         self.limit = limit
 
