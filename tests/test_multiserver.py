@@ -19,51 +19,24 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import pytest
 
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 
+from .pgtools import fresh_database
+
 pytestmark = pytest.mark.postgres
 
-ADMIN_URL = os.environ.get("FEEDBACKWIDGET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-REQUIRE_POSTGRES = os.environ.get("FEEDBACKWIDGET_REQUIRE_POSTGRES") == "1"
 EXPORT_TOKEN = "multiserver-export-token-0123"
 READERS = 300
 
 
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def database() -> Iterator[str]:
-    try:
-        import asyncpg  # noqa: F401
-    except ImportError:
-        if REQUIRE_POSTGRES:
-            pytest.fail("asyncpg is not installed")
-        pytest.skip("asyncpg is not installed (pip install 'feedbackwidget[postgres]')")
-    name = "fw_multi_" + secrets.token_hex(6)
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        reason = f"PostgreSQL is not reachable at {urlsplit(ADMIN_URL).hostname}:{urlsplit(ADMIN_URL).port or 5432}: {type(exc).__name__}: {exc}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason + " (FEEDBACKWIDGET_REQUIRE_POSTGRES=1)")
-        pytest.skip(reason)
-    try:
-        yield urlunsplit(urlsplit(ADMIN_URL)._replace(path="/" + name))
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database("fw_multi_") as url:
+        yield url
 
 
 def free_port() -> int:

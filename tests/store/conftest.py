@@ -12,57 +12,22 @@ a reachable server the PostgreSQL cases skip and say why, unless
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-ADMIN_URL = os.environ.get("FEEDBACKWIDGET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-REQUIRE_POSTGRES = os.environ.get("FEEDBACKWIDGET_REQUIRE_POSTGRES") == "1"
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+from ..pgtools import fresh_database
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this test session."""
-    try:
-        import asyncpg  # noqa: F401
-    except ImportError:
-        reason = "asyncpg is not installed (pip install 'feedbackwidget[postgres]')"
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = "fw_test_" + secrets.token_hex(6)
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # any reason the server cannot be used
-        reason = f"PostgreSQL is not reachable at {urlsplit(ADMIN_URL).hostname}:{urlsplit(ADMIN_URL).port or 5432}: {type(exc).__name__}: {exc}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason + " (FEEDBACKWIDGET_REQUIRE_POSTGRES=1)")
-        pytest.skip(reason)
-    try:
-        yield with_database(ADMIN_URL, name)
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database("fw_test_") as url:
+        yield url
 
 
 @dataclass
