@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from ..types import ArticleId, ArticleSummary, VoterKey
 from .base import Row
-from .sqlite_sql import from_us, time_range, to_us
+from .sqlite_sql import from_us, time_range, to_us, where_clause
 
 T = TypeVar("T")
 
@@ -80,7 +80,7 @@ class FeedbackQueries:
             where.append("article_id = ?")
             params.append(article_id)
         sql = (
-            f"SELECT article_id, reason, COUNT(*) FROM votes WHERE {' AND '.join(where)} "
+            f"SELECT article_id, reason, COUNT(*) FROM votes{where_clause(where)} "
             "GROUP BY article_id, reason ORDER BY article_id, reason"
         )
 
@@ -125,7 +125,7 @@ class FeedbackQueries:
             params.append(article_id)
         sql = (
             "SELECT day, article_id, kind, count FROM refusals"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + where_clause(where)
             + " ORDER BY day, article_id, kind"
         )
 

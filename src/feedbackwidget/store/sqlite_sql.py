@@ -114,6 +114,11 @@ def apply_withdraw(
 # -- export queries -------------------------------------------------------
 
 
+def where_clause(conditions: list[str]) -> str:
+    """`` WHERE a AND b`` (with its leading space), or nothing when there are no conditions."""
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
 def time_range(column: str, since: dt.datetime | None, until: dt.datetime | None) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -137,7 +142,7 @@ def daily_sql(
     sql = (
         "SELECT date(at / 1000000, 'unixepoch') AS day, article_id, "
         "SUM(vote = 'up'), SUM(vote = 'down') FROM events "
-        f"WHERE {' AND '.join(where)} GROUP BY day, article_id ORDER BY day, article_id"
+        f"{where_clause(where)} GROUP BY day, article_id ORDER BY day, article_id"
     )
     return sql, params
 
@@ -153,7 +158,7 @@ def export_query(
         where, params = time_range("updated_at", since, until)
         sql = (
             "SELECT article_id, vote, voter, created_at, updated_at, article_version FROM votes"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + where_clause(where)
             + " ORDER BY article_id, voter"
         )
         return sql, params, lambda r: {
@@ -167,7 +172,7 @@ def export_query(
             params.append(after)
         sql = (
             "SELECT event_id, at, article_id, voter, action, vote, article_version FROM events"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + where_clause(where)
             + " ORDER BY event_id"
         )
         return sql, params, lambda r: {
@@ -178,7 +183,7 @@ def export_query(
         where, params = time_range("last_vote_at", since, until)
         sql = (
             "SELECT article_id, title, up, down, first_vote_at, last_vote_at FROM articles"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + where_clause(where)
             + " ORDER BY article_id"
         )
         return sql, params, lambda r: {
@@ -190,7 +195,7 @@ def export_query(
         where.insert(0, "reason IS NOT NULL")
         sql = (
             "SELECT article_id, voter, reason, reason_text, updated_at, article_version FROM votes"
-            f" WHERE {' AND '.join(where)} ORDER BY article_id, voter"
+            f"{where_clause(where)} ORDER BY article_id, voter"
         )
         return sql, params, lambda r: {
             "article_id": r[0], "voter": r[1], "reason": r[2], "reason_text": r[3],
