@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -185,3 +186,41 @@ def test_cache_keeps_one_entry_per_resolved_language(widget: FeedbackWidget) -> 
         assert answers[0].content == answers[1].content
         (runtime,) = widget._runtimes.values()
         assert sorted(runtime._tallies["langs"], key=str) == sorted([None, "ru", "en"], key=str)
+
+
+# -- the voter cookies, written from bytes made once -------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["", "/news/fw"])
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("server", ["127.0.0.1", "news.example"])
+@pytest.mark.parametrize("token", ["abc.DEF_-123.xyz", "needs quoting; yes", 'a"b', "ünï"])
+def test_voter_cookies_are_the_bytes_starlette_writes(
+    widget: FeedbackWidget, prefix: str, scheme: str, server: str, token: str
+) -> None:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from feedbackwidget.tokens import Tokens
+    from feedbackwidget.web import cookies
+    from feedbackwidget.web.runtime import Runtime
+
+    class Stub:  # what the cookie writer reads of a runtime
+        settings = widget.settings
+        tokens = Tokens("k" * 32)
+        prefix = staticmethod(Runtime.prefix)
+
+    rt: Any = Stub()
+    scope = {"type": "http", "scheme": scheme, "server": (server, 443), "root_path": prefix, "headers": []}
+    request = Request(scope)
+    for _ in range(2):  # the first call builds the frames, the second reuses them
+        fast = Response()
+        cookies.set_voter_cookie(request, rt, fast, token)
+        slow = Response()
+        cookies._starlette_cookies(
+            slow, token, prefix + "/", scheme == "https", cookies.secure_context(request), rt.tokens.voter_max_age
+        )
+        assert fast.raw_headers == slow.raw_headers
+        values = [v.decode("latin-1") for k, v in fast.raw_headers if k == b"set-cookie"]
+        assert len(values) == (2 if cookies.secure_context(request) else 1)
+        assert all(f"Path={prefix}/" in v for v in values)

@@ -60,7 +60,8 @@ class CaptchaVerifier:
         if self._session is not None:
             return
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        # No cookie jar: siteverify sets none we want, and the jar costs a lookup per request.
+        self._session = aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
 
     async def close(self) -> None:
         if self._session is not None and self._own_session:

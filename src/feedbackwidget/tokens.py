@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import ipaddress
 import os
@@ -122,7 +121,7 @@ class Tokens:
 
 def pseudonym(secret: bytes, voter_id: str) -> str:
     """The voter as the store and exports know them: a keyed hash of the id."""
-    return hmac.new(secret, b"voter:" + voter_id.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, b"voter:" + voter_id.encode(), "sha256").hex()[:32]
 
 
 def client_key(secret: bytes, address: str | None) -> str:
@@ -141,7 +140,7 @@ def client_key(secret: bytes, address: str | None) -> str:
                 group = str(ipaddress.ip_network(f"{ip}/64", strict=False))
             else:
                 group = str(ip)
-    return hmac.new(secret, b"client:" + group.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, b"client:" + group.encode(), "sha256").hex()[:32]
 
 
 def same_secret(given: str | None, expected: str | None) -> bool:

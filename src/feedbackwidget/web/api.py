@@ -31,51 +31,16 @@ from ..types import MAX_ARTICLE_ID, Cast, Tally, Vote
 from . import admin, embed
 from .bodies import article_id as valid_article_id
 from .bodies import is_form, media_type, parse, read_body, vote_request
+from .cookies import clear_voter_cookies, set_voter_cookie
 from .origin import check_origin, client_address, cors_headers, origin_status, own_origins
 from .refusals import KINDS as REFUSALS
 from .responses import Prepared, error_response, json_bytes, json_response, raw_headers
-from .runtime import VOTER_COOKIE, VOTER_COOKIE_PARTITIONED, Runtime, runtime_of
+from .runtime import Runtime, runtime_of
 
 PUBLIC_TALLY_CACHE = "public, max-age=5, stale-while-revalidate=30"
 _PUBLIC_TALLY_HEADERS = {"Cache-Control": PUBLIC_TALLY_CACHE, "Access-Control-Allow-Origin": "*"}
 
 
-
-
-def _secure_context(request: Request) -> bool:
-    """https, or a loopback server (browsers treat those as secure, so tests can use CHIPS)."""
-    server = request.scope.get("server") or ("",)
-    return request.scope.get("scheme", "http") == "https" or server[0] in ("127.0.0.1", "::1", "localhost")
-
-
-def _voter_cookie(request: Request, rt: Runtime, response: Response, token: str) -> None:
-    path = (rt.prefix(request) or "") + "/"
-    # https as the server saw it, or behind a TLS-terminating proxy that PUBLIC_URL names
-    secure = request.scope.get("scheme", "http") == "https" or rt.settings.public_url.startswith("https://")
-    partitioned = _secure_context(request)
-    response.set_cookie(
-        VOTER_COOKIE,
-        token,
-        max_age=rt.tokens.voter_max_age,
-        path=path,
-        secure=secure,
-        httponly=True,
-        samesite="lax",
-    )
-    if partitioned:
-        _partitioned_cookie(response, token, path, rt.tokens.voter_max_age)
-
-
-def _partitioned_cookie(response: Response, token: str, path: str, max_age: int) -> None:
-    """The CHIPS copy of the voter cookie (kept per top-level site; what a cross-site iframe gets).
-
-    Starlette's own ``partitioned=`` needs Python 3.14's http.cookies, so the attribute is
-    appended to the header Starlette has just built."""
-    response.set_cookie(
-        VOTER_COOKIE_PARTITIONED, token, max_age=max_age, path=path, secure=True, httponly=True, samesite="none"
-    )
-    name, value = response.raw_headers[-1]
-    response.raw_headers[-1] = (name, value + b"; Partitioned")
 
 
 async def cast_vote(request: Request) -> Response:
@@ -88,8 +53,9 @@ async def cast_vote(request: Request) -> Response:
         data = parse(body, media_type(request))
         ask = vote_request(data)
         reader = rt.reader(request)
-        await rt.limiter.check(client_key(rt.secret, client_address(request)))
-        await rt.verifier.verify(ask.captcha_token, client_address(request))
+        address = client_address(request)
+        await rt.limiter.check(client_key(rt.secret, address))
+        await rt.verifier.verify(ask.captcha_token, address)
 
         if reader is None:
             token, voter_id = rt.tokens.new_voter()
@@ -137,7 +103,7 @@ async def cast_vote(request: Request) -> Response:
             },
             headers={**cors_headers(request, status), "Cache-Control": "no-store"},
         )
-    _voter_cookie(request, rt, response, token)
+    set_voter_cookie(request, rt, response, token)
     return response
 
 
@@ -203,7 +169,7 @@ async def _own_sentiment(
         body["voter"] = reader.reissue
     response = json_response(body, headers=headers)
     if reader.reissue:
-        _voter_cookie(request, rt, response, reader.reissue)
+        set_voter_cookie(request, rt, response, reader.reissue)
     return response
 
 
@@ -253,10 +219,7 @@ async def erase_voter(request: Request) -> Response:
     articles = await rt.store.erase(voter, rt.clock())
     rt.forget(*articles)
     response = json_response({"erased": len(articles), "article_ids": articles}, headers=headers)
-    path = (rt.prefix(request) or "") + "/"
-    response.delete_cookie(VOTER_COOKIE, path=path)
-    if _secure_context(request):
-        _partitioned_cookie(response, "", path, 0)
+    clear_voter_cookies(request, rt, response)
     return response
 
 
