@@ -70,6 +70,8 @@ class Writer(threading.Thread):
         self.jobs: queue.SimpleQueue[tuple[_Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
         self.conn: sqlite3.Connection | None = None
         self.last_prune = 0.0
+        #: Times a batch found the write lock held by another connection and tried again.
+        self.lock_waits = 0
 
     def run(self) -> None:
         while True:
@@ -93,13 +95,34 @@ class Writer(threading.Thread):
         if self.conn is not None:
             self.conn.close()
 
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """Take the write lock, waiting up to ``busy_timeout`` for another process to let go.
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, so a writer
+        in a second worker process keeps missing the moments the first one lets go
+        (measured with ``serve --workers 2``: vote p99 of 0.7-1.7 s in 3 runs of 5).
+        Trying again every 0.2-2 ms keeps it near the length of one group commit (~0.1 s)."""
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.0002
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            self.lock_waits += 1
+            time.sleep(pause)  # on the writer thread; nothing else waits on it
+            pause = min(pause * 2, 0.002)
+
     def _apply(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
             if self.conn is None:
                 self.conn = connect(self.path, busy_timeout=self.busy_timeout)
+                self.conn.execute("PRAGMA busy_timeout = 0")  # _begin waits for the lock itself
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             try:
                 for op, _ in batch:
                     conn.execute("SAVEPOINT op")
