@@ -63,10 +63,10 @@ def free_port() -> int:
         return port
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process so far (0.0 once it is gone)."""
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU seconds of one process (or of one of its threads) so far (0.0 once it is gone)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
@@ -267,11 +267,13 @@ def run_wrk(
     argv += [f"http://127.0.0.1:{service.port}{scenario.path}", "--", *scenario.args(tag)]
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = (machine_busy(), cpu_seconds(service.pid), cpu_seconds(standin.pid) if standin else 0.0)
+    loop_before = cpu_seconds(service.pid, service.pid)  # the main thread: the event loop
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=duration + 60)
     wall = time.monotonic() - started
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     after = (machine_busy(), cpu_seconds(service.pid), cpu_seconds(standin.pid) if standin else 0.0)
+    loop = cpu_seconds(service.pid, service.pid) - loop_before
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-1500:]} {done.stderr[-1500:]}")
@@ -298,6 +300,8 @@ def run_wrk(
     )
     # The server's own CPU per request: far steadier than req/s when other work shares the cores.
     result["server_cpu_us"] = server / result["requests"] * 1e6 if result["requests"] else None
+    # ... and the event loop thread's share of it: one worker can never use more than one core of this.
+    result["loop_cpu_us"] = loop / result["requests"] * 1e6 if result["requests"] else None
     return result
 
 
@@ -378,6 +382,7 @@ def summarise(key: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "non_2xx_3xx": sum(r["errors"]["status"] for r in runs),
         "cpu": {k: statistics.median(r["cpu"][k] for r in runs) for k in runs[0]["cpu"]},
         "server_cpu_us": statistics.median(r["server_cpu_us"] or math.inf for r in runs),
+        "loop_cpu_us": statistics.median(r.get("loop_cpu_us") or math.inf for r in runs),
         "rounds": len(runs),
     }
 
@@ -387,7 +392,7 @@ def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str
     bare_us = summary.get("bare", {}).get("server_cpu_us")
     head = (
         f"{'path':<44} {'req/s':>8} {'spread':>13} {'ratio':>6} {'target':>7} {'p99 ms':>7} {'p99 tgt':>7} "
-        f"{'errs':>5} {'wrk':>5} {'server':>6} {'stand':>5} {'other':>5} {'µs/req':>7} {'cpu-ratio':>9}"
+        f"{'errs':>5} {'wrk':>5} {'server':>6} {'stand':>5} {'other':>5} {'µs/req':>7} {'loop µs':>7} {'cpu-ratio':>9}"
     )
     lines = [head, "-" * len(head)]
     for key, s in summary.items():
@@ -416,7 +421,7 @@ def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str
             f"{(f'{ratio:.3f}' if ratio is not None else '-'):>6}{mark:1}{target:>6} "
             f"{s['p99_ms']:>7.2f}{pmark:1}{(f'{spec.p99_target_ms:g}' if spec.p99_target_ms else '-'):>6} "
             f"{s['errors']:>5} {cpu['wrk']:>5.2f} {cpu['server']:>6.2f} {cpu['standin']:>5.2f} {cpu['others']:>5.2f} "
-            f"{s['server_cpu_us']:>7.0f} {cpu_ratio:>9}"
+            f"{s['server_cpu_us']:>7.0f} {s['loop_cpu_us']:>7.0f} {cpu_ratio:>9}"
         )
     lines.append(
         "ratio: to the bare endpoint of the same run (vote_slow: to 256 connections / 50 ms, marked c); "
@@ -424,7 +429,8 @@ def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str
     )
     lines.append("CPU columns: cores busy on average during the load (2 on this machine): wrk, the server "
                  "process, the siteverify stand-in, everything else on the machine.")
-    lines.append("µs/req: the server process's CPU per request; cpu-ratio: bare's µs/req over this path's "
+    lines.append("µs/req: the server process's CPU per request (loop µs: its event loop thread's part);\n"
+                 "cpu-ratio: bare's µs/req over this path's "
                  "(the ratio with a core each, steadier under noise).")
     return "\n".join(lines)
 
@@ -432,8 +438,9 @@ def table(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario]) -> str
 def markdown(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario], export: dict[str, Any] | None) -> str:
     """The table for docs/performance.md and the README (call after table(), which adds the ratios)."""
     lines = [
-        "| path | req/s (median, min-max) | ratio | target | p99 ms | p99 target | server µs/req | CPU ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| path | req/s (median, min-max) | ratio | target | p99 ms | p99 target | server µs/req | loop µs/req "
+        "| CPU ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, s in summary.items():
         spec = specs[key]
@@ -445,7 +452,7 @@ def markdown(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario], exp
         lines.append(
             f"| {spec.label} | {s['rps']:,.0f} ({s['rps_min']:,.0f}-{s['rps_max']:,.0f}) | {ratio} | {target} | "
             f"{s['p99_ms']:.1f} | {f'< {spec.p99_target_ms:g}' if spec.p99_target_ms else '-'} | "
-            f"{s['server_cpu_us']:.0f} | {cpu_ratio} |"
+            f"{s['server_cpu_us']:.0f} | {s['loop_cpu_us']:.0f} | {cpu_ratio} |"
         )
     if export and "rows" in export:
         lines += ["", "| export of 1,000,000 votes | rows/s | RSS growth |", "|---|---|---|"]
