@@ -10,7 +10,7 @@ articles, then exports them
 * with ``feedbackwidget export`` in a child process (``cli`` rows): growth =
   peak RSS (VmHWM) minus RSS just before the export started, after imports;
 * through ``GET /api/v1/export`` of a ``feedbackwidget serve`` process (``http``
-  rows): growth = the server's VmHWM after the download minus its RSS before.
+  rows, both stores): growth = the server's VmHWM after the download minus its RSS before.
 
 Rows are written straight into the schema's tables with bulk SQL (the store API
 would take minutes for a million); the exports read them through the store.
@@ -235,12 +235,14 @@ def main() -> int:
                 print(f"postgres: {args.rows:,} votes written in {time.perf_counter() - started:.1f}s",
                       file=sys.stderr)
                 results["postgres_cli"] = {fmt: cli_export(pg_url, fmt, args.rows) for fmt in fmts}
+                if not args.no_http:
+                    results["postgres_http"] = http_export(pg_url, fmts, args.rows)
             finally:
                 asyncio.run(_pg(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    for where in ("sqlite_cli", "sqlite_http", "postgres_cli"):
+    for where in ("sqlite_cli", "sqlite_http", "postgres_cli", "postgres_http"):
         for fmt, r in results.get(where, {}).items():
             print(
                 f"{where:<13} {fmt:<7} {r['rows_per_s']:>10,.0f} rows/s  {r['seconds']:6.2f} s  "

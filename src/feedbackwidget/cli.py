@@ -103,7 +103,7 @@ async def _export(url: str, query: export.ExportQuery, out: BinaryIO) -> None:
     store = open_store(url)
     await store.open()
     try:
-        async for chunk in export.stream(query.kind, query.format, export.rows(store, query)):
+        async for chunk in export.encoded(store, query):
             out.write(chunk)
     finally:
         await store.close()

@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from ..types import ArticleId, ArticleOrder, ArticleSummary, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
+from ..types import (
+    ArticleId,
+    ArticleOrder,
+    ArticleSummary,
+    Cast,
+    CastResult,
+    ExportFormat,
+    ExportKind,
+    Tally,
+    Vote,
+    VoterKey,
+)
 
 #: One exported row: column name -> value (str, int, float, datetime, date or None).
 Row = dict[str, Any]
@@ -26,6 +37,32 @@ EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
     # Not in the contract's list: reasons given after a "No" (off unless REASONS is set).
     "reasons": ("article_id", "voter", "reason", "reason_text", "updated_at", "article_version"),
 }
+
+
+#: The kinds a store may encode itself (:class:`TextExport`): the long ones, one row per vote or event.
+TEXT_KINDS: tuple[str, ...] = ("votes", "events", "reasons")
+
+
+@runtime_checkable
+class TextExport(Protocol):
+    """Optional: a store that writes export lines itself, in the database, rather than as rows.
+
+    ``export_text`` returns the CSV (without its header row) or NDJSON bytes of
+    what :meth:`Store.export` would give for the same arguments, one chunk per
+    batch, byte for byte what ``export.stream`` makes of those rows; or None
+    when it cannot promise that for this kind and format (the caller then
+    encodes rows). Only :data:`TEXT_KINDS` are ever asked for.
+    """
+
+    def export_text(
+        self,
+        kind: ExportKind,
+        fmt: ExportFormat,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        after: int | None = None,
+    ) -> AsyncIterator[bytes] | None: ...
 
 
 class RateTaker(Protocol):

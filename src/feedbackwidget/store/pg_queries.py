@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from ..types import ArticleId, ArticleOrder, ExportKind
-from .base import Row
+from ..types import ArticleId, ArticleOrder, ExportFormat, ExportKind
+from .base import EXPORT_COLUMNS, TEXT_KINDS, Row
+
+T = TypeVar("T")
+#: An export's SQL, its parameters, and what turns a batch of its records into what the store yields.
+Query = tuple[str, list[Any], Callable[[list[Any]], T]]
 
 TALLY = "SELECT coalesce(sum(up), 0)::bigint, coalesce(sum(down), 0)::bigint FROM fw_counters WHERE article_id = $1"
 VOTE_OF = "SELECT vote FROM fw_votes WHERE article_id = $1 AND voter = $2"
@@ -185,8 +189,21 @@ def daily_row(r: Any) -> Row:
     return {"day": r[0], "article_id": r[1], "up": r[2], "down": r[3]}
 
 
-def _named(columns: tuple[str, ...]) -> Callable[[Any], Row]:
-    return lambda r: dict(zip(columns, r, strict=True))
+def _source(
+    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None, high: int | None
+) -> tuple[str, list[Any]]:
+    """`` FROM … WHERE … ORDER BY …`` of votes, events or reasons."""
+    if kind == "events":
+        where, params = _range("at", since, until)
+        for value, op in ((after, ">"), (high, "<=")):
+            if value is not None:
+                params.append(value)
+                where.append(f"event_id {op} ${len(params)}")
+        return f" FROM fw_events{_where(where)} ORDER BY event_id", params
+    where, params = _range("updated_at", since, until)
+    if kind == "reasons":
+        where.insert(0, "reason IS NOT NULL")
+    return f" FROM fw_votes{_where(where)} ORDER BY article_id, voter", params
 
 
 def export_query(
@@ -195,33 +212,76 @@ def export_query(
     until: dt.datetime | None,
     after: int | None,
     high: int | None,
-) -> tuple[str, list[Any], Callable[[Any], Row]]:
-    if kind == "votes":
-        cols: tuple[str, ...] = ("article_id", "vote", "voter", "created_at", "updated_at", "article_version")
-        where, params = _range("updated_at", since, until)
-        sql = f"SELECT {', '.join(cols)} FROM fw_votes{_where(where)} ORDER BY article_id, voter"
-        return sql, params, _named(cols)
-    if kind == "events":
-        cols = ("event_id", "at", "article_id", "voter", "action", "vote", "article_version")
-        where, params = _range("at", since, until)
-        for value, op in ((after, ">"), (high, "<=")):
-            if value is not None:
-                params.append(value)
-                where.append(f"event_id {op} ${len(params)}")
-        sql = f"SELECT {', '.join(cols)} FROM fw_events{_where(where)} ORDER BY event_id"
-        return sql, params, _named(cols)
+) -> Query[list[Row]]:
+    """An export as batches of rows."""
     if kind == "articles":
-        cols = ("article_id", "title", "up", "down", "first_vote_at", "last_vote_at")
         where, params = _range("c.last_vote_at", since, until)
         sql = f"{_ARTICLES}{_where(where)} ORDER BY a.article_id"
-        return sql, params, _named(cols)
-    if kind == "reasons":
-        cols = ("article_id", "voter", "reason", "reason_text", "updated_at", "article_version")
-        where, params = _range("updated_at", since, until)
-        where.insert(0, "reason IS NOT NULL")
-        sql = f"SELECT {', '.join(cols)} FROM fw_votes{_where(where)} ORDER BY article_id, voter"
-        return sql, params, _named(cols)
-    if kind == "daily":
+        cols: tuple[str, ...] = ("article_id", "title", "up", "down", "first_vote_at", "last_vote_at")
+    elif kind == "daily":
         sql, params = daily_sql(None, since, until)
-        return sql, params, daily_row
-    raise ValueError(f"unknown export kind {kind!r}")
+        cols = ("day", "article_id", "up", "down")
+    elif kind in TEXT_KINDS:
+        cols = EXPORT_COLUMNS[kind]
+        source, params = _source(kind, since, until, after, high)
+        sql = f"SELECT {', '.join(cols)}{source}"
+    else:
+        raise ValueError(f"unknown export kind {kind!r}")
+    return sql, params, lambda records: [dict(zip(cols, r, strict=True)) for r in records]
+
+
+# -- exports written by PostgreSQL itself (TextExport in base.py) ----------
+#
+# Each record is one finished line (as bytes, so nothing is decoded and encoded
+# again): the server formats, quotes and escapes, in its own process, while
+# this one only joins lines. PostgreSQL's JSON string escapes are Python's
+# (\b \f \n \r \t \" \\ and \u00XX in lower case for other control
+# characters; nothing else); its text holds no NUL.
+
+_TIMES = frozenset({"created_at", "updated_at", "at"})
+_INTEGERS = frozenset({"event_id"})
+
+
+def iso_sql(column: str) -> str:
+    """``isoformat()`` of a timestamptz, ``Z`` for ``+00:00``: no fraction on a whole second, else six digits."""
+    return f"""replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
+
+
+def _csv_sql(column: str) -> str:
+    """The cell ``csv.writer`` writes for ``export.csv_cell(value)``."""
+    if column in _TIMES:
+        return f"coalesce({iso_sql(column)}, '')"
+    if column in _INTEGERS:
+        return f"coalesce({column}::text, '')"
+    # = + - @ TAB CR start a formula; quoted (quotes doubled) only with , " CR or LF inside.
+    cell = f"CASE WHEN ascii({column}) IN (9, 13, 43, 45, 61, 64) THEN '''' || {column} ELSE {column} END"
+    special = " OR ".join(f"strpos({column}, {c}) > 0" for c in ("','", "'\"'", "E'\\r'", "E'\\n'"))
+    quoted = f"""'"' || replace({cell}, '"', '""') || '"'"""
+    return f"CASE WHEN {column} IS NULL THEN '' WHEN {special} THEN {quoted} ELSE {cell} END"
+
+
+def _json_sql(column: str) -> str:
+    if column in _TIMES:
+        return f"""coalesce('"' || {iso_sql(column)} || '"', 'null')"""
+    if column in _INTEGERS:
+        return f"coalesce({column}::text, 'null')"
+    return f"coalesce(to_json({column})::text, 'null')"
+
+
+def text_query(
+    kind: ExportKind,
+    fmt: ExportFormat,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    after: int | None,
+    high: int | None,
+) -> Query[bytes]:
+    """A CSV (headerless) or NDJSON export of votes, events or reasons: one line per record."""
+    columns = EXPORT_COLUMNS[kind]
+    if fmt == "csv":
+        line = " || ',' || ".join(_csv_sql(c) for c in columns) + " || E'\\r\\n'"
+    else:
+        line = " || ".join(f"""'{"{" if i == 0 else ","}"{c}":' || {_json_sql(c)}""" for i, c in enumerate(columns))
+        line += " || E'}\\n'"
+    source, params = _source(kind, since, until, after, high)
+    return f"SELECT textsend({line}){source}", params, lambda records: b"".join([r[0] for r in records])

@@ -24,11 +24,12 @@ the store recovers by itself once the database answers again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -39,13 +40,14 @@ from ..types import (
     ArticleSummary,
     Cast,
     CastResult,
+    ExportFormat,
     ExportKind,
     Tally,
     Vote,
     VoterKey,
 )
 from . import pg_queries as q
-from .base import Row
+from .base import TEXT_KINDS, Row
 from .pg_connection import (
     CONNECTION_LOST,
     RETRYABLE,
@@ -59,6 +61,7 @@ from .pg_connection import (
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
 _EXPORT_BATCH = 1000
+T = TypeVar("T")
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _RETRIES = 5  # deadlocks and serialisation failures are retried this often
 
@@ -273,23 +276,33 @@ class PostgresStore:
             {"day": r[0], "article_id": r[1], "kind": r[2], "count": r[3]} for r in await self._fetch(sql, *params)
         ]
 
-    async def export(
-        self,
-        kind: ExportKind,
-        *,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
+    def export(
+        self, kind: ExportKind, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
         after: int | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
+        return self._export(kind, lambda high: q.export_query(kind, since, until, after, high))
+
+    def export_text(
+        self, kind: ExportKind, fmt: ExportFormat, *, since: dt.datetime | None = None,
+        until: dt.datetime | None = None, after: int | None = None,
+    ) -> AsyncIterator[bytes] | None:  # see TextExport
+        if kind not in TEXT_KINDS:
+            return None
+        return self._export(kind, lambda high: q.text_query(kind, fmt, since, until, after, high))
+
+    async def _export(self, kind: ExportKind, query: Callable[[int | None], q.Query[T]]) -> AsyncIterator[T]:
+        """Batches of an export read in one repeatable-read snapshot, each turned into what the query says."""
         async with self._connection() as conn:
-            high: int | None = None
-            if kind == "events":
-                high = await self._event_high_water(conn)
-            sql, params, convert = q.export_query(kind, since, until, after, high)
+            sql, params, convert = query(await self._event_high_water(conn) if kind == "events" else None)
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 cursor = await conn.cursor(sql, *params)
-                while rows := await cursor.fetch(_EXPORT_BATCH):
-                    yield [convert(r) for r in rows]
+                ahead = asyncio.ensure_future(cursor.fetch(_EXPORT_BATCH))  # the server works while we convert
+                try:
+                    while records := await ahead:
+                        ahead = asyncio.ensure_future(cursor.fetch(_EXPORT_BATCH))
+                        yield convert(records)
+                finally:  # the connection is free only once that fetch is over (a batch nobody reads)
+                    await asyncio.gather(ahead, return_exceptions=True)
 
     async def _event_high_water(self, conn: Any) -> int:
         """The highest event id below which no transaction can still add an event."""

@@ -20,11 +20,32 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..errors import SchemaTooNew, StoreUnavailable
-from ..types import ArticleId, ArticleOrder, ArticleSummary, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
-from .base import Row
+from ..types import (
+    ArticleId,
+    ArticleOrder,
+    ArticleSummary,
+    Cast,
+    CastResult,
+    ExportFormat,
+    ExportKind,
+    Tally,
+    Vote,
+    VoterKey,
+)
+from .base import TEXT_KINDS, Row
 from .sqlite_feedback import FeedbackQueries
 from .sqlite_schema import MIGRATIONS, VERSION
-from .sqlite_sql import apply_cast, apply_withdraw, daily_row, daily_sql, export_query, from_us, statements, to_us
+from .sqlite_sql import (
+    apply_cast,
+    apply_withdraw,
+    daily_row,
+    daily_sql,
+    export_query,
+    from_us,
+    statements,
+    text_query,
+    to_us,
+)
 from .sqlite_writer import Writer, connect, path_from_url
 
 __all__ = ["SQLiteStore", "path_from_url"]
@@ -221,19 +242,34 @@ class SQLiteStore(FeedbackQueries):
         after: int | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         sql, params, convert = export_query(kind, since, until, after)
-        async for batch in self._stream(sql, params, convert):
+        async for batch in self._stream(sql, params, lambda rows: [convert(r) for r in rows]):
             yield batch
 
+    def export_text(
+        self,
+        kind: ExportKind,
+        fmt: ExportFormat,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        after: int | None = None,
+    ) -> AsyncIterator[bytes] | None:
+        """CSV (headerless) or NDJSON lines written by SQLite; see TextExport."""
+        if kind not in TEXT_KINDS:
+            return None
+        sql, params, encode = text_query(kind, fmt, since, until, after)
+        return self._stream(sql, params, encode)
+
     async def _stream(
-        self, sql: str, params: Sequence[Any], convert: Callable[[tuple[Any, ...]], Row]
-    ) -> AsyncIterator[Sequence[Row]]:
-        """Run one query in its own thread and connection, handing batches over
-        a bounded queue: memory stays flat and the snapshot is consistent."""
+        self, sql: str, params: Sequence[Any], encode: Callable[[list[tuple[Any, ...]]], T]
+    ) -> AsyncIterator[T]:
+        """Run one query in its own thread and connection, handing each batch over
+        ``encode``d, through a bounded queue: memory stays flat, the snapshot is consistent."""
         loop = asyncio.get_running_loop()
-        batches: asyncio.Queue[list[Row] | BaseException | None] = asyncio.Queue(maxsize=2)
+        batches: asyncio.Queue[T | BaseException | None] = asyncio.Queue(maxsize=2)
         cancelled = threading.Event()
 
-        def hand_over(item: list[Row] | BaseException | None) -> bool:
+        def hand_over(item: T | BaseException | None) -> bool:
             """Queue one item, waiting as long as the reader needs; False once it has gone."""
             try:
                 put = asyncio.run_coroutine_threadsafe(batches.put(item), loop)
@@ -260,11 +296,13 @@ class SQLiteStore(FeedbackQueries):
                 conn.execute("BEGIN")
                 cursor = conn.execute(sql, params)
                 while rows := cursor.fetchmany(_EXPORT_BATCH):
-                    if not hand_over([convert(r) for r in rows]):
+                    if not hand_over(encode(rows)):
                         return
                 hand_over(None)
             except sqlite3.Error as exc:
                 hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
+            except Exception as exc:  # never leave the reader waiting for a batch that will not come
+                hand_over(exc)
             finally:
                 conn.close()
 

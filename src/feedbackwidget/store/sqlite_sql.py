@@ -4,13 +4,17 @@ as integer microseconds since the epoch (UTC)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
-from ..types import ArticleId, Cast, CastResult, ExportKind, Tally, Vote, VoterKey
-from .base import Row
+from ..types import ArticleId, Cast, CastResult, ExportFormat, ExportKind, Tally, Vote, VoterKey
+from .base import EXPORT_COLUMNS, Row
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -24,9 +28,10 @@ def to_us(at: dt.datetime) -> int:
 
 
 def from_us(us: int | None) -> dt.datetime | None:
+    """The exact instant (``fromtimestamp(us / 1e6)`` was a microsecond off after the year 2242)."""
     if us is None:
         return None
-    return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
+    return _EPOCH + us * _MICROSECOND
 
 
 # -- the operations, run by the writer inside its transaction -------------
@@ -151,58 +156,139 @@ def daily_row(r: tuple[Any, ...]) -> Row:
     return {"day": dt.date.fromisoformat(r[0]), "article_id": r[1], "up": r[2], "down": r[3]}
 
 
-def export_query(
+def _source(
     kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None
-) -> tuple[str, list[Any], Callable[[tuple[Any, ...]], Row]]:
+) -> tuple[str, list[Any]]:
+    """`` FROM … WHERE … ORDER BY …`` of one export kind (all but ``daily``)."""
     if kind == "votes":
         where, params = time_range("updated_at", since, until)
-        sql = (
-            "SELECT article_id, vote, voter, created_at, updated_at, article_version FROM votes"
-            + where_clause(where)
-            + " ORDER BY article_id, voter"
-        )
-        return sql, params, lambda r: {
-            "article_id": r[0], "vote": r[1], "voter": r[2],
-            "created_at": from_us(r[3]), "updated_at": from_us(r[4]), "article_version": r[5],
-        }
+        return f" FROM votes{where_clause(where)} ORDER BY article_id, voter", params
     if kind == "events":
         where, params = time_range("at", since, until)
         if after is not None:
             where.append("event_id > ?")
             params.append(after)
-        sql = (
-            "SELECT event_id, at, article_id, voter, action, vote, article_version FROM events"
-            + where_clause(where)
-            + " ORDER BY event_id"
-        )
-        return sql, params, lambda r: {
+        return f" FROM events{where_clause(where)} ORDER BY event_id", params
+    if kind == "articles":
+        where, params = time_range("last_vote_at", since, until)
+        return f" FROM articles{where_clause(where)} ORDER BY article_id", params
+    if kind == "reasons":
+        where, params = time_range("updated_at", since, until)
+        where.insert(0, "reason IS NOT NULL")
+        return f" FROM votes{where_clause(where)} ORDER BY article_id, voter", params
+    raise ValueError(f"unknown export kind {kind!r}")
+
+
+def export_query(
+    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None
+) -> tuple[str, list[Any], Callable[[tuple[Any, ...]], Row]]:
+    if kind == "daily":
+        sql, params = daily_sql(None, since, until)
+        return sql, params, daily_row
+    source, params = _source(kind, since, until, after)
+    if kind == "votes":
+        return "SELECT article_id, vote, voter, created_at, updated_at, article_version" + source, params, lambda r: {
+            "article_id": r[0], "vote": r[1], "voter": r[2],
+            "created_at": from_us(r[3]), "updated_at": from_us(r[4]), "article_version": r[5],
+        }
+    if kind == "events":
+        return "SELECT event_id, at, article_id, voter, action, vote, article_version" + source, params, lambda r: {
             "event_id": r[0], "at": from_us(r[1]), "article_id": r[2], "voter": r[3],
             "action": r[4], "vote": r[5], "article_version": r[6],
         }
     if kind == "articles":
-        where, params = time_range("last_vote_at", since, until)
-        sql = (
-            "SELECT article_id, title, up, down, first_vote_at, last_vote_at FROM articles"
-            + where_clause(where)
-            + " ORDER BY article_id"
-        )
-        return sql, params, lambda r: {
+        return "SELECT article_id, title, up, down, first_vote_at, last_vote_at" + source, params, lambda r: {
             "article_id": r[0], "title": r[1], "up": r[2], "down": r[3],
             "first_vote_at": from_us(r[4]), "last_vote_at": from_us(r[5]),
         }
-    if kind == "reasons":
-        where, params = time_range("updated_at", since, until)
-        where.insert(0, "reason IS NOT NULL")
-        sql = (
-            "SELECT article_id, voter, reason, reason_text, updated_at, article_version FROM votes"
-            f"{where_clause(where)} ORDER BY article_id, voter"
-        )
-        return sql, params, lambda r: {
-            "article_id": r[0], "voter": r[1], "reason": r[2], "reason_text": r[3],
-            "updated_at": from_us(r[4]), "article_version": r[5],
-        }
-    if kind == "daily":
-        sql, params = daily_sql(None, since, until)
-        return sql, params, daily_row
-    raise ValueError(f"unknown export kind {kind!r}")
+    return "SELECT article_id, voter, reason, reason_text, updated_at, article_version" + source, params, lambda r: {
+        "article_id": r[0], "voter": r[1], "reason": r[2], "reason_text": r[3],
+        "updated_at": from_us(r[4]), "article_version": r[5],
+    }
 
+
+# -- exports written by SQLite itself (TextExport in base.py) --------------
+#
+# SQLite turns each column into its final text, as bytes: a CSV cell before
+# quoting (formula prefix, '' for NULL) or a JSON value before escaping (in
+# quotes, or null). A batch is then joined by C code (bytes.join, %), and
+# one look over the joined bytes tells whether any cell needs quoting or
+# escaping after all; such a rare batch is encoded again by csv/json from the
+# same cells. So the bytes never depend on how SQLite escapes anything.
+
+_TIMES = frozenset({"created_at", "updated_at", "at"})
+_INTEGERS = frozenset({"event_id"})
+_JSON_ESCAPED = bytes(range(0x20)) + b"\\"  # what json.dumps escapes besides the quote
+
+
+def _iso_part(seconds: str, micros: str) -> str:
+    return (
+        f"replace(datetime({seconds}, 'unixepoch'), ' ', 'T') || "
+        f"CASE WHEN {micros} = 0 THEN 'Z' ELSE '.' || substr({micros} + 1000000, 2) || 'Z' END"
+    )
+
+
+def iso_sql(column: str) -> str:
+    """SQL for ``isoformat()`` of a microsecond column with ``Z`` for ``+00:00`` (NULL stays NULL):
+    no fraction on a whole second, else six digits; seconds rounded down, also before 1970."""
+    down = f"(({column} - 999999) / 1000000)"
+    return (
+        f"CASE WHEN {column} >= 0 THEN {_iso_part(f'{column} / 1000000', f'{column} % 1000000')} "
+        f"ELSE {_iso_part(down, f'{column} - {down} * 1000000')} END"
+    )
+
+
+def _cell_sql(fmt: ExportFormat, column: str) -> str:
+    if column in _INTEGERS:
+        value = f"CAST({column} AS TEXT)"
+    elif column in _TIMES:
+        value = iso_sql(column) if fmt == "csv" else f"""'"' || {iso_sql(column)} || '"'"""
+    elif fmt == "csv":  # = + - @ TAB CR start a formula (unicode() of NULL or '' is NULL)
+        value = f"CASE WHEN unicode({column}) IN (9, 13, 43, 45, 61, 64) THEN '''' || {column} ELSE {column} END"
+    else:
+        value = f"""'"' || {column} || '"'"""
+    return f"CAST(coalesce({value}, '{'' if fmt == 'csv' else 'null'}') AS BLOB)"
+
+
+def text_query(
+    kind: ExportKind, fmt: ExportFormat, since: dt.datetime | None, until: dt.datetime | None, after: int | None
+) -> tuple[str, list[Any], Callable[[list[tuple[Any, ...]]], bytes]]:
+    """SQL and batch encoder of a CSV (headerless) or NDJSON export of votes, events or reasons."""
+    columns = EXPORT_COLUMNS[kind]
+    source, params = _source(kind, since, until, after)
+    sql = f"SELECT {', '.join(_cell_sql(fmt, c) for c in columns)}{source}"
+    return sql, params, partial(csv_lines if fmt == "csv" else ndjson_lines, columns)
+
+
+def csv_lines(columns: Sequence[str], rows: list[tuple[bytes, ...]]) -> bytes:
+    """CSV lines of finished cells, quoted as ``csv.writer`` quotes: only where a cell needs it."""
+    data = b"\r\n".join(map(b",".join, rows))
+    n = len(rows)
+    commas, breaks = (len(columns) - 1) * n, n - 1
+    if data.count(b",") == commas and data.count(b"\r") == data.count(b"\n") == breaks and b'"' not in data:
+        return data + b"\r\n"
+    # Some cell holds a comma, a quote or a line break: csv.writer quotes exactly those.
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([c.decode() for c in row] for row in rows)
+    return buffer.getvalue().encode()
+
+
+def ndjson_lines(columns: Sequence[str], rows: list[tuple[bytes, ...]]) -> bytes:
+    """NDJSON lines of JSON values that still need escaping only if the batch says so."""
+    template = ("{" + ",".join(f'"{c}":%s' for c in columns) + "}").encode()
+    data = b"\n".join(map(template.__mod__, rows))
+    # Every line has two quotes per key and per string value (each value that is not null);
+    # a quote, backslash or control character inside a value shows in this count or search.
+    strings = sum(c not in _INTEGERS for c in columns)
+    quotes = 2 * (len(columns) + strings) * len(rows) - 2 * data.count(b":null")
+    escaped = len(data) - len(data.translate(None, _JSON_ESCAPED))  # only the \n between lines may be there
+    if data.count(b'"') == quotes and escaped == data.count(b"\n") == len(rows) - 1:
+        return data + b"\n"
+    lines = []
+    for row in rows:
+        value = {
+            c: None if cell == b"null" else int(cell) if c in _INTEGERS else cell[1:-1].decode()
+            for c, cell in zip(columns, row, strict=True)
+        }
+        lines.append(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode()

@@ -7,7 +7,7 @@ sentiment → response. Nothing is written before the captcha says yes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -25,7 +25,6 @@ from ..errors import (
     StoreUnavailable,
     Unauthorized,
 )
-from ..store import Row
 from ..tokens import VoterToken, client_key
 from ..types import MAX_ARTICLE_ID, Cast, Tally, Vote
 from . import admin, embed
@@ -279,17 +278,17 @@ async def export_rows(request: Request) -> Response:
     rt = runtime_of(request)
     require_export_token(request, rt)
     query = export.ExportQuery.from_params(request.query_params)
-    batches = export.rows(rt.store, query)
-    first = await anext(batches, None)  # a store failure is still a JSON 503 here, before any byte is sent
+    chunks = export.encoded(rt.store, query)
+    first = await anext(chunks, None)  # a store failure is still a JSON 503 here, before any byte is sent
 
-    async def replay() -> AsyncIterator[Sequence[Row]]:
+    async def replay() -> AsyncIterator[bytes]:
         if first is not None:
             yield first
-            async for batch in batches:
-                yield batch
+            async for chunk in chunks:
+                yield chunk
 
     return StreamingResponse(
-        export.stream(query.kind, query.format, replay()),
+        replay(),
         media_type=query.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{query.filename}"',
