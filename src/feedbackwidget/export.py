@@ -8,7 +8,7 @@ leave as one chunk per batch: memory stays flat however long the history is.
 reasons) a store that can (:class:`~.store.base.TextExport`) writes the lines
 itself, in SQL, which is several times faster than encoding each cell here;
 the encoders below remain the definition those lines must equal byte for byte
-(tests/test_export_fast.py), and serve the short kinds.
+(tests/store/test_export_fast.py), and serve the short kinds.
 
 CSV is RFC 4180 (CRLF line ends, quotes doubled) and neutralises spreadsheet
 formulas: a text cell starting with ``= + - @``, tab or CR gets a leading

@@ -243,8 +243,14 @@ _INTEGERS = frozenset({"event_id"})
 
 
 def iso_sql(column: str) -> str:
-    """``isoformat()`` of a timestamptz, ``Z`` for ``+00:00``: no fraction on a whole second, else six digits."""
-    return f"""replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
+    """``isoformat()`` of a timestamptz, ``Z`` for ``+00:00``: no fraction on a whole second, else six
+    digits. asyncpg reads ±infinity as ``datetime.max``/``min``, so those are written too."""
+    text = f"""replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
+    infinite = (
+        f"CASE {column} WHEN 'infinity' THEN '9999-12-31T23:59:59.999999Z' "
+        "WHEN '-infinity' THEN '0001-01-01T00:00:00Z' END"
+    )
+    return f"coalesce({text}, {infinite})"
 
 
 def _csv_sql(column: str) -> str:
