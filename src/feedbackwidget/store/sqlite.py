@@ -9,7 +9,6 @@ thread. Scans (listings, exports) run in worker threads and stream.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import datetime as dt
 import os
@@ -264,27 +263,23 @@ class SQLiteStore(FeedbackQueries):
         self, sql: str, params: Sequence[Any], encode: Callable[[list[tuple[Any, ...]]], T]
     ) -> AsyncIterator[T]:
         """Run one query in its own thread and connection, handing each batch over
-        ``encode``d, through a bounded queue: memory stays flat, the snapshot is consistent."""
+        ``encode``d: at most two wait for the reader, so memory stays flat; the snapshot is consistent."""
         loop = asyncio.get_running_loop()
-        batches: asyncio.Queue[T | BaseException | None] = asyncio.Queue(maxsize=2)
+        batches: asyncio.Queue[T | BaseException | None] = asyncio.Queue()
+        room = threading.Semaphore(2)  # batches handed over and not yet taken
         cancelled = threading.Event()
 
         def hand_over(item: T | BaseException | None) -> bool:
-            """Queue one item, waiting as long as the reader needs; False once it has gone."""
+            """Queue one item once there is room, however slow the reader; False once it has gone.
+            The thread goes on reading meanwhile instead of waiting for the loop to take it."""
+            while not room.acquire(timeout=0.5):
+                if cancelled.is_set():
+                    return False
             try:
-                put = asyncio.run_coroutine_threadsafe(batches.put(item), loop)
+                loop.call_soon_threadsafe(batches.put_nowait, item)
             except RuntimeError:  # the loop is gone
                 return False
-            while True:  # one put per item, however slow the reader: never a repeated batch
-                try:
-                    put.result(timeout=0.5)
-                    return True
-                except TimeoutError:
-                    if cancelled.is_set():
-                        put.cancel()
-                        return False
-                except concurrent.futures.CancelledError:
-                    return False
+            return True
 
         def produce() -> None:
             try:
@@ -311,6 +306,7 @@ class SQLiteStore(FeedbackQueries):
         try:
             while True:
                 item = await batches.get()
+                room.release()
                 if item is None:
                     break
                 if isinstance(item, BaseException):
