@@ -218,6 +218,8 @@ def export_query(
 
 _TIMES = frozenset({"created_at", "updated_at", "at"})
 _INTEGERS = frozenset({"event_id"})
+#: CHECK constraints keep these to a few lowercase words: nothing to quote, escape or neutralise.
+_WORDS = frozenset({"vote", "action"})
 #: Columns that are never NULL (NOT NULL in the schema, or filtered on): in NDJSON the
 #: line template quotes them, which spares SQLite two concatenations per cell.
 _PRESENT = {
@@ -250,10 +252,10 @@ def _cell_sql(fmt: ExportFormat, column: str, present: bool) -> str:
         value = f"CAST({column} AS TEXT)"
     elif column in _TIMES:
         value = iso_sql(column)
-    elif fmt == "csv":  # = + - @ TAB CR start a formula (unicode() of NULL or '' is NULL)
-        value = f"CASE WHEN unicode({column}) IN (9, 13, 43, 45, 61, 64) THEN '''' || {column} ELSE {column} END"
-    else:
+    elif fmt == "ndjson" or column in _WORDS:
         value = column
+    else:  # = + - @ TAB CR start a formula (unicode() of NULL or '' is NULL)
+        value = f"CASE WHEN unicode({column}) IN (9, 13, 43, 45, 61, 64) THEN '''' || {column} ELSE {column} END"
     if present:
         return f"CAST({value} AS BLOB)"
     if fmt == "ndjson" and column not in _INTEGERS:
