@@ -248,3 +248,22 @@ async def test_a_store_that_does_not_answer_fails_before_the_header(backend: Bac
         chunks = export.encoded(store, ExportQuery(kind, "csv"))
         with pytest.raises(StoreUnavailable):
             await anext(chunks)
+
+
+def test_clean_batches_are_only_joined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's batches without anything to quote or escape never reach csv/json (that is the speed)."""
+    from feedbackwidget.store import sqlite_sql
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a clean batch was encoded cell by cell")
+
+    monkeypatch.setattr(sqlite_sql.csv, "writer", refuse)
+    monkeypatch.setattr(sqlite_sql.json, "dumps", refuse)
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE votes (article_id, voter, vote, created_at, updated_at, article_version)")
+    conn.executemany("INSERT INTO votes VALUES (?, ?, ?, ?, ?, ?)", [
+        ("a/1?x=é", "v1", "up", 0, 1, None), ("a 2", "v2", "down", 10**15, 10**15 + 7, "r 9"),
+    ])
+    for fmt in FORMATS:
+        sql, params, encode = sqlite_sql.text_query("votes", fmt, None, None, None)
+        assert encode(conn.execute(sql, params).fetchall()).count(b"\n") == 2

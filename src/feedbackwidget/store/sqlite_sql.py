@@ -227,7 +227,8 @@ _PRESENT = {
     "events": frozenset({"event_id", "at", "article_id", "voter", "action"}),
     "reasons": frozenset({"article_id", "voter", "reason", "updated_at"}),
 }
-_JSON_ESCAPED = bytes(range(0x20)) + b"\\"  # what json.dumps escapes besides the quote
+_CSV_QUOTED = b',"\r\n'  # what makes csv.writer quote a cell
+_JSON_ESCAPED = bytes(range(0x20)) + b'"\\'  # what json.dumps escapes
 
 
 def _iso_part(seconds: str, micros: str) -> str:
@@ -281,7 +282,9 @@ def csv_lines(width: int, rows: list[tuple[bytes, ...]]) -> bytes:
     """CSV lines of finished cells, quoted as ``csv.writer`` quotes: only where a cell needs it."""
     data = b"\r\n".join(map(b",".join, rows))
     n = len(rows)
-    if data.count(b",") == (width - 1) * n and data.count(b"\r") == data.count(b"\n") == n - 1 and b'"' not in data:
+    # Joining put (width - 1) commas in each line and CR LF between lines; any more comma, quote,
+    # CR or LF is in a cell.
+    if len(data) - len(data.translate(None, _CSV_QUOTED)) == (width - 1) * n + 2 * (n - 1):
         return data + b"\r\n"
     # Some cell holds a comma, a quote or a line break: csv.writer quotes exactly those.
     buffer = io.StringIO()
@@ -292,12 +295,12 @@ def csv_lines(width: int, rows: list[tuple[bytes, ...]]) -> bytes:
 def ndjson_lines(columns: Sequence[str], bare: list[bool], template: bytes, rows: list[tuple[bytes, ...]]) -> bytes:
     """NDJSON lines of JSON values that still need escaping only if the batch says so."""
     data = b"\n".join(map(template.__mod__, rows))
-    # Each line has two quotes per key and per string that is not null; a quote, backslash
-    # or control character inside a value shows in this count or in the deletion below.
-    strings = sum(c not in _INTEGERS for c in columns)
-    quotes = 2 * (len(columns) + strings) * len(rows) - 2 * data.count(b":null")
-    escaped = len(data) - len(data.translate(None, _JSON_ESCAPED))  # only the \n between lines may be there
-    if data.count(b'"') == quotes and escaped == data.count(b"\n") == len(rows) - 1:
+    # Joining put two quotes per key and per string that is not null in each line, and LF between
+    # lines; any more quote, backslash or control character is in a value. (A null is ":null"; if
+    # a value held that text, the count below comes out short and the batch is encoded again.)
+    n, strings = len(rows), sum(c not in _INTEGERS for c in columns)
+    expected = 2 * (len(columns) + strings) * n - 2 * data.count(b":null") + n - 1
+    if len(data) - len(data.translate(None, _JSON_ESCAPED)) == expected:
         return data + b"\n"
     lines = []
     for row in rows:
