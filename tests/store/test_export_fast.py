@@ -10,7 +10,9 @@ right for any string a table can hold.
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -257,8 +259,8 @@ def test_clean_batches_are_only_joined(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a clean batch was encoded cell by cell")
 
-    monkeypatch.setattr(sqlite_sql.csv, "writer", refuse)
-    monkeypatch.setattr(sqlite_sql.json, "dumps", refuse)
+    monkeypatch.setattr(csv, "writer", refuse)
+    monkeypatch.setattr(json, "dumps", refuse)
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE votes (article_id, voter, vote, created_at, updated_at, article_version)")
     conn.executemany("INSERT INTO votes VALUES (?, ?, ?, ?, ?, ?)", [
