@@ -2,6 +2,7 @@
 
     python benchmarks/export_bench.py [--rows 1000000] [--formats csv,ndjson]
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres | --no-postgres] [--no-http] [--json]
+        [--real-times]
 
 Fills a scratch SQLite file (and, when PostgreSQL answers and its store is
 importable, a scratch PostgreSQL database) with ``--rows`` votes over 10,000
@@ -14,6 +15,9 @@ articles, then exports them
 
 Rows are written straight into the schema's tables with bulk SQL (the store API
 would take minutes for a million); the exports read them through the store.
+Times are whole seconds and no vote was changed, unless ``--real-times`` gives
+them microseconds and changes every third vote a day later (as real votes
+are: the databases then format more, and two times for a changed vote).
 Every run drops what it created. Not a test: prints figures (``--json``: one
 JSON line at the end, for benchmarks/run.py).
 """
@@ -61,7 +65,7 @@ print(json.dumps({"code": code, "seconds": seconds, "rss_before_kib": before, "h
 """
 
 
-def fill_sqlite(path: Path, rows: int) -> None:
+def fill_sqlite(path: Path, rows: int, real_times: bool = False) -> None:
     from feedbackwidget.store.sqlite import SQLiteStore
 
     SQLiteStore(str(path)).migrate()
@@ -72,9 +76,10 @@ def fill_sqlite(path: Path, rows: int) -> None:
 
     def votes() -> Any:
         for n in range(rows):
-            at = T0_US + n * 1_000_000
+            at = T0_US + n * (1_000_003 if real_times else 1_000_000)
+            changed = at + 86_400_000_123 if real_times and n % 3 == 1 else at
             yield (
-                f"article-{n % ARTICLES:05d}", f"{n:032x}", "down" if n % 3 == 0 else "up", at, at,
+                f"article-{n % ARTICLES:05d}", f"{n:032x}", "down" if n % 3 == 0 else "up", at, changed,
                 "v1" if n % 2 else None,
             )
 
@@ -97,19 +102,23 @@ async def _pg(url: str, *statements: str) -> None:
         await conn.close()
 
 
-async def fill_postgres(url: str, rows: int) -> None:
+async def fill_postgres(url: str, rows: int, real_times: bool = False) -> None:
     from feedbackwidget.store import open_store
 
     store = open_store(url)
     await store.open()  # migrates
     await store.close()
+    step = "interval '1.000003 seconds'" if real_times else "interval '1 second'"
+    change = "interval '0'"
+    if real_times:
+        change = "CASE WHEN n % 3 = 1 THEN interval '1 day 0.000123 seconds' ELSE interval '0' END"
     await _pg(
         url,
         "INSERT INTO fw_votes (article_id, voter, vote, created_at, updated_at, article_version) "
         f"SELECT 'article-' || lpad((n % {ARTICLES})::text, 5, '0'), lpad(to_hex(n), 32, '0'), "
         "CASE WHEN n % 3 = 0 THEN 'down' ELSE 'up' END, "
-        "timestamptz '2026-01-01 00:00:00+00' + n * interval '1 second', "
-        "timestamptz '2026-01-01 00:00:00+00' + n * interval '1 second', "
+        f"timestamptz '2026-01-01 00:00:00+00' + n * {step}, "
+        f"timestamptz '2026-01-01 00:00:00+00' + n * {step} + {change}, "
         "CASE WHEN n % 2 = 1 THEN 'v1' END "
         f"FROM generate_series(0, {rows - 1}) AS n",
         "ANALYZE fw_votes",
@@ -210,6 +219,10 @@ def main() -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
+    parser.add_argument(
+        "--real-times", action="store_true",
+        help="times with microseconds, and every third vote changed a day later (default: whole seconds, unchanged)",
+    )
     args = parser.parse_args()
     fmts = args.formats.split(",")
     results: dict[str, Any] = {"rows": args.rows, "targets": {"rows_per_s": 200_000, "rss_growth_mib": 50}}
@@ -217,7 +230,7 @@ def main() -> int:
     try:
         path = work / "export.db"
         started = time.perf_counter()
-        fill_sqlite(path, args.rows)
+        fill_sqlite(path, args.rows, args.real_times)
         print(f"sqlite: {args.rows:,} votes written in {time.perf_counter() - started:.1f}s", file=sys.stderr)
         url = f"sqlite:///{path}"
         results["sqlite_cli"] = {fmt: cli_export(url, fmt, args.rows) for fmt in fmts}
@@ -231,7 +244,7 @@ def main() -> int:
             try:
                 pg_url = urlunsplit(urlsplit(args.postgres)._replace(path="/" + name))
                 started = time.perf_counter()
-                asyncio.run(fill_postgres(pg_url, args.rows))
+                asyncio.run(fill_postgres(pg_url, args.rows, args.real_times))
                 print(f"postgres: {args.rows:,} votes written in {time.perf_counter() - started:.1f}s",
                       file=sys.stderr)
                 results["postgres_cli"] = {fmt: cli_export(pg_url, fmt, args.rows) for fmt in fmts}
