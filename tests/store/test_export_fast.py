@@ -142,6 +142,7 @@ async def agree(store: Any, kind: ExportKind, **filters: Any) -> dict[str, bytes
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of three rows, so one export mixes batches that need quoting with ones that do not."""
     monkeypatch.setattr(sqlite_store, "_EXPORT_BATCH", 3)
+    monkeypatch.setattr(sqlite_store, "_TEXT_BATCH", 3)
     monkeypatch.setattr(pg_store, "_EXPORT_BATCH", 3)
 
 

@@ -52,6 +52,7 @@ __all__ = ["SQLiteStore", "path_from_url"]
 T = TypeVar("T")
 
 _EXPORT_BATCH = 1000
+_TEXT_BATCH = 4000  # ~0.4-0.7 MB of lines: fewer hand-overs to the loop, each of which may wait for the GIL
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 
 
@@ -241,7 +242,7 @@ class SQLiteStore(FeedbackQueries):
         after: int | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         sql, params, convert = export_query(kind, since, until, after)
-        async for batch in self._stream(sql, params, lambda rows: [convert(r) for r in rows]):
+        async for batch in self._stream(sql, params, lambda rows: [convert(r) for r in rows], _EXPORT_BATCH):
             yield batch
 
     def export_text(
@@ -257,12 +258,12 @@ class SQLiteStore(FeedbackQueries):
         if kind not in TEXT_KINDS:
             return None
         sql, params, encode = text_query(kind, fmt, since, until, after)
-        return self._stream(sql, params, encode)
+        return self._stream(sql, params, encode, _TEXT_BATCH)
 
     async def _stream(
-        self, sql: str, params: Sequence[Any], encode: Callable[[list[tuple[Any, ...]]], T]
+        self, sql: str, params: Sequence[Any], encode: Callable[[list[tuple[Any, ...]]], T], size: int
     ) -> AsyncIterator[T]:
-        """Run one query in its own thread and connection, handing each batch over
+        """Run one query in its own thread and connection, handing over each batch of ``size`` rows
         ``encode``d: at most two wait for the reader, so memory stays flat; the snapshot is consistent."""
         loop = asyncio.get_running_loop()
         batches: asyncio.Queue[T | BaseException | None] = asyncio.Queue()
@@ -290,7 +291,7 @@ class SQLiteStore(FeedbackQueries):
             try:
                 conn.execute("BEGIN")
                 cursor = conn.execute(sql, params)
-                while rows := cursor.fetchmany(_EXPORT_BATCH):
+                while rows := cursor.fetchmany(size):
                     if not hand_over(encode(rows)):
                         return
                 hand_over(None)
