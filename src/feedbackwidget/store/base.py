@@ -41,6 +41,11 @@ EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
 
 #: The kinds a store may encode itself (:class:`TextExport`): the long ones, one row per vote or event.
 TEXT_KINDS: tuple[str, ...] = ("votes", "events", "reasons")
+#: What their columns hold besides text: times, integers, and words that CHECK constraints
+#: keep to a few lowercase letters (nothing to quote, escape or neutralise).
+TIME_COLUMNS = frozenset({"created_at", "updated_at", "at"})
+INTEGER_COLUMNS = frozenset({"event_id"})
+WORD_COLUMNS = frozenset({"vote", "action"})
 
 
 @runtime_checkable

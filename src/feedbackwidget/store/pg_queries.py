@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..types import ArticleId, ArticleOrder, ExportFormat, ExportKind
-from .base import EXPORT_COLUMNS, TEXT_KINDS, Row
+from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TEXT_KINDS, TIME_COLUMNS, WORD_COLUMNS, Row
 
 T = TypeVar("T")
 #: An export's SQL, its parameters, and what turns a batch of its records into what the store yields.
@@ -238,10 +238,6 @@ def export_query(
 # (\b \f \n \r \t \" \\ and \u00XX in lower case for other control
 # characters; nothing else); its text holds no NUL.
 
-_TIMES = frozenset({"created_at", "updated_at", "at"})
-_INTEGERS = frozenset({"event_id"})
-#: CHECK constraints keep these to a few lowercase words: nothing to quote, escape or neutralise.
-_WORDS = frozenset({"vote", "action"})
 
 
 def iso_sql(column: str) -> str:
@@ -257,11 +253,11 @@ def iso_sql(column: str) -> str:
 
 def _csv_sql(column: str) -> str:
     """The cell ``csv.writer`` writes for ``export.csv_cell(value)``."""
-    if column in _TIMES:
+    if column in TIME_COLUMNS:
         return f"coalesce({iso_sql(column)}, '')"
-    if column in _INTEGERS:
+    if column in INTEGER_COLUMNS:
         return f"coalesce({column}::text, '')"
-    if column in _WORDS:
+    if column in WORD_COLUMNS:
         return f"coalesce({column}, '')"
     # = + - @ TAB CR start a formula; quoted (quotes doubled) only with , " CR or LF inside.
     cell = f"CASE WHEN ascii({column}) IN (9, 13, 43, 45, 61, 64) THEN '''' || {column} ELSE {column} END"
@@ -271,11 +267,11 @@ def _csv_sql(column: str) -> str:
 
 
 def _json_sql(column: str) -> str:
-    if column in _TIMES:
+    if column in TIME_COLUMNS:
         return f"""coalesce('"' || {iso_sql(column)} || '"', 'null')"""
-    if column in _INTEGERS:
+    if column in INTEGER_COLUMNS:
         return f"coalesce({column}::text, 'null')"
-    if column in _WORDS:
+    if column in WORD_COLUMNS:
         return f"""coalesce('"' || {column} || '"', 'null')"""
     return f"coalesce(to_json({column})::text, 'null')"
 

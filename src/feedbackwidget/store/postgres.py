@@ -61,9 +61,9 @@ from .pg_connection import (
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
 _EXPORT_BATCH = 1000
-T = TypeVar("T")
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _RETRIES = 5  # deadlocks and serialisation failures are retried this often
+T = TypeVar("T")
 
 
 def _day(value: Any) -> dt.date:

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from ..types import ArticleId, Cast, CastResult, ExportFormat, ExportKind, Tally, Vote, VoterKey
-from .base import EXPORT_COLUMNS, Row
+from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TIME_COLUMNS, WORD_COLUMNS, Row
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -216,10 +216,6 @@ def export_query(
 # rare batch is encoded again by csv/json from the same cells. So the bytes
 # never depend on how SQLite escapes anything.
 
-_TIMES = frozenset({"created_at", "updated_at", "at"})
-_INTEGERS = frozenset({"event_id"})
-#: CHECK constraints keep these to a few lowercase words: nothing to quote, escape or neutralise.
-_WORDS = frozenset({"vote", "action"})
 #: Columns that are never NULL (NOT NULL in the schema, or filtered on): in NDJSON the
 #: line template quotes them, which spares SQLite two concatenations per cell.
 _PRESENT = {
@@ -249,17 +245,17 @@ def iso_sql(column: str) -> str:
 
 
 def _cell_sql(fmt: ExportFormat, column: str, present: bool) -> str:
-    if column in _INTEGERS:
+    if column in INTEGER_COLUMNS:
         value = f"CAST({column} AS TEXT)"
-    elif column in _TIMES:
+    elif column in TIME_COLUMNS:
         value = iso_sql(column)
-    elif fmt == "ndjson" or column in _WORDS:
+    elif fmt == "ndjson" or column in WORD_COLUMNS:
         value = column
     else:  # = + - @ TAB CR start a formula (unicode() of NULL or '' is NULL)
         value = f"CASE WHEN unicode({column}) IN (9, 13, 43, 45, 61, 64) THEN '''' || {column} ELSE {column} END"
     if present:
         return f"CAST({value} AS BLOB)"
-    if fmt == "ndjson" and column not in _INTEGERS:
+    if fmt == "ndjson" and column not in INTEGER_COLUMNS:
         value = f"""'"' || {value} || '"'"""
     return f"CAST(coalesce({value}, '{'' if fmt == 'csv' else 'null'}') AS BLOB)"
 
@@ -273,7 +269,7 @@ def text_query(
     sql = f"SELECT {', '.join(_cell_sql(fmt, c, c in present) for c in columns)}{source}"
     if fmt == "csv":
         return sql, params, partial(csv_lines, len(columns))
-    bare = [c in present and c not in _INTEGERS for c in columns]  # strings the line template quotes
+    bare = [c in present and c not in INTEGER_COLUMNS for c in columns]  # strings the line template quotes
     template = ",".join(f'"{c}":"%s"' if b else f'"{c}":%s' for c, b in zip(columns, bare, strict=True))
     return sql, params, partial(ndjson_lines, columns, bare, ("{" + template + "}").encode())
 
@@ -298,7 +294,7 @@ def ndjson_lines(columns: Sequence[str], bare: list[bool], template: bytes, rows
     # Joining put two quotes per key and per string that is not null in each line, and LF between
     # lines; any more quote, backslash or control character is in a value. (A null is ":null"; if
     # a value held that text, the count below comes out short and the batch is encoded again.)
-    n, strings = len(rows), sum(c not in _INTEGERS for c in columns)
+    n, strings = len(rows), sum(c not in INTEGER_COLUMNS for c in columns)
     expected = 2 * (len(columns) + strings) * n - 2 * data.count(b":null") + n - 1
     if len(data) - len(data.translate(None, _JSON_ESCAPED)) == expected:
         return data + b"\n"
@@ -314,4 +310,4 @@ def _json_value(column: str, cell: bytes, bare: bool) -> str | int | None:
         return cell.decode()
     if cell == b"null":
         return None
-    return int(cell) if column in _INTEGERS else cell[1:-1].decode()
+    return int(cell) if column in INTEGER_COLUMNS else cell[1:-1].decode()
