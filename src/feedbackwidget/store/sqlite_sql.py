@@ -47,52 +47,58 @@ def counts(conn: sqlite3.Connection, article_id: ArticleId) -> Tally:
 
 
 def apply_cast(conn: sqlite3.Connection, cast: Cast) -> CastResult:
+    """Four statements for a new or changed vote (the current vote, the article row with its title
+    and counters, which also answers the tally, the vote and its event), two for an unchanged one."""
     at = to_us(cast.at)
-    conn.execute(
-        "INSERT INTO articles (article_id, title, first_vote_at, last_vote_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (article_id) DO NOTHING",
-        (cast.article_id, cast.title, at, at),
-    )
-    if cast.title:
-        if cast.title_trusted:
-            conn.execute("UPDATE articles SET title = ? WHERE article_id = ?", (cast.title, cast.article_id))
-        else:
-            conn.execute(
-                "UPDATE articles SET title = ? WHERE article_id = ? AND (title IS NULL OR title = '')",
-                (cast.title, cast.article_id),
-            )
     row = conn.execute(
         "SELECT vote FROM votes WHERE article_id = ? AND voter = ?", (cast.article_id, cast.voter)
     ).fetchone()
     previous: Vote | None = row[0] if row else None
-    if previous == cast.vote:
-        return CastResult(counts(conn, cast.article_id), changed=False, previous=previous)
-    if previous is None:
+    changed = previous != cast.vote
+    d_up = (cast.vote == "up") - (previous == "up") if changed else 0
+    d_down = (cast.vote == "down") - (previous == "down") if changed else 0
+    # The article row first: the vote and its event refer to it.
+    up, down = conn.execute(
+        _ARTICLE_AFTER_CAST, (cast.article_id, cast.title, d_up, d_down, at, changed, cast.title_trusted)
+    ).fetchone()
+    if changed:
+        if previous is None:
+            conn.execute(
+                "INSERT INTO votes (article_id, voter, vote, created_at, updated_at, article_version) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (cast.article_id, cast.voter, cast.vote, at, at, cast.version),
+            )
+        else:
+            conn.execute(
+                "UPDATE votes SET vote = ?, updated_at = ?, article_version = ?, reason = NULL, reason_text = NULL "
+                "WHERE article_id = ? AND voter = ?",
+                (cast.vote, at, cast.version, cast.article_id, cast.voter),
+            )
         conn.execute(
-            "INSERT INTO votes (article_id, voter, vote, created_at, updated_at, article_version) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (cast.article_id, cast.voter, cast.vote, at, at, cast.version),
+            "INSERT INTO events (at, article_id, voter, action, vote, article_version) VALUES (?, ?, ?, ?, ?, ?)",
+            (at, cast.article_id, cast.voter, "change" if previous else "cast", cast.vote, cast.version),
         )
-        action = "cast"
-    else:
-        conn.execute(
-            "UPDATE votes SET vote = ?, updated_at = ?, article_version = ?, reason = NULL, reason_text = NULL "
-            "WHERE article_id = ? AND voter = ?",
-            (cast.vote, at, cast.version, cast.article_id, cast.voter),
-        )
-        action = "change"
-    d_up = (cast.vote == "up") - (previous == "up")
-    d_down = (cast.vote == "down") - (previous == "down")
-    conn.execute(
-        "UPDATE articles SET up = up + ?, down = down + ?, last_vote_at = MAX(COALESCE(last_vote_at, 0), ?), "
-        "first_vote_at = COALESCE(first_vote_at, ?) WHERE article_id = ?",
-        (d_up, d_down, at, at, cast.article_id),
-    )
-    conn.execute(
-        "INSERT INTO events (at, article_id, voter, action, vote, article_version) VALUES (?, ?, ?, ?, ?, ?)",
-        (at, cast.article_id, cast.voter, action, cast.vote, cast.version),
-    )
-    return CastResult(counts(conn, cast.article_id), changed=True, previous=previous)
+    return CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
+
+
+#: The article row after a cast, in one statement: made on its first vote; its title set when
+#: the embed vouches for it (?7) or when it has none yet; counters moved and vote times kept
+#: only for a new or changed vote (?6). (SQLite checks CHECK constraints on the row to insert
+#: before it finds the conflict, so a change's negative step is kept out of VALUES; a new
+#: article's first vote never has one.)
+_ARTICLE_AFTER_CAST = """
+INSERT INTO articles (article_id, title, up, down, first_vote_at, last_vote_at)
+VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5)
+ON CONFLICT (article_id) DO UPDATE SET
+    up = up + ?3,
+    down = down + ?4,
+    last_vote_at = CASE WHEN ?6 THEN MAX(COALESCE(last_vote_at, 0), ?5) ELSE last_vote_at END,
+    first_vote_at = CASE WHEN ?6 THEN COALESCE(first_vote_at, ?5) ELSE first_vote_at END,
+    title = CASE WHEN ?2 IS NULL OR ?2 = '' THEN title
+                 WHEN ?7 OR title IS NULL OR title = '' THEN ?2
+                 ELSE title END
+RETURNING up, down
+"""
 
 
 def apply_withdraw(
