@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -18,7 +19,19 @@ from feedbackwidget.cli import server_options
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 
 SECRET = "test-secret-key-0123456789abcdef"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 EXPORT_TOKEN = "export-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where browser tests save their screenshots: docs/screenshots/ when
+    FEEDBACKWIDGET_UPDATE_SCREENSHOTS=1 (to refresh the docs), else a temporary
+    folder, so that a test run leaves the source tree as it found it."""
+    if os.environ.get("FEEDBACKWIDGET_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TOKEN = "browser-test-export-token-0123456789"
 PREFIX = "/feedback"
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOT = ROOT / "docs" / "screenshots" / "dashboard.png"
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 
 ARTICLES = [
@@ -141,7 +140,7 @@ def _sign_in(page: playwright_sync.Page, base: str, token: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_refusal_then_sign_in_and_out(server: str, browser: playwright_sync.Browser) -> None:
+def test_refusal_then_sign_in_and_out(server: str, browser: playwright_sync.Browser, screenshots: Path) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     problems = _watch_console(page)
@@ -183,8 +182,7 @@ def test_refusal_then_sign_in_and_out(server: str, browser: playwright_sync.Brow
     bar = page.locator("svg.fw-daily rect.fw-up").first
     assert bar.evaluate("e => getComputedStyle(e).fill") == "rgb(26, 127, 55)"
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
 
     # the CSV link is authorised by the session cookie alone
     with page.expect_download() as download_info:

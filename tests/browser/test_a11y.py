@@ -1,17 +1,18 @@
 """Automated accessibility scan (axe-core, WCAG 2.1 A/AA) of the widget and the embed page,
-and the screenshots of its states kept in docs/screenshots/."""
+and the screenshots of its states (kept in docs/screenshots/; see the ``screenshots`` fixture)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ROOT, Reader, Stack, article_id, axe_scan, widget_of
+from tests.browser.conftest import Reader, Stack, article_id, axe_scan, widget_of
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_widget_passes_axe(
     stack: Stack, new_reader: Callable[..., Reader], axe_source: str, scheme: str
@@ -38,8 +39,7 @@ def test_embed_page_passes_axe(stack: Stack, new_reader: Callable[..., Reader], 
     assert axe_scan(page, axe_source) == []
 
 
-def test_screenshots_of_the_states(stack: Stack, new_reader: Callable[..., Reader]) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshots_of_the_states(stack: Stack, new_reader: Callable[..., Reader], screenshots: Path) -> None:
     shots: dict[str, Any] = {}
     heights: dict[str, float] = {}
     for name, scheme, lang in (("light", "light", "en"), ("dark", "dark", "en"), ("rtl", "light", "ar"),
@@ -57,8 +57,8 @@ def test_screenshots_of_the_states(stack: Stack, new_reader: Callable[..., Reade
             stack.fake.client = "ok"
         else:
             expect(w.locator(".fw-b[aria-pressed=true]")).to_have_count(1)
-        w.locator(".fw").screenshot(path=str(SCREENSHOTS / f"widget-{name}.png"))
-        shots[name] = (SCREENSHOTS / f"widget-{name}.png").stat().st_size
+        w.locator(".fw").screenshot(path=str(screenshots / f"widget-{name}.png"))
+        shots[name] = (screenshots / f"widget-{name}.png").stat().st_size
         heights[name] = w.evaluate("e => e.getBoundingClientRect().height")
     assert all(size > 1000 for size in shots.values()), shots
     assert set(heights.values()) == {136}, heights  # every state has the same, final height

@@ -28,7 +28,7 @@ def test_static_publisher_example(stack: Stack, reader: Reader) -> None:
     assert reader.violations(page) == []
 
 
-def test_demo_with_the_fake_captcha(fake: FakeHCaptcha, reader: Reader, tmp_path: Path) -> None:
+def test_demo_with_the_fake_captcha(fake: FakeHCaptcha, reader: Reader, tmp_path: Path, screenshots: Path) -> None:
     demo = build_demo("fake", database_url=f"sqlite:///{tmp_path / 'demo.db'}", fake=fake)
     fake.client, fake.mint_prefix = "ok", "PASS"
     with Served(demo.app, demo.settings) as served:
@@ -40,7 +40,7 @@ def test_demo_with_the_fake_captcha(fake: FakeHCaptcha, reader: Reader, tmp_path
         expect(w.locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
         assert reader.violations(page) == []
         page.set_viewport_size({"width": 900, "height": 1400})
-        page.screenshot(path=str(ROOT / "docs" / "screenshots" / "demo.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "demo.png"), full_page=True)
 
 
 def test_demo_with_hcaptcha_test_keys_never_mentions_the_fake(reader: Reader, tmp_path: Path) -> None:
