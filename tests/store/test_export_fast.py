@@ -270,3 +270,76 @@ def test_clean_batches_are_only_joined(monkeypatch: pytest.MonkeyPatch) -> None:
     for fmt in FORMATS:
         sql, params, encode = sqlite_sql.text_query("votes", fmt, None, None, None)
         assert encode(conn.execute(sql, params).fetchall()).count(b"\n") == 2
+
+
+# -- values only something else than this store could have written (SQLite) ----------------
+
+
+def _sqlite_store(path: str) -> sqlite_store.SQLiteStore:
+    return sqlite_store.SQLiteStore(path)
+
+
+async def _both(store: Any, fmt: ExportFormat) -> tuple[BaseException | bytes, BaseException | bytes]:
+    """What the database-written and the reference export make of the store: bytes or the error."""
+    results: list[BaseException | bytes] = []
+    for make in (fast, reference):
+        try:
+            results.append(await make(store, "votes", fmt))
+        except Exception as exc:
+            results.append(exc)
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    "column, raw",
+    [
+        ("article_id", "CAST(x'61ff' AS TEXT)"),  # not UTF-8
+        ("voter", "CAST(x'eda080' AS TEXT)"),  # a lone surrogate, as CESU-8
+        ("created_at", "-62135596800000001"),  # a microsecond before the year 1
+        ("updated_at", "253402300800000000"),  # the year 10000
+    ],
+)
+def test_a_value_no_export_can_write_is_503_on_both_paths(
+    tmp_path: Any, column: str, raw: str, fmt: ExportFormat
+) -> None:
+    path = str(tmp_path / "votes.db")
+    values = {"article_id": "'a'", "voter": "'v'", "vote": "'up'", "created_at": "0", "updated_at": "0"}
+    values[column] = raw
+
+    async def run() -> tuple[BaseException | bytes, BaseException | bytes]:
+        store = _sqlite_store(path)
+        await store.open()
+        try:
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute(f"INSERT INTO votes ({', '.join(values)}) VALUES ({', '.join(values.values())})")
+            conn.close()
+            return await _both(store, fmt)
+        finally:
+            await store.close()
+
+    got, expected = asyncio.run(run())
+    assert isinstance(expected, StoreUnavailable), expected
+    assert isinstance(got, StoreUnavailable), got
+
+
+def test_a_utf16_file_is_exported_through_the_python_encoders(tmp_path: Any) -> None:
+    path = str(tmp_path / "votes.db")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA encoding = 'UTF-16le'")
+    conn.execute("CREATE TABLE made_elsewhere (x)")  # the encoding is fixed by the first table
+    conn.close()
+
+    async def run() -> tuple[Any, bytes]:
+        store = _sqlite_store(path)
+        await store.open()
+        try:
+            await store.cast(Cast("ab", "v1", "up", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
+            text = store.export_text("votes", "csv")
+            return text, await reference(store, "votes", "csv")
+        finally:
+            await store.close()
+
+    text, expected = asyncio.run(run())
+    assert text is None  # SQLite would hand over UTF-16 bytes: the store does not offer them
+    assert expected.startswith(b"ab,up,v1,2026-01-01T00:00:00Z")

@@ -248,7 +248,13 @@ def iso_sql(column: str) -> str:
         f"CASE {column} WHEN 'infinity' THEN '9999-12-31T23:59:59.999999Z' "
         "WHEN '-infinity' THEN '0001-01-01T00:00:00Z' END"
     )
-    return f"coalesce({text}, {infinite})"
+    # Outside years 1-9999 Python's datetime (and so the row export) fails; fail here too rather
+    # than write a time no reader could parse (the text cast to integer is that failure).
+    outside = f"{column} < '0001-01-01 00:00:00Z' OR {column} >= '10000-01-01 00:00:00Z'"
+    return (
+        f"CASE WHEN {column} IN ('infinity', '-infinity') THEN {infinite} "
+        f"WHEN {outside} THEN ({column}::text::int)::text ELSE {text} END"
+    )
 
 
 def _csv_sql(column: str) -> str:

@@ -73,6 +73,8 @@ class SQLiteStore(FeedbackQueries):
         self._local = threading.local()
         self._thread_conns: list[sqlite3.Connection] = []
         self._secret: bytes | None = None
+        #: SQLite hands text over as bytes in the file's own encoding: export_text needs UTF-8.
+        self._utf8 = True
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -97,6 +99,7 @@ class SQLiteStore(FeedbackQueries):
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"Cannot open the SQLite database ({type(exc).__name__}).") from None
         try:
+            self._utf8 = conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
             conn.execute("BEGIN IMMEDIATE")
             found = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if found > VERSION:
@@ -255,7 +258,7 @@ class SQLiteStore(FeedbackQueries):
         after: int | None = None,
     ) -> AsyncIterator[bytes] | None:
         """CSV (headerless) or NDJSON lines written by SQLite; see TextExport."""
-        if kind not in TEXT_KINDS:
+        if kind not in TEXT_KINDS or not self._utf8:
             return None
         sql, params, encode = text_query(kind, fmt, since, until, after)
         return self._stream(sql, params, encode, _TEXT_BATCH)
@@ -297,6 +300,11 @@ class SQLiteStore(FeedbackQueries):
                 hand_over(None)
             except sqlite3.Error as exc:
                 hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
+            except (ValueError, TypeError, OverflowError) as exc:
+                # A stored value no export can write (not UTF-8, a time outside years 1-9999):
+                # written into the file by something else than this store.
+                problem = type(exc).__name__
+                hand_over(StoreUnavailable(f"The vote store holds a value that cannot be exported ({problem})."))
             except Exception as exc:  # never leave the reader waiting for a batch that will not come
                 hand_over(exc)
             finally:

@@ -242,12 +242,20 @@ def _iso_part(seconds: str, micros: str) -> str:
 
 def iso_sql(column: str) -> str:
     """SQL for ``isoformat()`` of a microsecond column with ``Z`` for ``+00:00`` (NULL stays NULL):
-    no fraction on a whole second, else six digits; seconds rounded down, also before 1970."""
+    no fraction on a whole second, else six digits; seconds rounded down, also before 1970.
+    A time outside years 1-9999 (which Python's datetime cannot hold either) becomes NULL, so
+    that its row fails the export as reading it as a datetime would, rather than being written."""
     down = f"(({column} - 999999) / 1000000)"
     return (
-        f"CASE WHEN {column} >= 0 THEN {_iso_part(f'{column} / 1000000', f'{column} % 1000000')} "
+        f"CASE WHEN {column} < {_FIRST_US} OR {column} > {_LAST_US} THEN NULL "
+        f"WHEN {column} >= 0 THEN {_iso_part(f'{column} / 1000000', f'{column} % 1000000')} "
         f"ELSE {_iso_part(down, f'{column} - {down} * 1000000')} END"
     )
+
+
+#: 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in microseconds since 1970.
+_FIRST_US = -62135596800000000
+_LAST_US = 253402300799999999
 
 
 def _cell_sql(fmt: ExportFormat, column: str, present: bool) -> str:
@@ -280,6 +288,13 @@ def text_query(
     return sql, params, partial(ndjson_lines, columns, bare, ("{" + template + "}").encode())
 
 
+def _utf8(data: bytes) -> bytes:
+    """``data`` if it is UTF-8 (what reading the rows as text would have checked), else UnicodeDecodeError."""
+    if not data.isascii():
+        data.decode()
+    return data
+
+
 def csv_lines(width: int, rows: list[tuple[bytes, ...]]) -> bytes:
     """CSV lines of finished cells, quoted as ``csv.writer`` quotes: only where a cell needs it."""
     data = b"\r\n".join(map(b",".join, rows))
@@ -287,7 +302,7 @@ def csv_lines(width: int, rows: list[tuple[bytes, ...]]) -> bytes:
     # Joining put (width - 1) commas in each line and CR LF between lines; any more comma, quote,
     # CR or LF is in a cell.
     if len(data) - len(data.translate(None, _CSV_QUOTED)) == (width - 1) * n + 2 * (n - 1):
-        return data + b"\r\n"
+        return _utf8(data) + b"\r\n"
     # Some cell holds a comma, a quote or a line break: csv.writer quotes exactly those.
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows([c.decode() for c in row] for row in rows)
@@ -303,7 +318,7 @@ def ndjson_lines(columns: Sequence[str], bare: list[bool], template: bytes, rows
     n, strings = len(rows), sum(c not in INTEGER_COLUMNS for c in columns)
     expected = 2 * (len(columns) + strings) * n - 2 * data.count(b":null") + n - 1
     if len(data) - len(data.translate(None, _JSON_ESCAPED)) == expected:
-        return data + b"\n"
+        return _utf8(data) + b"\n"
     lines = []
     for row in rows:
         value = {c: _json_value(c, cell, b) for c, cell, b in zip(columns, row, bare, strict=True)}
