@@ -244,18 +244,19 @@ def iso_sql(column: str) -> str:
     """SQL for ``isoformat()`` of a microsecond column with ``Z`` for ``+00:00`` (NULL stays NULL):
     no fraction on a whole second, else six digits; seconds rounded down, also before 1970.
     A time outside years 1-9999 (which Python's datetime cannot hold either) becomes NULL, so
-    that its row fails the export as reading it as a datetime would, rather than being written."""
+    that its row fails the export as reading it as a datetime would, rather than being written:
+    SQLite's ``datetime()`` is NULL past 9999 by itself; the year 0 is checked on the (rare)
+    negative branch only, so times after 1970 pay nothing for it."""
     down = f"(({column} - 999999) / 1000000)"
     return (
-        f"CASE WHEN {column} < {_FIRST_US} OR {column} > {_LAST_US} THEN NULL "
-        f"WHEN {column} >= 0 THEN {_iso_part(f'{column} / 1000000', f'{column} % 1000000')} "
+        f"CASE WHEN {column} >= 0 THEN {_iso_part(f'{column} / 1000000', f'{column} % 1000000')} "
+        f"WHEN {column} < {_FIRST_US} THEN NULL "
         f"ELSE {_iso_part(down, f'{column} - {down} * 1000000')} END"
     )
 
 
-#: 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in microseconds since 1970.
+#: 0001-01-01T00:00:00Z in microseconds since 1970.
 _FIRST_US = -62135596800000000
-_LAST_US = 253402300799999999
 
 
 def _cell_sql(fmt: ExportFormat, column: str, present: bool) -> str:
