@@ -12,6 +12,7 @@ a reachable server the PostgreSQL cases skip and say why, unless
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -98,6 +99,26 @@ async def _on_database(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def side_by_side(pg_url: str, directory: Path, name: str) -> AsyncIterator[list[Any]]:
+    """An opened SQLite store and an opened PostgreSQL store (in a schema of its own), to run
+    the same history on both and compare; closed, and the schema dropped, afterwards."""
+    schema = f"{name}_{secrets.token_hex(4)}"
+    await _on_database(pg_url, f"CREATE SCHEMA {schema}")
+    stores = [
+        Backend("sqlite", f"sqlite:///{directory / (name + '.db')}").make(),
+        Backend("postgres", f"{pg_url}?search_path={schema}").make(),
+    ]
+    try:
+        for store in stores:
+            await store.open()
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()
+        await _on_database(pg_url, f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

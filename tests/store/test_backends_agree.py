@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from feedbackwidget.store.base import EXPORT_COLUMNS
 from feedbackwidget.types import Cast
 
-from .conftest import Backend
+from .conftest import side_by_side
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -42,20 +43,7 @@ async def everything(store: Any, articles: list[str], voters: list[str]) -> dict
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_same_history_same_answers(seed: int, pg_url: str, tmp_path: Any) -> None:
-    import asyncio
-
-    from .conftest import _on_database
-
-    schema = f"agree_{seed}_{random.randrange(10**6)}"
-    await _on_database(pg_url, f"CREATE SCHEMA {schema}")
-    backends = [
-        Backend("sqlite", f"sqlite:///{tmp_path / 'agree.db'}"),
-        Backend("postgres", f"{pg_url}?search_path={schema}"),
-    ]
-    stores = [b.make() for b in backends]
-    for store in stores:
-        await store.open()
-    try:
+    async with side_by_side(pg_url, tmp_path, f"agree_{seed}") as stores:
         rng = random.Random(seed)
         articles = ["a", "b", "Z", "é", "a b"]
         voters = [f"v{i}" for i in range(8)]
@@ -90,7 +78,3 @@ async def test_same_history_same_answers(seed: int, pg_url: str, tmp_path: Any) 
         )
         for key in sqlite_answers:
             assert sqlite_answers[key] == pg_answers[key], key
-    finally:
-        for store in stores:
-            await store.close()
-        await _on_database(pg_url, f"DROP SCHEMA {schema} CASCADE")

@@ -12,7 +12,7 @@ import pytest
 from feedbackwidget.store.base import EXPORT_COLUMNS, Row
 from feedbackwidget.types import Cast
 
-from .conftest import Backend, _on_database
+from .conftest import Backend, side_by_side
 
 pytestmark = pytest.mark.anyio
 
@@ -284,16 +284,7 @@ async def test_concurrent_refusal_flushes_from_two_processes_lose_nothing(store:
 @pytest.mark.postgres
 @pytest.mark.parametrize("seed", [4, 5])
 async def test_same_reasons_and_refusals_on_both_backends(seed: int, pg_url: str, tmp_path: Any) -> None:
-    schema = f"feedback_{seed}_{random.randrange(10**6)}"
-    await _on_database(pg_url, f"CREATE SCHEMA {schema}")
-    backends = [
-        Backend("sqlite", f"sqlite:///{tmp_path / 'feedback.db'}"),
-        Backend("postgres", f"{pg_url}?search_path={schema}"),
-    ]
-    stores = [b.make() for b in backends]
-    for store in stores:
-        await store.open()
-    try:
+    async with side_by_side(pg_url, tmp_path, f"feedback_{seed}") as stores:
         rng = random.Random(seed)
         articles = ["a", "b", "Z", "é"]
         voters = [f"v{i}" for i in range(6)]
@@ -340,10 +331,6 @@ async def test_same_reasons_and_refusals_on_both_backends(seed: int, pg_url: str
         assert sqlite_answers["export"], "the history should leave some reasons"
         for key in sqlite_answers:
             assert sqlite_answers[key] == pg_answers[key], key
-    finally:
-        for store in stores:
-            await store.close()
-        await _on_database(pg_url, f"DROP SCHEMA {schema} CASCADE")
 
 
 # -- upgrading PostgreSQL from the version before reasons ------------------------
