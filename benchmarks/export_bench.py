@@ -42,6 +42,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 ARTICLES = 10_000
+#: Where an export is measured (keys of the results) and how the tables name it.
+PATHS = (
+    ("sqlite_cli", "SQLite, CLI"), ("sqlite_http", "SQLite, HTTP"),
+    ("postgres_cli", "PostgreSQL, CLI"), ("postgres_http", "PostgreSQL, HTTP"),
+)
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds
 
 #: Run in the child: import everything, note the RSS, export, report the peak.
@@ -255,7 +260,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    for where in ("sqlite_cli", "sqlite_http", "postgres_cli", "postgres_http"):
+    for where, _ in PATHS:
         for fmt, r in results.get(where, {}).items():
             print(
                 f"{where:<13} {fmt:<7} {r['rows_per_s']:>10,.0f} rows/s  {r['seconds']:6.2f} s  "

@@ -44,6 +44,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from export_bench import PATHS  # a sibling script: python puts benchmarks/ on the path
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 ORIGIN = "https://news.example"
@@ -456,23 +458,17 @@ def markdown(summary: dict[str, dict[str, Any]], specs: dict[str, Scenario], exp
         )
     if export and "rows" in export:
         lines += ["", "| export of 1,000,000 votes | rows/s | RSS growth |", "|---|---|---|"]
-        for where, label in EXPORT_PATHS:
+        for where, label in PATHS:
             for fmt, r in export.get(where, {}).items():
                 lines.append(f"| {label}, {fmt} | {r['rows_per_s']:,.0f} | {r['rss_growth_mib']:.1f} MiB |")
     return "\n".join(lines)
-
-
-EXPORT_PATHS = (
-    ("sqlite_cli", "SQLite, CLI"), ("sqlite_http", "SQLite, HTTP"),
-    ("postgres_cli", "PostgreSQL, CLI"), ("postgres_http", "PostgreSQL, HTTP"),
-)
 
 
 def export_table(result: dict[str, Any]) -> str:
     if "rows" not in result:
         return f"export failed: {result}"
     lines = [f"export of {result['rows']:,} votes (target ≥ 200,000 rows/s, RSS growth < 50 MiB)"]
-    for where, _ in EXPORT_PATHS:
+    for where, _ in PATHS:
         for fmt, r in result.get(where, {}).items():
             lines.append(
                 f"  {where:<13} {fmt:<7} {r['rows_per_s']:>9,.0f} rows/s  {r['seconds']:6.2f} s  "
