@@ -20,7 +20,6 @@ import httpx2
 import pytest
 
 from feedbackwidget.fakecaptcha import FakeHCaptcha
-from feedbackwidget.tokens import CLOCK_SKEW
 
 from .pgtools import fresh_database
 from .processes import ServeProcess, faketime_or_skip
