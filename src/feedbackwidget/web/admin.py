@@ -28,6 +28,7 @@ from . import admin_feedback as feedback
 from . import admin_views as views
 from .admin_session import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_SALT
 from .origin import client_address, origin_status
+from .public import public_view
 from .responses import error_response
 from .runtime import Runtime, runtime_of
 
@@ -51,7 +52,7 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _prefix(request: Request) -> str:
-    return str(request.scope.get("root_path", "")).rstrip("/")
+    return public_view(request, _runtime(request).settings).prefix
 
 
 def _bearer(request: Request) -> str | None:
@@ -140,23 +141,17 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10))
 
 
-def _secure(request: Request) -> bool:
-    """Mark the cookie Secure over HTTPS, or when PUBLIC_URL says the site is served over it
-    (a TLS-terminating proxy that is not trusted for forwarded headers)."""
-    public = _runtime(request).settings.public_url
-    return request.url.scheme == "https" or public.startswith("https://")
-
-
 def _set_session(request: Request, response: Response, value: str) -> None:
-    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE,
-                        path=_prefix(request) or "/", secure=_secure(request),
-                        httponly=True, samesite="strict")
+    view = public_view(request, _runtime(request).settings)
+    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE, path=view.cookie_path,
+                        secure=view.https, httponly=True, samesite="strict")
     response.headers["Cache-Control"] = "no-store"
 
 
 def _clear_session(request: Request, response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path=_prefix(request) or "/",
-                           secure=_secure(request), httponly=True, samesite="strict")
+    view = public_view(request, _runtime(request).settings)
+    response.delete_cookie(SESSION_COOKIE, path=view.cookie_path, secure=view.https, httponly=True,
+                           samesite="strict")
     response.headers["Cache-Control"] = "no-store"
 
 

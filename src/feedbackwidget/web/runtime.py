@@ -19,6 +19,7 @@ from ..sentiment import sentiment_object
 from ..store import Store
 from ..tokens import Tokens, VoterToken, pseudonym
 from ..types import Tally, Vote
+from .public import public_view
 from .refusals import RefusalFlusher, Refusals
 
 if TYPE_CHECKING:
@@ -113,10 +114,9 @@ class Runtime:
 
     # -- request helpers ------------------------------------------------------
 
-    @staticmethod
-    def prefix(request: Request) -> str:
-        """The mount prefix URLs emitted inside this request start with ('' at the root)."""
-        return str(request.scope.get("root_path", "")).rstrip("/")
+    def prefix(self, request: Request) -> str:
+        """The prefix URLs emitted inside this request start with ('' at the root)."""
+        return public_view(request, self.settings).prefix
 
     def reader(self, request: Request) -> VoterToken | None:
         """The reader's voter token: the first of header, cookie and partitioned cookie that
