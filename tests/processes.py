@@ -48,12 +48,25 @@ def faketime_or_skip() -> str:
 class ServeProcess:
     """One ``feedbackwidget serve`` on a loopback port; ``clock_offset`` seconds off the real clock."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, clock_offset: int = 0, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *,
+        clock_offset: int = 0,
+        args: tuple[str, ...] = (),
+        argv: list[str] | None = None,
+        health: str = "/healthz",
+    ) -> None:
+        """``argv`` replaces ``feedbackwidget serve`` (``{port}`` in it is the port), e.g. a host
+        app under uvicorn; ``health`` is the path polled until the server is ready."""
         self.env = dict(env)
         self.port = free_port()
         self.log = log
         self.clock_offset = clock_offset
         self.args = args
+        self.argv = argv
+        self.health = health
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,7 +74,10 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        serve = [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args]
+        if self.argv is not None:
+            serve = [part.replace("{port}", str(self.port)) for part in self.argv]
+        else:
+            serve = [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args]
         if not self.clock_offset:
             return serve
         # Whole seconds only: fractional offsets broke time.sleep in Python under libfaketime.
@@ -96,7 +112,7 @@ class ServeProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.output()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as answer:
+                with urllib.request.urlopen(self.url + self.health, timeout=2) as answer:
                     if answer.status == 200:
                         return
             except (urllib.error.URLError, OSError):

@@ -76,9 +76,9 @@ async def cast_vote(request: Request) -> Response:
         rt.forget(ask.article_id)
     except FeedbackError as error:
         article = data.get("article_id")
-        if error.code in REFUSALS:  # counted in memory for the abuse view; written as aggregates
+        if error.code in REFUSALS:  # counted for the abuse view; answered once the count is written
             known = isinstance(article, str) and len(article) <= MAX_ARTICLE_ID
-            rt.refusals.count(article if known else None, error.code)
+            await rt.refusal_flusher.written(rt.refusal_flusher.count(article if known else None, error.code))
         if form and not isinstance(error, ForbiddenOrigin):  # a foreign page gets no page of ours
             page = embed.render_embed(
                 request, article if isinstance(article, str) else "", error=error, status_code=error.status

@@ -64,8 +64,8 @@ class Runtime:
         self.templates = templates
         self.limiter = limiter
         self.clock = clock
-        # Refused attempts are counted in memory and written as one aggregate per interval,
-        # so a flood of refusals never becomes a flood of writes.
+        # Refused attempts are counted in memory and written as coalesced aggregates, so a
+        # flood of refusals never becomes a flood of writes; each answer waits for its write.
         self.refusals = Refusals()
         self.refusal_flusher = RefusalFlusher(self.refusals, store.add_refusals)
         self.verifier = CaptchaVerifier(
@@ -94,7 +94,6 @@ class Runtime:
         except BaseException:
             await self.store.close()
             raise
-        self.refusal_flusher.start()
 
     async def close(self) -> None:
         await self.refusal_flusher.stop()  # writes what is left
