@@ -191,17 +191,12 @@ class Settings:
         ``FEEDBACKWIDGET_*`` variable is logged as a warning naming it.
         """
         env = os.environ if environ is None else environ
-        known = {f.name for f in fields(cls) if f.init and f.name != "demo"}
+        warn_unknown_variables(env)
+        known = _setting_names()
         values: dict[str, Any] = {}
         for var, raw in env.items():
-            if not var.startswith(PREFIX):
-                continue
             name = var[len(PREFIX):].lower()
-            if name not in known:
-                _warn_unknown(var, known)
-                continue
-            value = _unquote(raw)
-            if value != "":
+            if var.startswith(PREFIX) and name in known and (value := _unquote(raw)) != "":
                 values[name] = value
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -219,10 +214,23 @@ class Settings:
         return f"Settings({shown})"
 
 
-def _warn_unknown(var: str, known: set[str]) -> None:
-    close = difflib.get_close_matches(var, sorted(_var(n) for n in known), n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    log.warning("%s is not a feedbackwidget setting and is ignored%s", var, hint)
+def _setting_names() -> set[str]:
+    return {f.name for f in fields(Settings) if f.init and f.name != "demo"}
+
+
+_warned: set[str] = set()
+
+
+def warn_unknown_variables(environ: Mapping[str, str]) -> None:
+    """Log a warning for each ``FEEDBACKWIDGET_*`` variable that is not a setting (once per
+    process), naming the closest setting: a misspelt variable is otherwise silently ignored."""
+    known = sorted(_var(n) for n in _setting_names())
+    for var in environ:
+        if var.startswith(PREFIX) and var not in known and var not in _warned:
+            _warned.add(var)
+            close = difflib.get_close_matches(var, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            log.warning("%s is not a feedbackwidget setting and is ignored%s", var, hint)
 
 
 def _unquote(raw: str) -> str:
