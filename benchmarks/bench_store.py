@@ -3,10 +3,14 @@ and the memory an export of a million votes takes.
 
     python benchmarks/bench_store.py [--seconds 5] [--concurrency 64]
         [--postgres postgresql://postgres@127.0.0.1/postgres] [--export-rows 1000000]
+        [--pgbouncer postgresql://postgres@127.0.0.1:6432/postgres]
 
 Creates (and drops) its own PostgreSQL database and a temporary SQLite file.
 Not a test: prints figures. Each figure is casts/s of first votes (each one a
-new voter: vote row + event + counters in one transaction).
+new voter: vote row + event + counters in one transaction). With ``--pgbouncer``
+(a running PgBouncer in transaction mode whose ``[databases]`` passes any name
+on, ``* = host=… port=…``) it also runs the 1,000-article case behind it, and
+directly with ``?pooler=on`` (the pooler-safe mode without the extra hop).
 """
 
 from __future__ import annotations
@@ -80,6 +84,13 @@ async def throughput(args: argparse.Namespace) -> None:
         for slots in (1, 8)
         for label, articles in (("1,000 articles", 1000), ("one hot article", 1))
     ]
+    if args.pgbouncer:
+        pooled = [
+            ("postgresql  ?pooler=on, direct", "pooler=on", 8, 1000),
+            ("pgbouncer   1,000 articles    ", "pgbouncer", 8, 1000),
+            ("pgbouncer   ?search_path=…    ", "pgbouncer+settings", 8, 1000),
+        ]
+        cases = [cases[4], *pooled] if args.pooler_only else cases + pooled
     results: dict[int, list[float]] = {i: [] for i in range(len(cases))}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -88,11 +99,19 @@ async def throughput(args: argparse.Namespace) -> None:
                     store: Any
                     if kind == "sqlite":
                         store = SQLiteStore(os.path.join(tmp, f"bench-{run}-{i}.db"))
+                    elif kind == "pgbouncer":  # a database of its own: no settings on the URL
+                        own = f"{name}_r{run}"
+                        await admin(args.postgres, f'CREATE DATABASE "{own}"')
+                        store = PostgresStore(
+                            with_database(args.pgbouncer, own), pool_min=args.pool, pool_max=args.pool,
+                            counter_slots=slots,
+                        )
                     else:
                         schema = f"r{run}_c{i}"
                         await admin(url, f"CREATE SCHEMA {schema}")
+                        base = with_database(args.pgbouncer, name) if kind == "pgbouncer+settings" else url
                         store = PostgresStore(
-                            f"{url}?search_path={schema}",
+                            f"{base}?search_path={schema}" + ("&pooler=on" if kind == "pooler=on" else ""),
                             pool_min=args.pool,
                             pool_max=args.pool,
                             counter_slots=slots,
@@ -102,9 +121,11 @@ async def throughput(args: argparse.Namespace) -> None:
                     await store.close()
     finally:
         await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for run in range(args.repeat):
+            await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}_r{run}" WITH (FORCE)')
     for i, (label, kind, slots, _) in enumerate(cases):
         runs = sorted(results[i])
-        extra = f"   (pool {args.pool}, {slots} counter slot(s))" if kind == "postgres" else ""
+        extra = f"   (pool {args.pool}, {slots} counter slot(s))" if kind != "sqlite" else ""
         spread = " ".join(f"{r:.0f}" for r in runs)
         print(f"  {label} {statistics.median(runs):8.0f}{extra}   runs: {spread}")
 
@@ -166,6 +187,8 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pgbouncer", help="URL of a PgBouncer in transaction mode in front of --postgres")
+    parser.add_argument("--pooler-only", action="store_true", help="with --pgbouncer: only the cases that compare it")
     parser.add_argument("--export-rows", type=int, default=1_000_000)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-export", action="store_true")

@@ -3,7 +3,8 @@
 afterwards; a real PgBouncer in front of it; a TCP relay that can cut every
 connection. Without a reachable server (or without Debian's ``pgbouncer``) the
 test skips and says why, unless ``FEEDBACKWIDGET_REQUIRE_POSTGRES=1`` (set by
-.ci/run) turns that into a failure."""
+.ci/run) turns that into a failure. ``FEEDBACKWIDGET_TEST_PGBOUNCER`` names
+another pgbouncer binary."""
 
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 ADMIN_URL = os.environ.get("FEEDBACKWIDGET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("FEEDBACKWIDGET_REQUIRE_POSTGRES") == "1"
+#: Debian installs it in /usr/sbin, which is not on every user's PATH.
+PGBOUNCER = os.environ.get("FEEDBACKWIDGET_TEST_PGBOUNCER") or shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
 
 def with_database(url: str, name: str) -> str:
@@ -70,7 +74,7 @@ def own_role(url: str, name: str) -> Iterator[None]:
         ))
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     if REQUIRE_POSTGRES:
         pytest.fail(reason + " (FEEDBACKWIDGET_REQUIRE_POSTGRES=1)")
     pytest.skip(reason)
@@ -109,12 +113,12 @@ class PgBouncer:
     to the server (``* =``) and any role the server knows may log in (looked up
     through ``auth_user``, trust authentication, as the test server has);
     ``databases`` replaces that list and ``settings`` adds to the
-    ``[pgbouncer]`` section. It runs in the foreground as a child process (as
+    ``[pgbouncer]`` section (None leaves a setting out). It runs in the foreground as a child process (as
     user postgres when the tests run as root, since PgBouncer refuses root) and
     is stopped by its process id.
     """
 
-    def __init__(self, mode: str = "transaction", *, databases: str | None = None, **settings: str | int) -> None:
+    def __init__(self, mode: str = "transaction", *, databases: str | None = None, **settings: str | int | None) -> None:
         server = urlsplit(ADMIN_URL)
         self.admin_user = server.username or "postgres"
         self.mode = mode
@@ -129,7 +133,7 @@ class PgBouncer:
         return f"postgresql://{user or self.admin_user}@127.0.0.1:{self.port}/{database}" + (f"?{query}" if query else "")
 
     def _config(self) -> str:
-        settings: dict[str, str | int] = {
+        settings: dict[str, str | int | None] = {
             "listen_addr": "127.0.0.1",
             "listen_port": self.port,
             "unix_socket_dir": "",
@@ -143,14 +147,13 @@ class PgBouncer:
             **self.settings,
         }
         lines = ["[databases]", self.databases, "", "[pgbouncer]"]
-        lines += [f"{name} = {value}" for name, value in settings.items()]
+        lines += [f"{name} = {value}" for name, value in settings.items() if value is not None]
         return "\n".join(lines) + "\n"
 
     def start(self) -> PgBouncer:
-        binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
-        if binary is None:
-            unavailable("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
-            raise AssertionError("unreachable")
+        binary = PGBOUNCER
+        if not os.access(binary, os.X_OK):
+            unavailable(f"pgbouncer is not installed at {binary} (Debian: apt-get install pgbouncer)")
         if not self.directory:
             self.directory = tempfile.mkdtemp(prefix="fw-pgbouncer-")
             os.chmod(self.directory, 0o755)  # PgBouncer reads it as user postgres
