@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import secrets
 import subprocess
@@ -241,10 +242,11 @@ def test_nothing_outlives_a_transaction_on_the_server_connection(pg_url: str, se
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["session", "transaction"])
 async def test_url_settings_apply_in_every_transaction_through_either_pool_mode(
-    mode: str, request: pytest.FixtureRequest, pg_url: str, schema: str
+    mode: str, request: pytest.FixtureRequest, pg_url: str, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A smoke set (migrate, cast, tally, export cursor) with ``search_path`` and
-    ``lock_timeout`` on the URL, which PgBouncer would refuse as startup parameters."""
+    ``lock_timeout`` on the URL, which PgBouncer would refuse as startup parameters.
+    Transactions cut short go back to the pool rolled back (asyncpg logs others as errors)."""
     from feedbackwidget.store.postgres import PostgresStore
 
     bouncer: PgBouncer = request.getfixturevalue("pgbouncer_session_mode" if mode == "session" else "pgbouncer")
@@ -265,6 +267,9 @@ async def test_url_settings_apply_in_every_transaction_through_either_pool_mode(
         csv = b"".join([chunk async for chunk in store.export_text("events", "csv")])  # type: ignore[union-attr]
         assert csv.count(b"\n") == 2502  # rows only: the header is the encoder's
         assert [e["event_id"] for e in [r async for b in store.export("events", after=2500) for r in b]] == [2501, 2502]
+        partial = store.export("votes")
+        await partial.__anext__()
+        await partial.aclose()  # a reader that stops after the first batch
 
         # lock_timeout holds inside the store's own transaction: a cast that waits on a row gives up.
         blocker = await asyncpg.connect(direct)
@@ -280,6 +285,7 @@ async def test_url_settings_apply_in_every_transaction_through_either_pool_mode(
         assert await store.vote_of("a", "v2") is None
     finally:
         await store.close()
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def store_backends(observer: Any, state: str) -> list[int]:

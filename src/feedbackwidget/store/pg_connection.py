@@ -175,3 +175,15 @@ async def end_transaction(conn: Any) -> None:
     """
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
+
+
+async def roll_back(conn: Any) -> None:
+    """End the transaction an error left open, so that the connection goes back to
+    the pool clean (asyncpg logs the release of one in a transaction as an error);
+    one that cannot roll back is closed, and the pool replaces it."""
+    if conn.is_in_transaction():
+        try:
+            await conn.execute("ROLLBACK")
+        except BaseException:
+            conn.terminate()
+            raise

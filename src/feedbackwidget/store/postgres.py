@@ -55,6 +55,7 @@ from .pg_connection import (
     end_transaction,
     migrate,
     pop_options,
+    roll_back,
     unavailable,
 )
 from .pg_pooler import Connector, snapshot_batches
@@ -172,11 +173,15 @@ class PostgresStore:
         try:
             async with pool.acquire(timeout=self.connect_timeout) as conn:
                 begin = self._connector.single if single else None  # a transaction only for the URL's settings
-                if begin:
-                    await conn.execute(begin)
-                yield conn
-                if begin:
-                    await conn.execute("COMMIT")
+                try:
+                    if begin:
+                        await conn.execute(begin)
+                    yield conn
+                    if begin:
+                        await conn.execute("COMMIT")
+                except BaseException:
+                    await roll_back(conn)
+                    raise
         except UNAVAILABLE as exc:
             if isinstance(exc, CONNECTION_LOST):
                 # Connections opened before the database went away are dead: replace them all.
@@ -197,14 +202,6 @@ class PostgresStore:
                     await conn.execute("ROLLBACK")
                     if attempt == _RETRIES - 1:
                         raise StoreUnavailable("The vote store is overloaded; nothing was changed.") from None
-                except BaseException:
-                    if conn.is_in_transaction():
-                        try:
-                            await conn.execute("ROLLBACK")
-                        except BaseException:
-                            conn.terminate()
-                            raise
-                    raise
         raise AssertionError("unreachable")
 
     async def _statement(self, sql: str, *args: Any) -> Any:
