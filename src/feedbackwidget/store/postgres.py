@@ -84,7 +84,8 @@ class PostgresStore:
     know, such as ``search_path``, become server settings). ``pool_min`` and
     ``pool_max`` size the connection pool of this process; ``counter_slots`` is
     how many rows each article's counters are spread over; ``pooler`` (auto, on,
-    off) whether a connection pooler sits in between (see pg_pooler.py).
+    off) whether a connection pooler sits in between (see pg_pooler.py). The
+    timeouts are seconds: connecting, one statement, a transaction left idle.
     """
 
     def __init__(
