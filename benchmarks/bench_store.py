@@ -103,23 +103,23 @@ async def throughput(args: argparse.Namespace) -> None:
                     store: Any
                     if kind == "sqlite":
                         store = SQLiteStore(os.path.join(tmp, f"bench-{run}-{i}.db"))
-                    elif kind == "pgbouncer":  # a database of its own (no settings on the URL), emptied per run
-                        own = f"{name}_own"
+                    elif kind in ("pgbouncer", "pooler=on"):  # a database of its own (no URL settings), emptied per run
+                        own = f"{name}_c{i}"
                         if run == 0:
                             await admin(args.postgres, f'CREATE DATABASE "{own}"')
                         else:
                             emptied = "TRUNCATE fw_votes, fw_events, fw_counters, fw_articles"
                             await admin(with_database(args.postgres, own), emptied)
+                        base = args.pgbouncer if kind == "pgbouncer" else args.postgres + "?pooler=on"
                         store = PostgresStore(
-                            with_database(args.pgbouncer, own), pool_min=args.pool, pool_max=args.pool,
-                            counter_slots=slots,
+                            with_database(base, own), pool_min=args.pool, pool_max=args.pool, counter_slots=slots
                         )
                     else:
                         schema = f"r{run}_c{i}"
                         await admin(url, f"CREATE SCHEMA {schema}")
                         base = with_database(args.pgbouncer, name) if kind == "pgbouncer+settings" else url
                         store = PostgresStore(
-                            f"{base}?search_path={schema}" + ("&pooler=on" if kind == "pooler=on" else ""),
+                            f"{base}?search_path={schema}",
                             pool_min=args.pool,
                             pool_max=args.pool,
                             counter_slots=slots,
@@ -129,7 +129,8 @@ async def throughput(args: argparse.Namespace) -> None:
                     await store.close()
     finally:
         await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}_own" WITH (FORCE)')
+        for i in range(len(cases)):
+            await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}_c{i}" WITH (FORCE)')
     for i, (label, kind, slots, _) in enumerate(cases):
         runs = sorted(results[i])
         extra = f"   (pool {args.pool}, {slots} counter slot(s))" if kind != "sqlite" else ""
