@@ -77,7 +77,7 @@ class Api:
 
     def get(self, path: str) -> bytes:
         request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(request, timeout=10, context=self.context) as answer:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10, context=self.context) as answer:
             body: bytes = answer.read()
             return body
 

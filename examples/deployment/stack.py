@@ -15,6 +15,7 @@ the loopback stand-in (``feedbackwidget.fakecaptcha``): this machine cannot reac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -251,7 +252,7 @@ def _wait_http(url: str, deadline: float, stack: Stack) -> None:
         if dead:
             raise RuntimeError(f"{', '.join(dead)} exited:\n{stack.output()}")
         try:
-            with urllib.request.urlopen(url, timeout=2, context=context) as answer:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2, context=context) as answer:
                 if answer.status == 200:
                     return
         except (urllib.error.URLError, OSError):
@@ -268,10 +269,8 @@ def main() -> None:
         print(f"widget:    {stack.public_url}/widget.js  (self-signed certificate)")
         print(f"dashboard: {stack.public_url}/admin  (token: {stack.export_token})")
         print(f"files:     {stack.run_dir}")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":
