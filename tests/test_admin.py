@@ -23,6 +23,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
+from feedbackwidget.service import SIGN_IN_LIMIT
 from feedbackwidget.store.sqlite import SQLiteStore
 from feedbackwidget.tokens import CLOCK_SKEW, Tokens
 from feedbackwidget.types import Cast
@@ -296,7 +297,7 @@ def test_sign_out_needs_the_form_token(client: TestClient) -> None:
 
 
 def test_sign_in_attempts_are_rate_limited(client: TestClient) -> None:
-    count, _ = admin.LOGIN_ATTEMPTS
+    count, _ = SIGN_IN_LIMIT
     for _ in range(count):
         assert client.post(PREFIX + "/admin/login", data={"token": "guess"}).status_code == 401
     r = client.post(PREFIX + "/admin/login", data={"token": TOKEN}, follow_redirects=False)

@@ -185,7 +185,7 @@ def test_article_id_check_matches_unicode_categories() -> None:
     """The compiled character class is exactly Unicode's Cc and Cs categories."""
     import unicodedata
 
-    from feedbackwidget.web.bodies import _clean
+    from feedbackwidget.validate import clean as _clean
 
     for code in range(0x110000):
         ch = chr(code)

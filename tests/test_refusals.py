@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from feedbackwidget.refusals import RefusalFlusher, Refusals
 from feedbackwidget.store.base import Row
-from feedbackwidget.web.refusals import RefusalFlusher, Refusals
 
 DAY = dt.date(2026, 3, 1)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 
-from starlette.requests import Request
 from starlette.responses import Response
 
-from .public import public_view
-from .runtime import VOTER_COOKIE, VOTER_COOKIE_PARTITIONED, Runtime
+from ..tokens import VOTER_MAX_AGE
+from .context import VOTER_COOKIE, VOTER_COOKIE_PARTITIONED
+from .public import PublicView
 
 #: What a voter token is made of (URL-safe base64 and dots): nothing ``http.cookies`` quotes.
 _COOKIE_SAFE = re.compile(r"[A-Za-z0-9_.\-]{1,512}")
@@ -23,11 +23,10 @@ _PROBE = "0PROBE0TOKEN0"
 _FRAMES: dict[tuple[str, bool, bool, bool, int], list[tuple[bytes, bytes]]] = {}
 
 
-def set_voter_cookie(request: Request, rt: Runtime, response: Response, token: str) -> None:
+def set_voter_cookie(view: PublicView, response: Response, token: str, max_age: int = VOTER_MAX_AGE) -> None:
     """Hand the reader their voter token as the cookies their browser can keep here: the
     first-party one unless the request is cross-site, the partitioned one in a secure context."""
-    view = public_view(request, rt.settings)
-    shape = (view.cookie_path, view.https, not view.cross_site, view.secure_context, rt.tokens.voter_max_age)
+    shape = (view.cookie_path, view.https, not view.cross_site, view.secure_context, max_age)
     if _COOKIE_SAFE.fullmatch(token) is None:  # never one of our tokens: let Starlette quote it
         _starlette_cookies(response, token, *shape)
         return
@@ -40,8 +39,7 @@ def set_voter_cookie(request: Request, rt: Runtime, response: Response, token: s
     response.raw_headers.extend((b"set-cookie", before + raw + after) for before, after in frames)
 
 
-def clear_voter_cookies(request: Request, rt: Runtime, response: Response) -> None:
-    view = public_view(request, rt.settings)
+def clear_voter_cookies(view: PublicView, response: Response) -> None:
     if not view.cross_site:
         response.delete_cookie(VOTER_COOKIE, path=view.cookie_path, secure=view.https, httponly=True, samesite="lax")
     if view.secure_context:

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from ..store.base import Row
+from .store.base import Row
 
 log = logging.getLogger("feedbackwidget")
 
