@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -78,7 +78,7 @@ def _redacted(message: str, dsn: str | None) -> str:
     """The first line of ``message`` without the user, password, host or database of ``dsn``."""
     text = (message.strip().splitlines() or [""])[0][:300]
     parts = urlsplit(dsn or "")
-    values = {parts.username, parts.password, parts.hostname, parts.path.lstrip("/")}
+    values = {unquote(v) for v in (parts.username, parts.password, parts.hostname, parts.path[1:]) if v}
     values |= {v for k, v in parse_qsl(parts.query) if k in ("user", "password", "host", "dbname", "database")}
     for value in sorted((v for v in values if v), key=len, reverse=True):
         text = re.sub(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])", "…", text)
