@@ -178,11 +178,14 @@ class FeedbackWidget:
             return
         try:
             runtime = await self._runtime()
-        except FeedbackError as error:
-            await error_response(error)(scope, receive, send)
+        except StoreUnavailable:  # its cause is logged where it was translated
+            await error_response(StoreUnavailable())(scope, receive, send)
             return
-        except Exception:
-            log.exception("could not open the widget's resources")
+        except Exception as exc:  # readers learn that the service is down, the log says why
+            if isinstance(exc, FeedbackError):
+                log.error("could not open the widget's resources: %s", exc.detail)
+            else:
+                log.exception("could not open the widget's resources")
             await error_response(StoreUnavailable())(scope, receive, send)
             return
         scope = claim_prefix({**scope, "feedbackwidget": runtime, "app": self}, self.settings)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from ..errors import ConfigError, SchemaTooNew, StoreUnavailable
+from . import failures
 from .pg_pooler import URL_VAR as URL_VAR
 from .pg_pooler import Connector, behind_pooler
 from .pg_schema import BOOTSTRAP, LOCK_MIGRATE, LOCK_NS, MIGRATIONS, VERSION
@@ -67,11 +68,12 @@ def unavailable(exc: BaseException, dsn: str | None = None) -> StoreUnavailable:
     (``dsn`` given) also the server's own words, which name the cause (PgBouncer
     reports everything as ProtocolViolationError), with the DSN's values taken out."""
     said = ""
-    if dsn is not None and isinstance(exc, asyncpg.PostgresError):
-        said = f": {_redacted(str(exc), dsn)}"
-    elif dsn is not None and isinstance(exc, OSError) and exc.strerror:  # the system's words, not the address
-        said = f": {_redacted(os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror, dsn)}"
-    return StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}{said}).")
+    if isinstance(exc, asyncpg.PostgresError):
+        said = _redacted(str(exc), dsn)
+    elif isinstance(exc, OSError) and exc.strerror:  # the system's words, not the address
+        said = _redacted(os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror, dsn)
+    shown = f": {said}" if dsn is not None and said else ""
+    return failures.unavailable(exc, f"The vote store is not answering ({type(exc).__name__}{shown}).", said=said)
 
 
 def _redacted(message: str, dsn: str | None) -> str:

@@ -32,6 +32,7 @@ from ..types import (
     Vote,
     VoterKey,
 )
+from . import failures
 from .base import TEXT_KINDS, Row, gcra_start
 from .sqlite_feedback import FeedbackQueries
 from .sqlite_schema import MIGRATIONS, VERSION
@@ -100,7 +101,8 @@ class SQLiteStore(FeedbackQueries):
             os.makedirs(directory, exist_ok=True)
             conn = connect(self.path)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"Cannot open the SQLite database ({type(exc).__name__}).") from None
+            detail = f"Cannot open the SQLite database ({type(exc).__name__})."
+            raise failures.unavailable(exc, detail) from None
         try:
             self._utf8 = conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
             conn.execute("BEGIN IMMEDIATE")
@@ -117,7 +119,8 @@ class SQLiteStore(FeedbackQueries):
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            raise StoreUnavailable(f"Cannot migrate the SQLite database ({type(exc).__name__}).") from None
+            detail = f"Cannot migrate the SQLite database ({type(exc).__name__})."
+            raise failures.unavailable(exc, detail) from None
         finally:
             conn.close()
 
@@ -156,7 +159,7 @@ class SQLiteStore(FeedbackQueries):
                 if self._reader is not None:
                     self._reader.close()
                     self._reader = None
-                raise StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).") from None
+                raise failures.unavailable(exc) from None
 
     def _thread_conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -174,7 +177,7 @@ class SQLiteStore(FeedbackQueries):
             try:
                 return fn(self._thread_conn())
             except sqlite3.Error as exc:
-                raise StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).") from None
+                raise failures.unavailable(exc) from None
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
@@ -292,7 +295,7 @@ class SQLiteStore(FeedbackQueries):
             try:
                 conn = connect(self.path, readonly=True)
             except sqlite3.Error as exc:
-                hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
+                hand_over(failures.unavailable(exc))
                 return
             try:
                 conn.execute("BEGIN")
@@ -302,7 +305,7 @@ class SQLiteStore(FeedbackQueries):
                         return
                 hand_over(None)
             except sqlite3.Error as exc:
-                hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
+                hand_over(failures.unavailable(exc))
             except (ValueError, TypeError, OverflowError) as exc:
                 # A stored value no export can write (not UTF-8, a time outside years 1-9999):
                 # written into the file by something else than this store.
