@@ -120,7 +120,9 @@ def engine(request: pytest.FixtureRequest, dead_proxy_port: int) -> Iterator[Eng
             shared = request.getfixturevalue("browser")
             executable = chromium_path()
             assert executable is not None  # the browser fixture has found it
-            started: Engine = ChromiumEngine(shared, executable, [*CHROMIUM_ARGS, *proxy_args(dead_proxy_port)])
+            args = [*CHROMIUM_ARGS, *proxy_args(dead_proxy_port)]
+            started: Engine = ChromiumEngine(shared.browser_type, executable, args)
+            started.version = shared.version
         elif name == "firefox":
             started = FirefoxEngine(dead_proxy_port)
         else:

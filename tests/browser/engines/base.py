@@ -22,8 +22,9 @@ from typing import Any
 ENGINES = ("chromium", "firefox", "webkit")
 
 #: Third-party cookie settings a reader's browser can be started with: the engine's own
-#: default, or the reader's "block third-party cookies" choice (Safari: tracking prevention).
-COOKIE_MODES = ("default", "blocked")
+#: default for a fresh profile, the reader's "block third-party cookies" choice (in WebKit:
+#: tracking prevention, as Safari ships it), and "allow all cookies".
+COOKIE_MODES = ("default", "blocked", "allowed")
 
 
 class EngineUnavailable(RuntimeError):

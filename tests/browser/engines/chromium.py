@@ -1,12 +1,16 @@
 """Chromium (Debian's chromium) through Playwright, as the rest of tests/browser drives it.
 
-One browser per cookie mode, launched from the package's shared Playwright; readers are
-Playwright browser contexts. Console: Playwright's ``console`` events (console calls and the
+Each reader is a browser of its own with a fresh profile, launched from the package's shared
+Playwright. Console: Playwright's ``console`` events (console calls and the
 browser's own log entries, from the page and its frames) plus ``pageerror``.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from .base import ConsoleEntry, Cookie, Engine, Reader
@@ -15,47 +19,49 @@ TIMEOUT_MS = 15_000
 LEVELS = {"error": "error", "warning": "warning"}
 
 
-#: Chrome's "Block third-party cookies" (what the third-party-cookie phase-out would have made
-#: the default): unpartitioned cookies in a cross-site context are neither sent nor stored.
-BLOCK_THIRD_PARTY = "--test-third-party-cookie-phaseout"
-
-
 class ChromiumEngine(Engine):
-    """``shared`` is the harness's own Chromium (default cookie settings), launched with
-    ``args``; another is launched from the same Playwright for the ``blocked`` mode."""
+    """Readers are fresh persistent profiles (a regular browser window), not Playwright's
+    off-the-record contexts (an incognito window). ``blocked`` and ``allowed`` set the
+    profile's own third-party cookie preference (``profile.cookie_controls_mode``: 1 blocks,
+    0 allows); ``default`` leaves a fresh profile as it comes."""
 
     name = "chromium"
 
-    def __init__(self, shared: Any, executable: str, args: list[str]) -> None:
-        self.shared = shared
+    def __init__(self, browser_type: Any, executable: str, args: list[str]) -> None:
+        self.browser_type = browser_type
         self.executable = executable
         self.args = args
-        self.browsers: dict[str, Any] = {"default": shared}
-        self.version = shared.version
+        self.readers: list[ChromiumReader] = []
 
     def reader(self, *, cookies: str = "default") -> Reader:
-        browser = self.browsers.get(cookies)
-        if browser is None:
-            browser = self.shared.browser_type.launch(
-                executable_path=self.executable, args=[*self.args, BLOCK_THIRD_PARTY], timeout=60_000
-            )
-            self.browsers[cookies] = browser
-        return ChromiumReader(browser)
+        profile = Path(tempfile.mkdtemp(prefix="feedbackwidget-chromium-"))
+        if cookies != "default":
+            (profile / "Default").mkdir()
+            mode = {"blocked": 1, "allowed": 0}[cookies]
+            (profile / "Default" / "Preferences").write_text(json.dumps({"profile": {"cookie_controls_mode": mode}}))
+        context = self.browser_type.launch_persistent_context(
+            profile, executable_path=self.executable, args=self.args, timeout=60_000
+        )
+        self.version = context.browser.version if context.browser else self.version
+        reader = ChromiumReader(context, profile)
+        self.readers.append(reader)
+        return reader
 
     def close(self) -> None:
-        for browser in self.browsers.values():
-            if browser is not self.shared:
-                browser.close()
-        self.browsers.clear()
+        for reader in self.readers:
+            reader.close()
+        self.readers.clear()
 
 
 class ChromiumReader(Reader):
     engine = "chromium"
 
-    def __init__(self, browser: Any) -> None:
-        self.context = browser.new_context()
+    def __init__(self, context: Any, profile: Path) -> None:
+        self.context = context
+        self.profile = profile
+        self.closed = False
         self.context.set_default_timeout(TIMEOUT_MS)
-        self.page = self.context.new_page()
+        self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
         self.entries: list[ConsoleEntry] = []
         self.page.on(
             "console",
@@ -93,4 +99,7 @@ class ChromiumReader(Reader):
         return list(self.entries)
 
     def close(self) -> None:
-        self.context.close()
+        if not self.closed:
+            self.closed = True
+            self.context.close()
+            shutil.rmtree(self.profile, ignore_errors=True)

@@ -38,8 +38,9 @@ def prefs(proxy_port: int, cookies: str) -> dict[str, Any]:
         "network.captive-portal-service.enabled": False,
         "network.connectivity-service.enabled": False,
     }
-    if cookies == "blocked":
-        values["network.cookie.cookieBehavior"] = 1  # Settings > Privacy: "All third-party cookies"
+    if cookies != "default":  # else Total Cookie Protection (5), Firefox's own default
+        # Settings > Privacy > Custom > Cookies: "All third-party cookies" (1), or none blocked (0)
+        values["network.cookie.cookieBehavior"] = {"blocked": 1, "allowed": 0}[cookies]
     return values
 
 

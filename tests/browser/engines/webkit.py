@@ -108,8 +108,10 @@ class WebKitEngine(Engine):
             "--ignore-host=localhost",
             "--ignore-host=127.0.0.1",
         ]
-        if cookies == "blocked":
-            values.append("--enable-itp")  # Safari's tracking prevention: no third-party cookies at all
+        if cookies == "blocked":  # tracking prevention, on in Safari: no third-party cookies at all
+            values.append("--enable-itp")
+        elif cookies == "allowed":  # else MiniBrowser's (and WebKitGTK's) default, no-third-party
+            values.append("--cookies-policy=always")
         return values
 
     def reader(self, *, cookies: str = "default") -> Reader:
