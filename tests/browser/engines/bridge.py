@@ -106,6 +106,7 @@ class Bridge:
             self.proc.wait(5)
         for thread in self._readers:  # both end at end of file, now that nothing can write
             thread.join(5)
-        for pipe in (self.proc.stdout, self.proc.stderr):
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if pipe is not None:
-                pipe.close()
+                with contextlib.suppress(OSError):  # a broken pipe has nothing left to flush
+                    pipe.close()

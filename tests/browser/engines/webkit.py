@@ -28,6 +28,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import urllib3
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -90,7 +91,9 @@ def _free_port() -> int:
 class WebKitEngine(Engine):
     name = "webkit"
 
-    def __init__(self, proxy_port: int) -> None:
+    def __init__(self, proxy_port: int, *, start_timeout: float = START_TIMEOUT, attempts: int = START_ATTEMPTS) -> None:
+        self.start_timeout = start_timeout
+        self.attempts = attempts
         self.driver = find_executable("FEEDBACKWIDGET_TEST_WEBKITDRIVER", "WebKitWebDriver")
         self.browser = find_executable(
             "FEEDBACKWIDGET_TEST_MINIBROWSER", "/usr/lib/*/webkit2gtk-4.*/MiniBrowser", "/usr/libexec/webkit2gtk-4.*/MiniBrowser"
@@ -118,7 +121,7 @@ class WebKitEngine(Engine):
         if self.xvfb is None:
             self.xvfb = Xvfb(self.xvfb_path)
         failures = []
-        for _attempt in range(START_ATTEMPTS):
+        for _attempt in range(self.attempts):
             self.starts += 1
             try:
                 reader = WebKitReader(self, cookies)
@@ -128,7 +131,7 @@ class WebKitEngine(Engine):
                 continue
             self.readers.append(reader)
             return reader
-        raise EngineTimeout(f"WebKit did not start in {START_ATTEMPTS} attempts: {failures}")
+        raise EngineTimeout(f"WebKit did not start in {self.attempts} attempts: {failures}")
 
     def close(self) -> None:
         for reader in self.readers:
@@ -161,9 +164,9 @@ class WebKitReader(Reader):
                 options.add_argument(argument)
             direct = Proxy()
             direct.proxy_type = ProxyType.DIRECT  # the driver is on loopback: never through a proxy
-            self.config = ClientConfig(url, proxy=direct, timeout=int(START_TIMEOUT))
+            self.config = ClientConfig(url, proxy=direct, timeout=engine.start_timeout)
             self.driver = webdriver.Remote(command_executor=RemoteConnection(client_config=self.config), options=options)
-        except (WebDriverException, OSError) as e:  # urllib3's read timeout is an OSError
+        except (WebDriverException, OSError, urllib3.exceptions.HTTPError) as e:  # HTTPError: a read timeout
             _kill_group(self.proc)
             raise EngineTimeout(f"New Session: {type(e).__name__}: {e}") from None
         except BaseException:
