@@ -14,11 +14,13 @@ traffic of every browser goes to a loopback port that refuses it (``dead_proxy_p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
 import shutil
 import socket
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
@@ -159,20 +161,41 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 class Recorder:
     """ASGI wrapper that writes down every HTTP request the widget server receives
-    (``log``), and the names of the cookies each one carried (``cookies``, same order)."""
+    (``log``), the names of the cookies each one carried (``cookies``, same order) and each
+    one answered (``answered``, in the order the answers were sent).
+
+    ``hold(method, path)`` keeps the next answers to such requests (already computed by the
+    app) from leaving until the returned event is set: a slow network, on cue."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.log: list[tuple[str, str, str]] = []
         self.cookies: list[tuple[str, str, frozenset[str]]] = []
+        self.answered: list[tuple[str, str]] = []
+        self.holds: dict[tuple[str, str], threading.Event] = {}
+
+    def hold(self, method: str, path: str) -> threading.Event:
+        release = self.holds[(method, path)] = threading.Event()
+        return release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.log.append((scope["method"], scope["path"], scope["query_string"].decode("latin-1")))
-            header = b"; ".join(v for k, v in scope["headers"] if k == b"cookie").decode("latin-1")
-            names = frozenset(p.split("=", 1)[0].strip() for p in header.split(";") if "=" in p)
-            self.cookies.append((scope["method"], scope["path"], names))
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        key = (scope["method"], scope["path"])
+        self.log.append((*key, scope["query_string"].decode("latin-1")))
+        header = b"; ".join(v for k, v in scope["headers"] if k == b"cookie").decode("latin-1")
+        names = frozenset(p.split("=", 1)[0].strip() for p in header.split(";") if "=" in p)
+        self.cookies.append((*key, names))
+        release = self.holds.get(key)
+
+        async def answer(message: Message) -> None:
+            if release is not None and message["type"] == "http.response.start":
+                await asyncio.to_thread(release.wait, 30)
+            await send(message)
+
+        await self.app(scope, receive, answer)
+        self.answered.append(key)
 
 
 class Publisher:
@@ -348,6 +371,8 @@ def stack(shared_stack: Stack, fake: FakeHCaptcha) -> Stack:
     fake.mint_prefix = "PASS"
     shared_stack.recorder.log.clear()
     shared_stack.recorder.cookies.clear()
+    shared_stack.recorder.answered.clear()
+    shared_stack.recorder.holds.clear()
     shared_stack.publisher.reports.clear()
     return shared_stack
 

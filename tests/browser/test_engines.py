@@ -13,7 +13,7 @@ from collections.abc import Callable
 from tests.browser.conftest import Stack, article_id
 from tests.browser.engines import Engine, Reader
 from tests.browser.pages import article_page, strict_csp
-from tests.browser.widgetview import Widget
+from tests.browser.widgetview import Widget, wait_until
 
 EMPTY = "Yes: 0 · No: 0"
 
@@ -129,7 +129,7 @@ def test_the_violation_detectors_work(stack: Stack, new_engine_reader: Callable[
     )
     assert seen is not None
     assert [v for v in reader.evaluate("() => window.__fwViolations") if v.startswith("CSP style-src")]
-    stack_wait(lambda: bool(stack.publisher.reports), "a report at report-uri")
+    wait_until(lambda: bool(stack.publisher.reports), "a report at report-uri")
 
 
 def test_keyboard_only(stack: Stack, new_engine_reader: Callable[..., Reader]) -> None:
@@ -155,19 +155,6 @@ def test_keyboard_only(stack: Stack, new_engine_reader: Callable[..., Reader]) -
     w.wait_tally(EMPTY)
     w.wait(lambda s: s["focused"] == "Yes", "focus kept in the widget when the withdraw button goes")
     assert_quiet(reader)
-
-
-def stack_wait(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    """Wait for something the servers record (reports, requests), polling their lists."""
-    import threading
-    import time
-
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        pause.wait(0.02)
 
 
 def test_engine_is_what_ci_installed(engine: Engine) -> None:

@@ -12,6 +12,7 @@ page) or at the latest every 200 ms, until the condition holds or the bound pass
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,3 +160,25 @@ class Widget:
             origin = self.reader.evaluate(FRAME_ORIGIN, self.frame)
             x, y = x + origin["x"], y + origin["y"]
         self.reader.click_at(x, y)
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Wait for something outside the page (what the servers recorded), re-checking every 20 ms."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        pause.wait(0.02)
+
+
+#: (path) -> once the page has received the whole answer to a request for ``path`` (Resource
+#: Timing) and run the tasks that were waiting on it: true; false after ``bound`` ms.
+ANSWER_ARRIVED = r"""async (path, bound) => {
+  const until = Date.now() + bound, tick = () => new Promise((r) => setTimeout(r, 0));
+  const arrived = () => performance.getEntriesByType('resource')
+    .some((e) => new URL(e.name).pathname === path && e.responseEnd > 0);
+  while (!arrived()) { if (Date.now() > until) return false; await new Promise((r) => setTimeout(r, 10)); }
+  for (let i = 0; i < 3; i++) { await tick(); await new Promise((r) => requestAnimationFrame(r)); }
+  return true;
+}"""
