@@ -84,6 +84,10 @@ class Reader(ABC):
         """A real key press to the focused element: ``Tab``, ``Shift+Tab``, ``Enter`` or ``Space``."""
 
     @abstractmethod
+    def screenshot(self, x: float, y: float, width: float, height: float) -> bytes:
+        """A PNG of that rectangle of the viewport, as the reader sees it."""
+
+    @abstractmethod
     def cookies(self) -> list[Cookie]:
         """The cookies the browser holds for the pages open in this reader, as far as the
         engine's automation protocol can see them (see each engine's module)."""

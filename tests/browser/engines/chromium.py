@@ -92,6 +92,10 @@ class ChromiumReader(Reader):
     def press(self, key: str) -> None:
         self.page.keyboard.press(key)
 
+    def screenshot(self, x: float, y: float, width: float, height: float) -> bytes:
+        shot: bytes = self.page.screenshot(clip={"x": x, "y": y, "width": width, "height": height})
+        return shot
+
     def cookies(self) -> list[Cookie]:
         return [Cookie(c["name"], c["domain"], bool(c.get("partitionKey"))) for c in self.context.cookies()]
 

@@ -12,6 +12,7 @@ script-error reports (CSP refusals, rejected cookies), from the page and its fra
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,9 @@ class FirefoxReader(Reader):
 
     def press(self, key: str) -> None:
         self._call("press", key=key)
+
+    def screenshot(self, x: float, y: float, width: float, height: float) -> bytes:
+        return base64.b64decode(self._call("screenshot", clip={"x": x, "y": y, "width": width, "height": height}))
 
     def cookies(self) -> list[Cookie]:
         return [Cookie(c["name"], c["domain"], c["partitioned"]) for c in self._call("cookies")]

@@ -26,6 +26,7 @@ const ops = {
   async launch({executablePath, prefs, timeout}) {
     browser = await puppeteer.launch({
       browser: 'firefox', executablePath, headless: true, extraPrefsFirefox: prefs, timeout,
+      defaultViewport: {width: 1280, height: 720},   // Playwright's default, as for Chromium
       protocolTimeout: timeout,
     });
     return {version: await browser.version(), pid: browser.process()?.pid ?? null};
@@ -63,6 +64,9 @@ const ops = {
     for (const m of parts) await keyboard.down(m);
     await keyboard.press(last);
     for (const m of parts.reverse()) await keyboard.up(m);
+  },
+  async screenshot({reader: id, clip}) {
+    return await reader(id).page.screenshot({clip, encoding: 'base64'});
   },
   async cookies({reader: id}) {
     return (await reader(id).context.cookies()).map((c) => ({

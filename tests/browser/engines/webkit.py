@@ -18,6 +18,7 @@ browser itself writes (cookie refusals, blocked loads) are invisible here.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -45,6 +46,19 @@ START_TIMEOUT = 20.0
 START_ATTEMPTS = 4
 COMMAND_TIMEOUT = 30
 KEYS = {"Tab": Keys.TAB, "Enter": Keys.ENTER, "Space": Keys.SPACE}
+CROP = """
+const [png, x, y, width, height] = arguments, scale = window.devicePixelRatio;
+const image = new Image();
+image.src = 'data:image/png;base64,' + png;
+return image.decode().then(() => {
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.round(width * scale);
+  canvas.height = Math.round(height * scale);
+  canvas.getContext('2d').drawImage(image, x * scale, y * scale, width * scale, height * scale,
+                                    0, 0, canvas.width, canvas.height);
+  return canvas.toDataURL('image/png').split(',')[1];
+});
+"""
 
 
 class Xvfb:
@@ -263,6 +277,14 @@ class WebKitReader(Reader):
         chain.perform()
 
     # -- state --------------------------------------------------------------------------
+
+    def screenshot(self, x: float, y: float, width: float, height: float) -> bytes:
+        """Cut from a screenshot of the window: WebKitGTK's element screenshots come back black.
+        The page itself crops it (a canvas), so no image library is needed here."""
+        window = self.driver.get_screenshot_as_base64()
+        cropped = self.driver.execute_script(CROP, window, x, y, width, height)
+        return base64.b64decode(cropped)
+
 
     def cookies(self) -> list[Cookie]:
         """The cookies of the current top-level document's origin: all classic WebDriver shows."""
