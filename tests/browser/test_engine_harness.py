@@ -119,7 +119,7 @@ def fake_driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 def _engine(attempts: int) -> WebKitEngine:
     try:
-        return WebKitEngine(9, start_timeout=1.5, attempts=attempts)
+        return WebKitEngine(9, start_timeout=1, attempts=attempts)
     except EngineUnavailable as e:  # Xvfb and MiniBrowser are still real
         if os.environ.get("FEEDBACKWIDGET_REQUIRE_BROWSER"):
             pytest.fail(f"WebKit is required (FEEDBACKWIDGET_REQUIRE_BROWSER) but cannot run: {e}")

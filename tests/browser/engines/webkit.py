@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -178,7 +179,7 @@ class WebKitReader(Reader):
                 options.add_argument(argument)
             direct = Proxy()
             direct.proxy_type = ProxyType.DIRECT  # the driver is on loopback: never through a proxy
-            self.config = ClientConfig(url, proxy=direct, timeout=engine.start_timeout)
+            self.config = ClientConfig(url, proxy=direct, timeout=math.ceil(engine.start_timeout))
             self.driver = webdriver.Remote(command_executor=RemoteConnection(client_config=self.config), options=options)
         except (WebDriverException, OSError, urllib3.exceptions.HTTPError) as e:  # HTTPError: a read timeout
             _kill_group(self.proc)
@@ -263,7 +264,7 @@ class WebKitReader(Reader):
 
     def click_at(self, x: float, y: float) -> None:
         actions = ActionBuilder(self.driver)
-        actions.pointer_action.move_to_location(round(x), round(y)).click()
+        actions.pointer_action.move_to_location(round(x), round(y)).click()  # type: ignore[no-untyped-call]
         actions.perform()
 
     def press(self, key: str) -> None:
