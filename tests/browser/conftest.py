@@ -155,7 +155,7 @@ def new_engine_reader(engine: Engine) -> Iterator[Callable[..., EngineReader]]:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, started in STARTED_ENGINES.items():
         terminalreporter.write_line(
-            f"engine {name} {started.version}: session-start retries {started.start_retries}"
+            f"engine {name} {started.version}: {started.starts} browser starts, {started.start_retries} retried"
         )
 
 

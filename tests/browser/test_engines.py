@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from tests.browser.conftest import Stack, article_id
 from tests.browser.engines import Engine, Reader
-from tests.browser.pages import article_page, strict_csp
+from tests.browser.pages import article_page, iframe_page, strict_csp
 from tests.browser.widgetview import Widget, wait_until
 
 EMPTY = "Yes: 0 · No: 0"
@@ -130,6 +130,18 @@ def test_the_violation_detectors_work(stack: Stack, new_engine_reader: Callable[
     assert seen is not None
     assert [v for v in reader.evaluate("() => window.__fwViolations") if v.startswith("CSP style-src")]
     wait_until(lambda: bool(stack.publisher.reports), "a report at report-uri")
+
+
+def test_the_console_check_works(stack: Stack, new_engine_reader: Callable[..., Reader]) -> None:
+    """Control for assert_quiet: a warning in the page and an error in the cross-site frame
+    (after the frame has loaded) are both seen, in every engine."""
+    reader = new_engine_reader()
+    reader.goto(iframe_page(stack, article_id()))
+    Widget(reader, None, frame=stack.widget_url).wait_tally(EMPTY)
+    reader.evaluate("() => console.warn('control: page')")
+    reader.evaluate("() => console.error('control: frame')", frame=stack.widget_url)
+    wanted = {("warning", "control: page"), ("error", "control: frame")}
+    wait_until(lambda: wanted <= {(e.level, e.text) for e in reader.console()}, "both messages")
 
 
 def test_keyboard_only(stack: Stack, new_engine_reader: Callable[..., Reader]) -> None:

@@ -107,7 +107,8 @@ class Engine(ABC):
 
     name: str
     version: str = ""
-    #: How many times starting a browser session had to be abandoned and retried.
+    #: Browser (or session) starts so far, and how many of them had to be abandoned and retried.
+    starts: int = 0
     start_retries: int = 0
 
     @abstractmethod

@@ -39,6 +39,7 @@ class ChromiumEngine(Engine):
             (profile / "Default").mkdir()
             mode = {"blocked": 1, "allowed": 0}[cookies]
             (profile / "Default" / "Preferences").write_text(json.dumps({"profile": {"cookie_controls_mode": mode}}))
+        self.starts += 1
         context = self.browser_type.launch_persistent_context(
             profile, executable_path=self.executable, args=self.args, timeout=60_000
         )

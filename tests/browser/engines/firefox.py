@@ -59,6 +59,7 @@ class FirefoxEngine(Engine):
     def _bridge(self, cookies: str) -> Bridge:
         bridge = self.bridges.get(cookies)
         if bridge is None:
+            self.starts += 1
             bridge = Bridge([self.node, str(HERE / "firefox_bridge.mjs")])
             try:
                 started = bridge.call(

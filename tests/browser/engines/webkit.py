@@ -117,7 +117,6 @@ class WebKitEngine(Engine):
         self.proxy_port = proxy_port
         self.xvfb: Xvfb | None = None
         self.readers: list[WebKitReader] = []
-        self.starts = 0
 
     def arguments(self, cookies: str) -> list[str]:
         values = [
