@@ -95,7 +95,7 @@ def mounted(settings: Settings) -> Iterator[TestClient]:
 def test_hot_routes_work_under_a_mount_with_path_parameters(mounted: TestClient) -> None:
     r = mounted.post("/news/fw/api/v1/votes", json=vote_body("m1", "up"))
     assert r.status_code == 200
-    assert "Path=/news/fw/" in r.headers["set-cookie"]
+    assert "Path=/news/fw;" in r.headers["set-cookie"]
     mounted.cookies.clear()
     assert mounted.get("/news/fw/api/v1/articles/m1").json()["up"] == 1
     assert mounted.get("/news/fw/widget.js").status_code == 200
@@ -193,34 +193,38 @@ def test_cache_keeps_one_entry_per_resolved_language(widget: FeedbackWidget) -> 
 
 @pytest.mark.parametrize("prefix", ["", "/news/fw"])
 @pytest.mark.parametrize("scheme", ["http", "https"])
-@pytest.mark.parametrize("server", ["127.0.0.1", "news.example"])
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "news.example"])
+@pytest.mark.parametrize("fetch_site", [None, "cross-site", "same-origin"])
 @pytest.mark.parametrize("token", ["abc.DEF_-123.xyz", "needs quoting; yes", 'a"b', "ünï"])
 def test_voter_cookies_are_the_bytes_starlette_writes(
-    widget: FeedbackWidget, prefix: str, scheme: str, server: str, token: str
+    widget: FeedbackWidget, prefix: str, scheme: str, host: str, fetch_site: str | None, token: str
 ) -> None:
     from starlette.requests import Request
     from starlette.responses import Response
 
     from feedbackwidget.tokens import Tokens
     from feedbackwidget.web import cookies
-    from feedbackwidget.web.runtime import Runtime
+    from feedbackwidget.web.public import public_view
 
     class Stub:  # what the cookie writer reads of a runtime
         settings = widget.settings
         tokens = Tokens("k" * 32)
-        prefix = staticmethod(Runtime.prefix)
 
     rt: Any = Stub()
-    scope = {"type": "http", "scheme": scheme, "server": (server, 443), "root_path": prefix, "headers": []}
+    headers = [(b"host", host.encode())]
+    if fetch_site:
+        headers.append((b"sec-fetch-site", fetch_site.encode()))
+    scope = {"type": "http", "scheme": scheme, "server": ("10.0.0.5", 80), "root_path": prefix, "headers": headers}
     request = Request(scope)
+    view = public_view(request, widget.settings)
     for _ in range(2):  # the first call builds the frames, the second reuses them
         fast = Response()
         cookies.set_voter_cookie(request, rt, fast, token)
         slow = Response()
         cookies._starlette_cookies(
-            slow, token, prefix + "/", scheme == "https", cookies.secure_context(request), rt.tokens.voter_max_age
+            slow, token, view.cookie_path, view.https, not view.cross_site, view.secure_context, rt.tokens.voter_max_age
         )
         assert fast.raw_headers == slow.raw_headers
         values = [v.decode("latin-1") for k, v in fast.raw_headers if k == b"set-cookie"]
-        assert len(values) == (2 if cookies.secure_context(request) else 1)
-        assert all(f"Path={prefix}/" in v for v in values)
+        assert len(values) == int(fetch_site != "cross-site") + int(scheme == "https" or host.startswith("127."))
+        assert all(f"Path={prefix or '/'};" in v + ";" for v in values)

@@ -28,6 +28,7 @@ from .web import admin, api, assets, embed, reasons
 from .web.bodies import article_id as valid_article_id
 from .web.limiter import Limiter, default_limiter
 from .web.origin import origin_status, preflight_headers
+from .web.public import claim_prefix
 from .web.responses import error_response, from_http_exception
 from .web.runtime import Runtime, utcnow
 
@@ -224,7 +225,7 @@ class FeedbackWidget:
             log.exception("could not open the widget's resources")
             await error_response(StoreUnavailable())(scope, receive, send)
             return
-        scope = {**scope, "feedbackwidget": runtime, "app": self}
+        scope = claim_prefix({**scope, "feedbackwidget": runtime, "app": self}, self.settings)
         method = scope["method"]
         if method == "OPTIONS":
             await self._preflight(scope, receive, send, runtime)

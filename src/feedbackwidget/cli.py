@@ -17,7 +17,7 @@ import uvicorn
 
 from . import export
 from .app import FeedbackWidget
-from .config import PREFIX, Settings
+from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
 from .store import open_store
 
@@ -153,6 +153,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    warn_unknown_variables(os.environ)
     try:
         status: int = args.run(args)
     except ConfigError as error:

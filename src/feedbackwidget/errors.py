@@ -26,7 +26,8 @@ class ConfigError(FeedbackError):
 
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
-        super().__init__(f"{variable}: {problem}")
+        # One line whatever the value held (values are quoted with repr by the parsers).
+        super().__init__(f"{variable}: {' '.join(problem.split())}")
 
 
 class InvalidRequest(FeedbackError):
@@ -47,9 +48,16 @@ class CaptchaFailed(FeedbackError):
 
 
 class CaptchaUnavailable(FeedbackError):
+    """Siteverify could not give an answer we can use; ``cause`` names why when it is our own
+    configuration (a siteverify error code, or ``not-configured``)."""
+
     code = "captcha_unavailable"
     status = 503
     default_detail = "The captcha service is not answering; nothing was stored. Please retry."
+
+    def __init__(self, detail: str | None = None, *, cause: str | None = None) -> None:
+        self.cause = cause
+        super().__init__(detail)
 
 
 class ForbiddenOrigin(FeedbackError):

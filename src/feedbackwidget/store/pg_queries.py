@@ -41,16 +41,20 @@ ON CONFLICT (article_id, slot) DO UPDATE
         last_vote_at = greatest(c.last_vote_at, excluded.last_vote_at)
 """
 
-RATE_PRUNE = "DELETE FROM fw_rate WHERE tat < $1"
 # GCRA: the row holds the theoretical arrival time; an attempt is allowed when
 # the new one stays within ``period`` of now. A refused attempt changes nothing.
-RATE_TAKE = """
-INSERT INTO fw_rate AS r (key, tat) VALUES ($1, $2::float8 + $3::float8)
-ON CONFLICT (key) DO UPDATE SET tat = greatest(r.tat, $2) + $3
-    WHERE greatest(r.tat, $2) + $3 - $2 <= $4::float8 + 1e-9
+# "now" is $2, or PostgreSQL's clock when $2 is NULL (app servers' clocks may
+# disagree; the database's is one). _START is store.base.gcra_start.
+_NOW = "coalesce($2::float8, extract(epoch FROM statement_timestamp())::float8)"
+_START = f"(CASE WHEN r.tat > {_NOW} + $4::float8 THEN {_NOW} ELSE greatest(r.tat, {_NOW}) END)"
+RATE_PRUNE = f"DELETE FROM fw_rate WHERE tat < {_NOW.replace('$2', '$1')}"
+RATE_TAKE = f"""
+INSERT INTO fw_rate AS r (key, tat) VALUES ($1, {_NOW} + $3::float8)
+ON CONFLICT (key) DO UPDATE SET tat = {_START} + $3
+    WHERE {_START} + $3 - {_NOW} <= $4::float8 + 1e-9
 RETURNING tat
 """
-RATE_TAT = "SELECT tat FROM fw_rate WHERE key = $1"
+RATE_TAT = f"SELECT tat, {_NOW} FROM fw_rate WHERE key = $1"
 
 VERSIONS = """
 SELECT article_version, count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down')

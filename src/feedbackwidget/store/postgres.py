@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -47,7 +48,7 @@ from ..types import (
     VoterKey,
 )
 from . import pg_queries as q
-from .base import TEXT_KINDS, Row
+from .base import TEXT_KINDS, Row, gcra_start
 from .pg_connection import (
     CONNECTION_LOST,
     RETRYABLE,
@@ -385,15 +386,17 @@ class PostgresStore:
             [totals[k] for k in keys],
         )
 
-    async def take(self, key: str, now: float, count: int, period: float) -> float:
+    async def take(self, key: str, now: float | None, count: int, period: float) -> float:
         interval = period / count
         async with self._connection() as conn:
-            if now - self._last_prune > _PRUNE_EVERY:
-                self._last_prune = now
+            clock = time.time() if now is None else now
+            if clock - self._last_prune > _PRUNE_EVERY:
+                self._last_prune = clock
                 await conn.execute(q.RATE_PRUNE, now)
             if await conn.fetchrow(q.RATE_TAKE, key, now, interval, period) is not None:
                 return 0.0
-            tat = await conn.fetchval(q.RATE_TAT, key)
-        if tat is None:
+            row = await conn.fetchrow(q.RATE_TAT, key, now)
+        if row is None:
             return 1e-3
-        return max(max(float(tat), now) + interval - now - period, 1e-3)
+        tat, at = float(row[0]), float(row[1])
+        return max(gcra_start(tat, at, period) + interval - at - period, 1e-3)

@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -31,7 +32,7 @@ from ..types import (
     Vote,
     VoterKey,
 )
-from .base import TEXT_KINDS, Row
+from .base import TEXT_KINDS, Row, gcra_start
 from .sqlite_feedback import FeedbackQueries
 from .sqlite_schema import MIGRATIONS, VERSION
 from .sqlite_sql import (
@@ -54,6 +55,8 @@ T = TypeVar("T")
 _EXPORT_BATCH = 1000
 _TEXT_BATCH = 4000  # ~0.4-0.7 MB of lines: fewer hand-overs to the loop, each of which may wait for the GIL
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
+#: :func:`~feedbackwidget.store.base.gcra_start` in SQL (?2 = now, ?4 = period).
+_GCRA_START = "(CASE WHEN tat > ?2 + ?4 THEN ?2 ELSE MAX(tat, ?2) END)"
 
 
 class SQLiteStore(FeedbackQueries):
@@ -341,27 +344,28 @@ class SQLiteStore(FeedbackQueries):
 
         return await self._write(op)
 
-    async def take(self, key: str, now: float, count: int, period: float) -> float:
-        writer = self._writer
+    async def take(self, key: str, now: float | None, count: int, period: float) -> float:
+        writer, at = self._writer, now
 
         def op(conn: sqlite3.Connection) -> float:
+            now = at if at is not None else time.time()
             if writer is not None and now - writer.last_prune > _PRUNE_EVERY:
                 conn.execute("DELETE FROM rate_limits WHERE tat < ?", (now,))
                 writer.last_prune = now
             step = period / count
             if (now + step) - now <= period + 1e-9:
                 # One statement: a new key is let through; a known one only while
-                # max(tat, now) + step - now <= period (the check below, done by SQLite).
+                # start(tat) + step - now <= period (the check below, done by SQLite).
                 taken = conn.execute(
-                    "INSERT INTO rate_limits (key, tat) VALUES (?1, ?2 + ?3) "
-                    "ON CONFLICT (key) DO UPDATE SET tat = MAX(tat, ?2) + ?3 "
-                    "WHERE MAX(tat, ?2) + ?3 - ?2 <= ?4 + 1e-9 RETURNING tat",
+                    f"INSERT INTO rate_limits (key, tat) VALUES (?1, ?2 + ?3) "
+                    f"ON CONFLICT (key) DO UPDATE SET tat = {_GCRA_START} + ?3 "
+                    f"WHERE {_GCRA_START} + ?3 - ?2 <= ?4 + 1e-9 RETURNING tat",
                     (key, now, step, period),
                 ).fetchall()
                 if taken:
                     return 0.0
             row = conn.execute("SELECT tat FROM rate_limits WHERE key = ?", (key,)).fetchone()
-            tat = max(row[0], now) if row else now
+            tat = gcra_start(row[0] if row else None, now, period)
             new_tat = tat + step
             if new_tat - now > period + 1e-9:
                 return max(new_tat - now - period, 1e-3)

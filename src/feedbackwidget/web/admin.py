@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,15 +26,9 @@ from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, U
 from ..i18n import static_dir
 from . import admin_feedback as feedback
 from . import admin_views as views
-from .admin_session import (
-    SESSION_COOKIE,
-    SESSION_MAX_AGE,
-    SESSION_SALT,
-    form_token,
-    new_session,
-    read_session,
-)
+from .admin_session import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_SALT
 from .origin import client_address, origin_status
+from .public import public_view
 from .responses import error_response
 from .runtime import Runtime, runtime_of
 
@@ -59,7 +52,7 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _prefix(request: Request) -> str:
-    return str(request.scope.get("root_path", "")).rstrip("/")
+    return public_view(request, _runtime(request).settings).prefix
 
 
 def _bearer(request: Request) -> str | None:
@@ -78,13 +71,19 @@ def is_authorised(request: Request) -> bool:
 
     Always False when no export token is configured.
     """
-    settings = _runtime(request).settings
+    runtime = _runtime(request)
+    settings = runtime.settings
     if settings.export_token is None:
         return False
     bearer = _bearer(request)
     if bearer is not None:
         return _token_matches(settings, bearer)
-    return read_session(settings, request.cookies.get(SESSION_COOKIE)) is not None
+    return _session_nonce(request) is not None
+
+
+def _session_nonce(request: Request) -> str | None:
+    runtime = _runtime(request)
+    return runtime.tokens.session(request.cookies.get(SESSION_COOKIE), runtime.settings.export_token)
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -142,23 +141,17 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10))
 
 
-def _secure(request: Request) -> bool:
-    """Mark the cookie Secure over HTTPS, or when PUBLIC_URL says the site is served over it
-    (a TLS-terminating proxy that is not trusted for forwarded headers)."""
-    public = _runtime(request).settings.public_url
-    return request.url.scheme == "https" or public.startswith("https://")
-
-
 def _set_session(request: Request, response: Response, value: str) -> None:
-    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE,
-                        path=_prefix(request) or "/", secure=_secure(request),
-                        httponly=True, samesite="strict")
+    view = public_view(request, _runtime(request).settings)
+    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE, path=view.cookie_path,
+                        secure=view.https, httponly=True, samesite="strict")
     response.headers["Cache-Control"] = "no-store"
 
 
 def _clear_session(request: Request, response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path=_prefix(request) or "/",
-                           secure=_secure(request), httponly=True, samesite="strict")
+    view = public_view(request, _runtime(request).settings)
+    response.delete_cookie(SESSION_COOKIE, path=view.cookie_path, secure=view.https, httponly=True,
+                           samesite="strict")
     response.headers["Cache-Control"] = "no-store"
 
 
@@ -186,7 +179,7 @@ async def login(request: Request) -> Response:
     except FeedbackError as exc:
         return _error(exc)
     count, period = LOGIN_ATTEMPTS
-    wait = await runtime.store.take(_client_key(settings, request), time.time(), count, period)
+    wait = await runtime.store.take(_client_key(settings, request), None, count, period)
     if wait > 0:
         retry = str(max(1, int(wait + 0.999)))
         refused = _page(request, "admin/login.html", status=429,
@@ -196,23 +189,23 @@ async def login(request: Request) -> Response:
     if not _token_matches(settings, form.get("token", "")):
         return _refuse(request, "That token is not right.")
     response = RedirectResponse(_prefix(request) + "/admin", status_code=303)
-    _set_session(request, response, new_session(settings))
+    _set_session(request, response, runtime.tokens.new_session(settings.export_token))
     return response
 
 
 async def logout(request: Request) -> Response:
-    settings = _runtime(request).settings
-    if settings.export_token is None:
+    runtime = _runtime(request)
+    if runtime.settings.export_token is None:
         return _disabled()
     if not _own_origin(request):
         return _error(ForbiddenOrigin())
-    nonce = read_session(settings, request.cookies.get(SESSION_COOKIE))
+    nonce = _session_nonce(request)
     if nonce is not None:
         try:
             form = await _form(request)
         except FeedbackError as exc:
             return _error(exc)
-        if not hmac.compare_digest(form.get("csrf", "").encode(), form_token(settings, nonce).encode()):
+        if not runtime.tokens.form_token_ok(form.get("csrf"), nonce):
             return _error(InvalidRequest("The sign-out form has expired; reload and try again."))
     response = RedirectResponse(_prefix(request) + "/admin", status_code=303)
     _clear_session(request, response)
@@ -220,9 +213,8 @@ async def logout(request: Request) -> Response:
 
 
 def _logout_token(request: Request) -> str | None:
-    settings = _runtime(request).settings
-    nonce = read_session(settings, request.cookies.get(SESSION_COOKIE))
-    return None if nonce is None else form_token(settings, nonce)
+    nonce = _session_nonce(request)
+    return None if nonce is None else _runtime(request).tokens.form_token(nonce)
 
 
 async def dashboard(request: Request) -> Response:

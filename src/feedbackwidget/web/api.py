@@ -31,7 +31,7 @@ from . import admin, embed
 from .bodies import article_id as valid_article_id
 from .bodies import is_form, media_type, parse, read_body, vote_request
 from .cookies import clear_voter_cookies, set_voter_cookie
-from .origin import check_origin, client_address, cors_headers, origin_status, own_origins
+from .origin import check_origin, client_address, cors_headers, is_allowed, origin_status, own_origins
 from .refusals import KINDS as REFUSALS
 from .responses import Prepared, error_response, json_bytes, json_response, raw_headers
 from .runtime import Runtime, runtime_of
@@ -76,9 +76,9 @@ async def cast_vote(request: Request) -> Response:
         rt.forget(ask.article_id)
     except FeedbackError as error:
         article = data.get("article_id")
-        if error.code in REFUSALS:  # counted in memory for the abuse view; written as aggregates
+        if error.code in REFUSALS:  # counted for the abuse view; answered once the count is written
             known = isinstance(article, str) and len(article) <= MAX_ARTICLE_ID
-            rt.refusals.count(article if known else None, error.code)
+            await rt.refusal_flusher.written(rt.refusal_flusher.count(article if known else None, error.code))
         if form and not isinstance(error, ForbiddenOrigin):  # a foreign page gets no page of ours
             page = embed.render_embed(
                 request, article if isinstance(article, str) else "", error=error, status_code=error.status
@@ -115,7 +115,7 @@ def _return_to(request: Request, rt: Runtime, wanted: str | None, article_id: st
         return wanted
     origin = f"{parts.scheme}://{parts.netloc.lower()}"
     if parts.scheme in ("http", "https") and (
-        origin in own_origins(request, rt.settings) or origin in rt.settings.allowed_origins
+        origin in own_origins(request, rt.settings) or is_allowed(origin, rt.settings)
     ):
         return wanted
     return fallback
@@ -299,6 +299,8 @@ async def export_rows(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """``ok``; ``degraded`` (200: tallies are served, votes are not) when our own captcha
+    configuration is wrong, naming the cause; ``unavailable`` (503) when the store does not answer."""
     rt = runtime_of(request)
     try:
         await rt.store.ping()
@@ -306,6 +308,10 @@ async def healthz(request: Request) -> Response:
         return json_response(
             {"status": "unavailable", "error": error.code, "detail": error.detail}, 503, {"Cache-Control": "no-store"}
         )
+    trouble = rt.verifier.trouble
+    if trouble is not None:
+        body = {"status": "degraded", "error": "captcha_unavailable", "detail": trouble}
+        return json_response(body, headers={"Cache-Control": "no-store"})
     return json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 

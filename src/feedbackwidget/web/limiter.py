@@ -7,7 +7,6 @@ falls over to the store while Redis does not answer).
 
 from __future__ import annotations
 
-import time
 from typing import Protocol
 
 from ..config import RateLimit, Settings
@@ -41,7 +40,8 @@ class GcraLimiter:
             await closer()
 
     async def check(self, key: str) -> None:
-        wait = await self.taker.take(key, time.time(), self.limit.count, self.limit.period)
+        # now=None: the clock of whoever keeps the state, one clock for every server.
+        wait = await self.taker.take(key, None, self.limit.count, self.limit.period)
         if wait > 0:
             raise RateLimited(wait)
 
@@ -52,7 +52,7 @@ class _StoreTaker:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def take(self, key: str, now: float, count: int, period: float) -> float:
+    async def take(self, key: str, now: float | None, count: int, period: float) -> float:
         return await self.store.take(key, now, count, period)
 
 

@@ -19,6 +19,7 @@ from ..sentiment import sentiment_object
 from ..store import Store
 from ..tokens import Tokens, VoterToken, pseudonym
 from ..types import Tally, Vote
+from .public import public_view
 from .refusals import RefusalFlusher, Refusals
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ class Runtime:
         self.templates = templates
         self.limiter = limiter
         self.clock = clock
-        # Refused attempts are counted in memory and written as one aggregate per interval,
-        # so a flood of refusals never becomes a flood of writes.
+        # Refused attempts are counted in memory and written as coalesced aggregates, so a
+        # flood of refusals never becomes a flood of writes; each answer waits for its write.
         self.refusals = Refusals()
         self.refusal_flusher = RefusalFlusher(self.refusals, store.add_refusals)
         self.verifier = CaptchaVerifier(
@@ -93,7 +94,6 @@ class Runtime:
         except BaseException:
             await self.store.close()
             raise
-        self.refusal_flusher.start()
 
     async def close(self) -> None:
         await self.refusal_flusher.stop()  # writes what is left
@@ -113,10 +113,9 @@ class Runtime:
 
     # -- request helpers ------------------------------------------------------
 
-    @staticmethod
-    def prefix(request: Request) -> str:
-        """The mount prefix URLs emitted inside this request start with ('' at the root)."""
-        return str(request.scope.get("root_path", "")).rstrip("/")
+    def prefix(self, request: Request) -> str:
+        """The prefix URLs emitted inside this request start with ('' at the root)."""
+        return public_view(request, self.settings).prefix
 
     def reader(self, request: Request) -> VoterToken | None:
         """The reader's voter token: the first of header, cookie and partitioned cookie that
