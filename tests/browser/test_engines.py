@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.browser.conftest import Stack, article_id
-from tests.browser.engines import Engine, Reader
+from tests.browser.engines import Reader
 from tests.browser.pages import article_page, iframe_page, strict_csp
 from tests.browser.widgetview import Widget, wait_until
 
@@ -167,8 +167,3 @@ def test_keyboard_only(stack: Stack, new_engine_reader: Callable[..., Reader]) -
     w.wait_tally(EMPTY)
     w.wait(lambda s: s["focused"] == "Yes", "focus kept in the widget when the withdraw button goes")
     assert_quiet(reader)
-
-
-def test_engine_is_what_ci_installed(engine: Engine) -> None:
-    """The run says which engine builds it tested (the summary line at the end repeats it)."""
-    assert engine.name in ("chromium", "firefox", "webkit")
