@@ -47,6 +47,8 @@ START_TIMEOUT = 20.0
 START_ATTEMPTS = 4
 COMMAND_TIMEOUT = 30
 KEYS = {"Tab": Keys.TAB, "Enter": Keys.ENTER, "Space": Keys.SPACE}
+#: Loopback requests never go through the http_proxy a CI machine may set.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 CROP = """
 const [png, x, y, width, height] = arguments, scale = window.devicePixelRatio;
 const image = new Image();
@@ -162,7 +164,11 @@ class WebKitReader(Reader):
     def __init__(self, engine: WebKitEngine, cookies: str) -> None:
         assert engine.xvfb is not None
         port = _free_port()
-        env = {**os.environ, "DISPLAY": engine.xvfb.display}
+        # The driver reaches its browser over loopback through GLib, which honours proxy
+        # variables (a CI machine's http_proxy made every New Session hang); the browser gets
+        # its proxy from --proxy instead.
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env["DISPLAY"] = engine.xvfb.display
         self.proc = subprocess.Popen(
             [engine.driver, f"--port={port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -180,23 +186,23 @@ class WebKitReader(Reader):
             direct.proxy_type = ProxyType.DIRECT  # the driver is on loopback: never through a proxy
             self.config = ClientConfig(url, proxy=direct, timeout=math.ceil(engine.start_timeout))
             self.driver = webdriver.Remote(command_executor=RemoteConnection(client_config=self.config), options=options)
+            self.config.timeout = COMMAND_TIMEOUT  # read per request: bounds every later command
+            self.driver.set_page_load_timeout(COMMAND_TIMEOUT - 5)
+            self.driver.set_script_timeout(COMMAND_TIMEOUT - 5)
+            self.driver.set_window_rect(0, 0, 1280, 900)
         except (WebDriverException, OSError, urllib3.exceptions.HTTPError) as e:  # HTTPError: a read timeout
             _kill_group(self.proc)
             raise EngineTimeout(f"New Session: {type(e).__name__}: {e}") from None
         except BaseException:
             _kill_group(self.proc)
             raise
-        self.config.timeout = COMMAND_TIMEOUT  # read per request: bounds every later command
-        self.driver.set_page_load_timeout(COMMAND_TIMEOUT - 5)
-        self.driver.set_script_timeout(COMMAND_TIMEOUT - 5)
-        self.driver.set_window_rect(0, 0, 1280, 900)
         engine.version = self.driver.capabilities.get("browserVersion", "")
 
     def _wait_ready(self, url: str) -> None:
         """Until the driver answers /status (bounded): it needs a moment to listen."""
         for _ in range(200):
             try:
-                with urllib.request.urlopen(url + "/status", timeout=1) as answer:
+                with DIRECT.open(url + "/status", timeout=1) as answer:
                     if json.loads(answer.read())["value"]["ready"]:
                         return
             except (urllib.error.URLError, OSError, ValueError, KeyError):
