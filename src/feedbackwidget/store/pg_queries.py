@@ -103,13 +103,15 @@ ORDER BY updated_at DESC, voter LIMIT $2
 # Rows arrive summed per key and sorted (see PostgresStore.add_refusals): one
 # statement, and concurrent flushes take their row locks in the same order.
 # An article the store has never seen a vote for is counted under "": random
-# article ids in a flood of refusals cannot make the table grow.
+# article ids in a flood of refusals cannot make the table grow. Days and counts
+# travel as text[]: asyncpg looks date[] and bigint[] up in the catalogue on first
+# use, with session-level SETs that a connection pooler would leave behind.
 ADD_REFUSALS = """
 INSERT INTO fw_refusals AS r (day, article_id, kind, count)
-SELECT u.day,
+SELECT u.day::date,
        CASE WHEN EXISTS (SELECT 1 FROM fw_articles a WHERE a.article_id = u.article_id) THEN u.article_id ELSE '' END,
-       u.kind, SUM(u.count)
-FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[]) AS u(day, article_id, kind, count)
+       u.kind, SUM(u.count::bigint)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(day, article_id, kind, count)
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 ON CONFLICT (day, article_id, kind) DO UPDATE SET count = r.count + excluded.count
