@@ -22,6 +22,7 @@ from .app import FeedbackWidget
 from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
 from .store import open_store
+from .types import EXPORT_FORMATS, EXPORT_KINDS
 
 
 @contextlib.contextmanager
@@ -152,8 +153,8 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
 
     exp = commands.add_parser("export", help="write votes, events, articles or daily counts as CSV or NDJSON")
-    exp.add_argument("--format", choices=["csv", "ndjson"], required=True)
-    exp.add_argument("--kind", choices=["votes", "events", "articles", "daily", "reasons"], default="votes")
+    exp.add_argument("--format", choices=EXPORT_FORMATS, required=True)
+    exp.add_argument("--kind", choices=EXPORT_KINDS, default="votes")
     exp.add_argument("--since", help="ISO date or date-time (inclusive)")
     exp.add_argument("--until", help="ISO date or date-time (exclusive)")
     exp.add_argument("--after", help="kind=events only: the last event_id already fetched")

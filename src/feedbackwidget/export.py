@@ -32,13 +32,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import InvalidRequest
 from .sentiment import share_up, wilson_lower
 from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
-from .types import ExportFormat, ExportKind
+from .types import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
-FORMATS: tuple[ExportFormat, ...] = ("csv", "ndjson")
-KINDS: tuple[ExportKind, ...] = ("votes", "events", "articles", "daily", "reasons")
+FORMATS, KINDS = EXPORT_FORMATS, EXPORT_KINDS
 
 #: Rows per batch when this module builds batches itself (``daily`` in a time zone).
 BATCH_ROWS = 1000

@@ -23,10 +23,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from .store.base import Row
+from .types import REFUSAL_KINDS
 
 log = logging.getLogger("feedbackwidget")
 
-KINDS = ("captcha_required", "captcha_failed", "rate_limited", "forbidden_origin")
+KINDS = REFUSAL_KINDS
 UNKNOWN_ARTICLE = ""
 
 _Key = tuple[dt.date, str, str]

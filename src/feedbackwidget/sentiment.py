@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .types import ArticleOrder, ArticleSummary, Tally, Vote
+from .types import ORDERS, ArticleOrder, ArticleSummary, Tally, Vote
 
 #: Two-sided 95% normal quantile.
 Z95 = 1.959963984540054
@@ -155,7 +155,6 @@ _KEYS: dict[str, Callable[[ArticleSummary], RankKey]] = {
     "recent": _by_recent,
 }
 
-ORDERS: tuple[ArticleOrder, ...] = ("wilson", "total", "recent")
 
 
 def rank_key(order: ArticleOrder) -> Callable[[ArticleSummary], RankKey]:

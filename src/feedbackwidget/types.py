@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 Vote = Literal["up", "down"]
-VOTES: tuple[Vote, ...] = ("up", "down")
-
 Action = Literal["cast", "change", "withdraw", "erase"]
 ExportKind = Literal["votes", "events", "articles", "daily", "reasons"]
 ExportFormat = Literal["csv", "ndjson"]
 ArticleOrder = Literal["wilson", "total", "recent"]
+#: Refused vote attempts counted for the abuse view (the contract's error codes).
+RefusalKind = Literal["captcha_required", "captcha_failed", "rate_limited", "forbidden_origin"]
+
+# Each enumeration is spelled once, above; these are its values in order.
+VOTES: tuple[Vote, ...] = get_args(Vote)
+ACTIONS: tuple[Action, ...] = get_args(Action)
+EXPORT_KINDS: tuple[ExportKind, ...] = get_args(ExportKind)
+EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
+ORDERS: tuple[ArticleOrder, ...] = get_args(ArticleOrder)
+REFUSAL_KINDS: tuple[RefusalKind, ...] = get_args(RefusalKind)
 
 #: An article id is an opaque string of 1..256 characters without control characters.
 ArticleId = str

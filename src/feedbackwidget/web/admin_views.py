@@ -15,11 +15,11 @@ from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 
+from .. import validate
 from ..charts import daily_chart, fill_days, sparkline
 from ..config import Settings
 from ..errors import NotFound
 from ..sentiment import (
-    ORDERS,
     Prior,
     bayesian_average,
     enough_votes,
@@ -27,7 +27,7 @@ from ..sentiment import (
     wilson_interval,
 )
 from ..store.base import Row, Store
-from ..types import MAX_ARTICLE_ID, ArticleOrder
+from ..types import ORDERS, ArticleOrder
 
 PAGE_SIZE = 50
 DEFAULT_DAYS = 30
@@ -191,16 +191,10 @@ async def dashboard_context(
     }
 
 
-def _valid_article_id(article_id: str) -> bool:
-    return 0 < len(article_id) <= MAX_ARTICLE_ID and all(
-        ch >= " " and not "\x7f" <= ch <= "\x9f" for ch in article_id)
-
-
 async def article_context(
     store: Store, settings: Settings, article_id: str, params: Mapping[str, str], prefix: str
 ) -> dict[str, Any]:
-    if not _valid_article_id(article_id):
-        raise NotFound("No such article.")
+    validate.article_id(article_id)  # the same rule as every other entry point's
     days = date_range(params)
     info = await store.article(article_id)
     if info is None:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from .. import export, i18n, validate
 from ..errors import ForbiddenOrigin, InvalidRequest, StoreUnavailable, Unauthorized
 from ..tokens import VoterToken
-from ..types import Tally
+from ..types import ORDERS, Tally
 from . import admin, form
 from .bodies import is_form, read_fields
 from .context import RequestContext, context
@@ -183,7 +183,7 @@ def _iso(moment: dt.datetime | None) -> str | None:
 async def list_articles(request: Request) -> Response:
     rt = runtime_of(request)
     require_export_token(request, rt)
-    order = _choice(request, "order", ("wilson", "total", "recent"), "wilson")
+    order = _choice(request, "order", ORDERS, "wilson")
     limit = _int(request, "limit", 50, 1, 1000)
     offset = _int(request, "offset", 0, 0, 10**9)
     rows = await rt.store.articles(order, limit, offset)  # type: ignore[arg-type]
