@@ -201,10 +201,6 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite:")
-
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{f.name}={'<hidden>' if f.name in SECRETS and getattr(self, f.name) else repr(getattr(self, f.name))}"

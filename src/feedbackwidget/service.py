@@ -13,7 +13,6 @@ the operations below, never by hand in a handler.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from .refusals import RefusalFlusher, Refusals
 from .sentiment import sentiment_object
 from .store import Store
 from .tally_cache import TallyCache
-from .tokens import Tokens, VoterToken, client_key, pseudonym
+from .tokens import Tokens, VoterToken, client_key, pseudonym, same_secret
 from .types import ArticleId, Cast, Tally, Vote
 
 #: Dashboard sign-in attempts allowed per client address (IPv6 by /64): count, period in seconds.
@@ -210,7 +209,7 @@ class VoteService:
             raise Unauthorized("The dashboard is disabled: no export token is configured.")
         count, period = SIGN_IN_LIMIT
         await self.limiter.check("sign-in:" + self.client_key(address), count, period)
-        if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+        if not same_secret(token, expected):
             raise Unauthorized("That token is not right.")
         return self.tokens.new_session(expected)
 

@@ -16,7 +16,6 @@ RefusalKind = Literal["captcha_required", "captcha_failed", "rate_limited", "for
 
 # Each enumeration is spelled once, above; these are its values in order.
 VOTES: tuple[Vote, ...] = get_args(Vote)
-ACTIONS: tuple[Action, ...] = get_args(Action)
 EXPORT_KINDS: tuple[ExportKind, ...] = get_args(ExportKind)
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 ORDERS: tuple[ArticleOrder, ...] = get_args(ArticleOrder)

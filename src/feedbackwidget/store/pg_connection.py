@@ -172,8 +172,7 @@ async def end_transaction(conn: Any) -> None:
     Everything this store does on a pooled connection is transaction-scoped
     (``pg_advisory_xact_lock*``, ``SET LOCAL``, cursors inside transactions), so
     ending a transaction left open is enough; asyncpg's default reset sends four
-    more statements per release, and a vote releases twice (measured: ~930 ->
-    ~1,120 votes/s).
+    more statements per release, and a vote releases twice (docs/performance.md).
     """
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")

@@ -99,9 +99,8 @@ class Writer(threading.Thread):
         """Take the write lock, waiting up to ``busy_timeout`` for another process to let go.
 
         SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, so a writer
-        in a second worker process keeps missing the moments the first one lets go
-        (measured with ``serve --workers 2``: vote p99 of 0.7-1.7 s in 3 runs of 5).
-        Trying again every 0.2-2 ms kept that p99 at 0.10-0.12 s in 5 runs of 5."""
+        in a second worker process keeps missing the moments the first one lets go; trying
+        again every 0.2-2 ms does not (docs/performance.md, "What bounds each target")."""
         deadline = time.monotonic() + self.busy_timeout
         pause = 0.0002
         while True:

@@ -12,7 +12,6 @@ also needs a form token derived from the session.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..config import Settings
 from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, RateLimited, Unauthorized
 from ..i18n import static_dir
+from ..tokens import same_secret
 from . import admin_feedback as feedback
 from . import admin_views as views
 from .admin_session import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_SALT
@@ -60,11 +59,6 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _token_matches(settings: Settings, candidate: str) -> bool:
-    assert settings.export_token is not None
-    return hmac.compare_digest(candidate.encode(), settings.export_token.encode())
-
-
 def is_authorised(request: Request) -> bool:
     """Whether the request carries the export token (bearer) or a valid dashboard session.
 
@@ -76,7 +70,7 @@ def is_authorised(request: Request) -> bool:
         return False
     bearer = _bearer(request)
     if bearer is not None:
-        return _token_matches(settings, bearer)
+        return same_secret(bearer, settings.export_token)
     return _session_nonce(request) is not None
 
 

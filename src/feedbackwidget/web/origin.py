@@ -8,7 +8,6 @@ from functools import lru_cache
 from starlette.requests import Request
 
 from ..config import Settings
-from ..errors import ForbiddenOrigin
 
 ALLOWED_HEADERS = "Content-Type, X-Feedback-Voter"
 EXPOSED_HEADERS = "Retry-After"
@@ -88,14 +87,6 @@ def origin_status(request: Request, settings: Settings) -> str:
     if allowed.anyone:
         return "any"
     return "forbidden"
-
-
-def check_origin(request: Request, settings: Settings) -> str:
-    """Refuse a cross-origin caller that is not allowed, before anything else happens."""
-    status = origin_status(request, settings)
-    if status == "forbidden":
-        raise ForbiddenOrigin()
-    return status
 
 
 def cors_headers(request: Request, status: str) -> dict[str, str]:
