@@ -1,6 +1,8 @@
 """An offline stand-in for hCaptcha, spoken over real HTTP on loopback.
 
-It exists for tests, benchmarks and ``feedbackwidget demo --captcha fake``;
+A declared, documented part of the package (docs/testing.md), as
+``starlette.testclient`` is of Starlette: for a publisher's own tests,
+benchmarks and ``feedbackwidget demo --captcha fake``;
 the widget itself never knows it is talking to a fake: it is reached only
 through the ``HCAPTCHA_VERIFY_URL`` and ``HCAPTCHA_JS_URL`` settings.
 
