@@ -84,3 +84,14 @@ def test_static_publisher_runner_settings(fake: FakeHCaptcha, tmp_path: Path) ->
     assert '<script src="http://127.0.0.1:8000/widget.js" async></script>' in html
     for example in ("starlette_host", "fastapi_host", "static_publisher"):
         assert "```sh" in (EXAMPLES / example / "README.md").read_text(), example
+
+
+def test_the_testing_guide_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/testing.md's example, run as written (in a scratch folder: it makes test.db)."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text()
+    code = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/testing.md", "exec"), namespace)
+    namespace["test_a_vote_counts"]()
+    assert (tmp_path / "test.db").exists()
