@@ -54,7 +54,7 @@ def test_demo_with_hcaptcha_test_keys_never_mentions_the_fake(reader: Reader, tm
         assert "fake" not in page.content().lower()
         w = widget_of(page, ARTICLE_ID)
         expect(w.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
-        script = page.evaluate("() => fetch('/feedback/widget.js').then(r => r.text())")
+        script = page.evaluate("() => fetch('/feedback/widget-actions.js?lang=en').then(r => r.text())")
         assert TEST_SITEKEY in script and "https://js.hcaptcha.com/1/api.js" in script
         w.get_by_role("button", name="Yes", exact=True).click()  # the real service is unreachable:
         expect(w.get_by_role("status")).to_have_text("Could not reach the server.")  # no silent fallback
