@@ -112,9 +112,10 @@
     }
   }
 
-  // Paint every widget showing this binding's article, and the binding's own (perhaps detached).
+  // After news from the server (a tally, a language's strings): paint every widget in the page,
+  // and the binding's own even if it is detached. Painting a widget nothing changed for is cheap.
   function repaint(binding) {
-    for (const widget of attached()) if (widget._binding._article === binding._article) paint(widget);
+    for (const widget of attached()) paint(widget);
     paint(binding._widget);
   }
 

@@ -26,6 +26,25 @@ for (const name of ['shown', 'vote', 'withdraw', 'error']) {
 }
 """
 
+#: Counts, in the page, the widget's calls to its API, the answers it has read and the captcha
+#: tokens it received: a test that lets an answer go waits for the page to have read it
+#: before looking at the widget, and one that started a vote waits for its captcha.
+COUNTING_HOOK = """
+window.__fwFetches = 0;
+window.__fwRead = 0;
+window.__fwTokens = 0;  // captcha tokens the page has received (the stand-in's POST /mint)
+const fetchFirst = window.fetch;
+window.fetch = function (input, init) {
+  if (String(input).includes('/api/v1/')) window.__fwFetches++;
+  return fetchFirst.call(this, input, init);
+};
+const jsonFirst = Response.prototype.json;
+Response.prototype.json = function () {
+  const api = this.url.includes('/api/v1/'), mint = this.url.endsWith('/mint');
+  return jsonFirst.call(this).finally(() => { if (api) window.__fwRead++; if (mint) window.__fwTokens++; });
+};
+"""
+
 #: The widget's state as a reader sees it, per element id.
 SHOWN = """ids => ids.map(id => {
   const el = document.getElementById(id), root = el.shadowRoot;
@@ -49,6 +68,7 @@ class Held:
     """One request to the widget server, stopped in the browser."""
 
     route: Any
+    op: Any = None  # what a test knows it belongs to
 
     @property
     def method(self) -> str:
@@ -87,15 +107,20 @@ class Holder:
         self.page = page
         self.held: list[Held] = []
         self.reads, self.writes = reads, writes
+        self.seen = 0  # requests to the API that reached the route, held or not
         page.route(f"{widget_url}/api/v1/**", self._route)
 
     def _route(self, route: Any) -> None:
         held = Held(route)
         wanted = self.reads if held.kind == "read" else self.writes
-        if route.request.method == "OPTIONS" or not wanted:
+        if route.request.method == "OPTIONS":
             route.fallback()
-        else:
+            return
+        self.seen += 1
+        if wanted:
             self.held.append(held)
+        else:
+            route.fallback()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Held]:
         """Until at least ``count`` requests are held (the route handler runs while Playwright
