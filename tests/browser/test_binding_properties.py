@@ -11,7 +11,7 @@ step the widget must show exactly what the model says, and at the end the server
 must be the model's: every acknowledged vote counted once on the article it was cast on,
 nothing on articles the reader never voted on; the events must be one per outcome.
 
-Examples and length: FEEDBACKWIDGET_BINDING_EXAMPLES (default 12) and
+Examples and length: FEEDBACKWIDGET_BINDING_EXAMPLES (default 15) and
 FEEDBACKWIDGET_BINDING_STEPS (default 24).
 """
 
@@ -31,7 +31,7 @@ from feedbackwidget import i18n
 from tests.browser.conftest import Reader, Stack
 from tests.browser.holding import COUNTING_HOOK, EVENTS_HOOK, Held, Holder, events, navigate, shown, spa_page
 
-EXAMPLES = int(os.environ.get("FEEDBACKWIDGET_BINDING_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("FEEDBACKWIDGET_BINDING_EXAMPLES", "15"))
 STEPS = int(os.environ.get("FEEDBACKWIDGET_BINDING_STEPS", "24"))
 ELEMENTS = ("w1", "w2")
 ARTICLES = 3
