@@ -3,10 +3,14 @@ and the memory an export of a million votes takes.
 
     python benchmarks/bench_store.py [--seconds 5] [--concurrency 64]
         [--postgres postgresql://postgres@127.0.0.1/postgres] [--export-rows 1000000]
+        [--pgbouncer postgresql://postgres@127.0.0.1:6432/postgres]
 
 Creates (and drops) its own PostgreSQL database and a temporary SQLite file.
 Not a test: prints figures. Each figure is casts/s of first votes (each one a
-new voter: vote row + event + counters in one transaction).
+new voter: vote row + event + counters in one transaction). With ``--pgbouncer``
+(a running PgBouncer in transaction mode whose ``[databases]`` passes any name
+on, ``* = host=… port=…``) it also runs the 1,000-article case behind it, and
+directly with ``?pooler=on`` (the pooler-safe mode without the extra hop).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from feedbackwidget.types import Cast
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
-async def hammer(store: Any, seconds: float, concurrency: int, articles: int) -> float:
+async def hammer(store: Any, seconds: float, concurrency: int, articles: int, cpu: list[float] | None = None) -> float:
+    """Casts/s; appends this process's CPU µs per cast to ``cpu`` (steadier than casts/s on a shared machine)."""
     counter = itertools.count()
     stop = time.perf_counter() + seconds
     done = 0
@@ -47,8 +52,10 @@ async def hammer(store: Any, seconds: float, concurrency: int, articles: int) ->
             await store.cast(Cast(f"article-{n % articles}", f"voter-{n}", "up" if n % 3 else "down", NOW))
             done += 1
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if cpu is not None:
+        cpu.append((time.process_time() - cpu_started) / max(done, 1) * 1e6)
     return done / (time.perf_counter() - started)
 
 
@@ -80,7 +87,15 @@ async def throughput(args: argparse.Namespace) -> None:
         for slots in (1, 8)
         for label, articles in (("1,000 articles", 1000), ("one hot article", 1))
     ]
+    if args.pgbouncer:
+        pooled = [
+            ("postgresql  ?pooler=on, direct", "pooler=on", 8, 1000),
+            ("pgbouncer   1,000 articles    ", "pgbouncer", 8, 1000),
+            ("pgbouncer   ?search_path=…    ", "pgbouncer+settings", 8, 1000),
+        ]
+        cases = [cases[4], *pooled] if args.pooler_only else cases + pooled
     results: dict[int, list[float]] = {i: [] for i in range(len(cases))}
+    cpu: dict[int, list[float]] = {i: [] for i in range(len(cases))}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for run in range(args.repeat):
@@ -88,25 +103,40 @@ async def throughput(args: argparse.Namespace) -> None:
                     store: Any
                     if kind == "sqlite":
                         store = SQLiteStore(os.path.join(tmp, f"bench-{run}-{i}.db"))
+                    elif kind in ("pgbouncer", "pooler=on"):  # a database of its own (no URL settings), emptied per run
+                        own = f"{name}_c{i}"
+                        if run == 0:
+                            await admin(args.postgres, f'CREATE DATABASE "{own}"')
+                        else:
+                            emptied = "TRUNCATE fw_votes, fw_events, fw_counters, fw_articles"
+                            await admin(with_database(args.postgres, own), emptied)
+                        base = args.pgbouncer if kind == "pgbouncer" else args.postgres + "?pooler=on"
+                        store = PostgresStore(
+                            with_database(base, own), pool_min=args.pool, pool_max=args.pool, counter_slots=slots
+                        )
                     else:
                         schema = f"r{run}_c{i}"
                         await admin(url, f"CREATE SCHEMA {schema}")
+                        base = with_database(args.pgbouncer, name) if kind == "pgbouncer+settings" else url
                         store = PostgresStore(
-                            f"{url}?search_path={schema}",
+                            f"{base}?search_path={schema}",
                             pool_min=args.pool,
                             pool_max=args.pool,
                             counter_slots=slots,
                         )
                     await store.open()
-                    results[i].append(await hammer(store, args.seconds, args.concurrency, articles))
+                    results[i].append(await hammer(store, args.seconds, args.concurrency, articles, cpu[i]))
                     await store.close()
     finally:
         await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for i in range(len(cases)):
+            await admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}_c{i}" WITH (FORCE)')
     for i, (label, kind, slots, _) in enumerate(cases):
         runs = sorted(results[i])
-        extra = f"   (pool {args.pool}, {slots} counter slot(s))" if kind == "postgres" else ""
+        extra = f"   (pool {args.pool}, {slots} counter slot(s))" if kind != "sqlite" else ""
         spread = " ".join(f"{r:.0f}" for r in runs)
-        print(f"  {label} {statistics.median(runs):8.0f}{extra}   runs: {spread}")
+        print(f"  {label} {statistics.median(runs):8.0f}{extra}   runs: {spread}"
+              f"   client CPU µs/cast: {statistics.median(cpu[i]):.0f} ({min(cpu[i]):.0f}-{max(cpu[i]):.0f})")
 
 
 async def export_rss(args: argparse.Namespace) -> None:
@@ -166,6 +196,8 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pgbouncer", help="URL of a PgBouncer in transaction mode in front of --postgres")
+    parser.add_argument("--pooler-only", action="store_true", help="with --pgbouncer: only the cases that compare it")
     parser.add_argument("--export-rows", type=int, default=1_000_000)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-export", action="store_true")

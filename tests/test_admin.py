@@ -18,13 +18,14 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
+from feedbackwidget.service import SIGN_IN_LIMIT
 from feedbackwidget.store.sqlite import SQLiteStore
+from feedbackwidget.tokens import CLOCK_SKEW, Tokens
 from feedbackwidget.types import Cast
 from feedbackwidget.web import admin
 from feedbackwidget.web.admin_views import MAX_DAYS, date_range
@@ -209,25 +210,37 @@ def test_tampered_or_foreign_sessions_are_refused(client: TestClient, db: Path) 
         assert client.get(PREFIX + "/admin", headers=HTML).status_code == 401
         client.cookies.clear()
     # signed with the right key but the wrong purpose (salt)
-    other = URLSafeTimedSerializer(SECRET, salt="feedbackwidget.voter").dumps({"n": "x", "m": "y"})
+    other = Tokens(SECRET).new_voter()[0]
     client.cookies.set(admin.SESSION_COOKIE, other)
     assert client.get(PREFIX + "/admin", headers=HTML).status_code == 401
+
+
+def _session_signed(at: float) -> str:
+    """A session cookie as a server whose clock reads ``at`` would sign it."""
+    return Tokens(SECRET, clock=lambda: at).new_session(TOKEN)
 
 
 def test_session_expires(client: TestClient) -> None:
     sign_in(client)
     good = client.cookies[admin.SESSION_COOKIE]
-    payload = URLSafeTimedSerializer(SECRET, salt=admin.SESSION_SALT).loads(good)
-
-    class PastSigner(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - admin.SESSION_MAX_AGE - 5
-
-    expired = URLSafeTimedSerializer(SECRET, salt=admin.SESSION_SALT, signer=PastSigner).dumps(payload)
+    expired = _session_signed(time.time() - admin.SESSION_MAX_AGE - CLOCK_SKEW - 5)
     client.cookies.clear()
     client.cookies.set(admin.SESSION_COOKIE, expired)
     assert client.get(PREFIX + "/admin", headers=HTML).status_code == 401
     client.cookies.set(admin.SESSION_COOKIE, good)
+    assert client.get(PREFIX + "/admin", headers=HTML).status_code == 200
+
+
+@pytest.mark.parametrize(("offset", "status"), [(+CLOCK_SKEW - 10, 200), (-CLOCK_SKEW + 10, 200), (+CLOCK_SKEW + 10, 401)])
+def test_session_from_a_server_with_another_clock(client: TestClient, offset: int, status: int) -> None:
+    """Signed by a server whose clock is ``offset`` seconds off: within five minutes either way it is good."""
+    client.cookies.set(admin.SESSION_COOKIE, _session_signed(time.time() + offset))
+    assert client.get(PREFIX + "/admin", headers=HTML).status_code == status
+
+
+def test_session_near_its_end_on_a_slower_server(client: TestClient) -> None:
+    """Eight hours old by this clock but signed by a server running four minutes fast: still good."""
+    client.cookies.set(admin.SESSION_COOKIE, _session_signed(time.time() - admin.SESSION_MAX_AGE - CLOCK_SKEW + 60))
     assert client.get(PREFIX + "/admin", headers=HTML).status_code == 200
 
 
@@ -284,7 +297,7 @@ def test_sign_out_needs_the_form_token(client: TestClient) -> None:
 
 
 def test_sign_in_attempts_are_rate_limited(client: TestClient) -> None:
-    count, _ = admin.LOGIN_ATTEMPTS
+    count, _ = SIGN_IN_LIMIT
     for _ in range(count):
         assert client.post(PREFIX + "/admin/login", data={"token": "guess"}).status_code == 401
     r = client.post(PREFIX + "/admin/login", data={"token": TOKEN}, follow_redirects=False)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -13,6 +15,7 @@ from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
+from feedbackwidget.store import open_store
 
 from .conftest import EXPORT_TOKEN, vote_body
 
@@ -159,7 +162,7 @@ def test_mounted_under_prefix_with_host_lifespan(settings: Settings) -> None:
         assert c.get("/feedback/healthz").json() == {"status": "ok"}
         r = c.post("/feedback/api/v1/votes", json=vote_body("m1"))
         assert r.status_code == 200
-        assert "Path=/feedback/" in r.headers["set-cookie"]
+        assert "Path=/feedback;" in r.headers["set-cookie"]
         page = c.get("/feedback/embed/m1").text
         assert 'action="/feedback/api/v1/votes"' in page
         assert "/feedback/embed.js" in page
@@ -223,10 +226,50 @@ def test_403_captcha_reused(client: TestClient) -> None:
     assert article(client, "reuse")["total"] == 1
 
 
-def test_403_wrong_secret_or_key(make_settings: Callable[..., Settings]) -> None:
-    for wrong in ({"hcaptcha_secret": "not-the-secret"}, {"hcaptcha_sitekey": "not-the-sitekey"}):
-        with TestClient(FeedbackWidget(make_settings(**wrong))) as c:
-            assert_error(c.post(VOTES, json=vote_body("wk")), 403, "captcha_failed")
+@pytest.mark.parametrize(
+    ("wrong", "cause", "variable"),
+    [
+        ({"hcaptcha_secret": "not-the-secret"}, "invalid-input-secret", "HCAPTCHA_SECRET"),
+        ({"hcaptcha_sitekey": "not-the-sitekey"}, "sitekey-secret-mismatch", "HCAPTCHA_SITEKEY"),
+    ],
+)
+def test_our_wrong_captcha_configuration_is_ours_not_the_readers(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture, wrong: dict[str, str], cause: str,
+    variable: str,
+) -> None:
+    """A publisher's mistake: 503 for the reader (not "the anti-spam check failed"), one loud
+    log line a minute naming the setting, /healthz degraded naming the cause, no refusal counted."""
+    widget = FeedbackWidget(make_settings(**wrong))
+    with TestClient(widget) as c, caplog.at_level("ERROR", logger="feedbackwidget"):
+        assert c.get("/healthz").json() == {"status": "ok"}
+        for _ in range(3):
+            assert_error(c.post(VOTES, json=vote_body("wk")), 503, "captcha_unavailable")
+        health = c.get("/healthz")
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded" and cause in health.json()["detail"]
+        assert variable in health.json()["detail"]
+        assert c.get("/api/v1/articles/wk").json()["total"] == 0
+        assert_error(c.post(VOTES, json=vote_body("wk", token="FAIL-1")), 503, "captcha_unavailable")
+    # The lifespan has ended, so every refusal counted in memory has been written.
+    assert asyncio.run(_refusal_rows(widget.settings.database_url)) == [], "counted as abuse"
+    lines = [r.getMessage() for r in caplog.records if cause in r.getMessage()]
+    assert len(lines) == 1 and variable in lines[0]
+    assert "not-the-secret" not in caplog.text
+
+
+async def _refusal_rows(url: str) -> list[Any]:
+    store = open_store(url)
+    await store.open()
+    try:
+        return await store.refusals(None, None, None)
+    finally:
+        await store.close()
+
+
+def test_healthz_degraded_without_captcha_keys(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(FeedbackWidget(make_settings(hcaptcha_secret=None))) as c:
+        health = c.get("/healthz").json()
+        assert health["status"] == "degraded" and "HCAPTCHA_SECRET" in health["detail"]
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://testserver.evil"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_public_surface_is_explicit() -> None:
 def test_every_setting_is_documented_in_readme_and_contract_names(make_settings: Callable[..., Settings]) -> None:
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.M))
-    names = {name.upper() for name in Settings.__slots__ if name != "demo"}
+    names = {f.name.upper() for f in dataclasses.fields(Settings) if f.init and f.name != "demo"}
     assert names == documented
 
 

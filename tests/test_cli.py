@@ -156,3 +156,10 @@ def test_operational_problems_are_one_line_too(tmp_path: Path, args: list[str], 
     result = run(args, env(), tmp_path)
     assert result.returncode == status, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_an_unknown_variable_is_one_warning_line_and_work_goes_on(tmp_path: Path) -> None:
+    result = run(["migrate"], env(FEEDBACKWIDGET_ALLOWED_ORIGIN="https://news.example"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "FEEDBACKWIDGET_ALLOWED_ORIGIN " in line and "FEEDBACKWIDGET_ALLOWED_ORIGINS" in line

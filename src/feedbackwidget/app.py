@@ -8,65 +8,26 @@ import contextlib
 import datetime as dt
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import jinja2
 from markupsafe import Markup, escape
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Router
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from . import validate
 from .config import Settings
-from .errors import FeedbackError, ForbiddenOrigin, InvalidRequest, StoreUnavailable
+from .errors import FeedbackError, InvalidRequest, StoreUnavailable
+from .limiter import Limiter, default_limiter
 from .store import Store, open_store
 from .tokens import Tokens
-from .web import admin, api, assets, embed, reasons
-from .web.bodies import article_id as valid_article_id
-from .web.limiter import Limiter, default_limiter
-from .web.origin import origin_status, preflight_headers
-from .web.responses import error_response, from_http_exception
+from .web.dispatch import Dispatcher
+from .web.errors import error_response
+from .web.public import claim_prefix
 from .web.runtime import Runtime, utcnow
 
 log = logging.getLogger("feedbackwidget")
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-_ARTICLE_PREFIX = "/api/v1/articles/"
-#: The routes every page view and vote takes, dispatched without scanning the router.
-_HOT: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/api/v1/votes"): api.cast_vote,
-    ("GET", "/widget.js"): assets.widget_js,
-}
-
-
-def _route_path(scope: Scope) -> str:
-    """The path below the mount point, as Starlette's router computes it."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if not root_path or not path.startswith(root_path):
-        return path
-    if path == root_path:
-        return ""
-    if path[len(root_path)] == "/":
-        return path[len(root_path) :]
-    return path
-
-
-def _problem(exc: Exception, scope: Scope) -> FeedbackError:
-    """What an exception from a route means for the client (logged when it is our fault)."""
-    if isinstance(exc, FeedbackError):
-        return exc
-    if isinstance(exc, HTTPException):
-        return from_http_exception(exc)
-    log.exception("unexpected error serving %s", scope.get("path"))
-    problem = FeedbackError("Something went wrong on our side; nothing was changed.")
-    problem.code, problem.status = "internal_error", 500
-    return problem
 
 
 class FeedbackWidget:
@@ -97,7 +58,7 @@ class FeedbackWidget:
         self._limiter_factory = limiter_factory or default_limiter
         self._http_session = http_session
         self._clock = clock
-        self._router = Router(routes=[*api.ROUTES, *reasons.ROUTES, *assets.ROUTES, *embed.ROUTES, *admin.ROUTES])
+        self._dispatch = Dispatcher()
         # One runtime per event loop: aiohttp sessions and database pools are loop-bound.
         self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
         self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Runtime]] = (
@@ -217,92 +178,33 @@ class FeedbackWidget:
             return
         try:
             runtime = await self._runtime()
-        except FeedbackError as error:
-            await error_response(error)(scope, receive, send)
-            return
-        except Exception:
-            log.exception("could not open the widget's resources")
+        except StoreUnavailable:  # its cause is logged where it was translated
             await error_response(StoreUnavailable())(scope, receive, send)
             return
-        scope = {**scope, "feedbackwidget": runtime, "app": self}
-        method = scope["method"]
-        if method == "OPTIONS":
-            await self._preflight(scope, receive, send, runtime)
+        except Exception as exc:  # readers learn that the service is down, the log says why
+            if isinstance(exc, FeedbackError):
+                log.error("could not open the widget's resources: %s", exc.detail)
+            else:
+                log.exception("could not open the widget's resources")
+            await error_response(StoreUnavailable())(scope, receive, send)
             return
-        endpoint = self._hot_route(scope, method)
-        if endpoint is not None:
-            await self._serve_hot(endpoint, scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self._router(scope, receive, watch)
-        except Exception as exc:  # the one place errors become HTTP
-            problem = _problem(exc, scope)
-            if not started:
-                await error_response(problem)(scope, receive, send)
-
-    def _hot_route(self, scope: Scope, method: str) -> Endpoint | None:
-        """The endpoint of a page-view or vote request, found without the router's scan.
-
-        Matches exactly what the router would match for these routes (and sets the
-        same path parameters); anything else goes through the router.
-        """
-        path = _route_path(scope)
-        if (
-            method == "GET"
-            and path.startswith(_ARTICLE_PREFIX)
-            and len(path) > len(_ARTICLE_PREFIX)
-            and "\n" not in path  # the router's pattern treats line ends its own way
-        ):
-            scope["path_params"] = {**scope.get("path_params", {}), "article_id": path[len(_ARTICLE_PREFIX) :]}
-        else:
-            endpoint = _HOT.get((method, path))
-            if endpoint is None:
-                return None
-            scope["path_params"] = dict(scope.get("path_params", {}))
-            scope.setdefault("router", self._router)
-            scope["endpoint"] = endpoint
-            return endpoint
-        scope.setdefault("router", self._router)
-        scope["endpoint"] = api.get_article
-        return api.get_article
-
-    async def _serve_hot(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
-        """Call an endpoint directly: the router's per-request wrappers (exception
-        handler lookup, send interception) cost more than these endpoints do."""
-        try:
-            response = await endpoint(Request(scope, receive, send))
-        except Exception as exc:  # nothing was sent yet
-            await error_response(_problem(exc, scope))(scope, receive, send)
-            return
-        try:
-            await response(scope, receive, send)
-        except Exception as exc:  # the response had started: nothing more can be said
-            _problem(exc, scope)
-
-    async def _preflight(self, scope: Scope, receive: Receive, send: Send, runtime: Runtime) -> None:
-        request = Request(scope, receive)
-        status = origin_status(request, runtime.settings)
-        if status == "forbidden":
-            await error_response(ForbiddenOrigin())(scope, receive, send)
-            return
-        await Response(status_code=204, headers=preflight_headers(request, status))(scope, receive, send)
+        scope = claim_prefix({**scope, "feedbackwidget": runtime, "app": self}, self.settings)
+        await self._dispatch(scope, receive, send)
 
     # -- server-side embedding -----------------------------------------------------
 
     def embed(
         self, article_id: str, *, title: str | None = None, version: str | None = None, lang: str | None = None
     ) -> Markup:
-        """Embed markup for a server-side template; title and version are signed."""
+        """Embed markup for a server-side template; title and version are signed.
+
+        Every value is checked by the same validators as a vote's, so markup this makes is
+        markup a vote accepts; raises ValueError (with the validator's sentence) otherwise.
+        """
         try:
-            valid_article_id(article_id)
+            validate.article_id(article_id)
+            title, version = validate.title(title), validate.version(version)
+            lang = validate.lang(lang)
         except InvalidRequest as error:
             raise ValueError(error.detail) from None
         signed = self.tokens.sign_embed(article_id, title, version)

@@ -9,21 +9,47 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
+from .config_values import matches_host
 from .errors import CaptchaFailed, CaptchaUnavailable
 
 log = logging.getLogger("feedbackwidget.captcha")
 
-#: Error codes that mean *our* configuration is wrong, not the reader's answer.
+#: Error codes that mean *our* configuration or request is wrong, not the reader's answer
+#: (hCaptcha's siteverify documentation). They are the publisher's to fix: the reader is
+#: told the service is unavailable, and the refusal is not counted as an abuse attempt.
+#: ``bad-request`` is not among them: a client can provoke it with a malformed answer.
 CONFIG_ERRORS = frozenset(
-    {"missing-input-secret", "invalid-input-secret", "sitekey-secret-mismatch", "invalid-sitekey"}
+    {
+        "missing-input-secret",
+        "invalid-input-secret",
+        "sitekey-secret-mismatch",
+        "invalid-sitekey",
+        "missing-remoteip",
+        "invalid-remoteip",
+        "not-using-dummy-passcode",
+        "not-using-dummy-secret",
+    }
 )
+#: Which setting each configuration error points at.
+_CULPRITS = {
+    "missing-input-secret": "FEEDBACKWIDGET_HCAPTCHA_SECRET",
+    "invalid-input-secret": "FEEDBACKWIDGET_HCAPTCHA_SECRET",
+    "sitekey-secret-mismatch": "FEEDBACKWIDGET_HCAPTCHA_SITEKEY / FEEDBACKWIDGET_HCAPTCHA_SECRET",
+    "invalid-sitekey": "FEEDBACKWIDGET_HCAPTCHA_SITEKEY",
+    "not-using-dummy-passcode": "FEEDBACKWIDGET_HCAPTCHA_SITEKEY (a test key with a real answer, or the reverse)",
+    "not-using-dummy-secret": "FEEDBACKWIDGET_HCAPTCHA_SECRET (a test key with a real answer, or the reverse)",
+}
+#: At most one "our configuration is wrong" log line per this many seconds.
+_LOG_EVERY = 60.0
 _MAX_ANSWER = 64 * 1024
+_NOT_CONFIGURED = "hCaptcha is not configured: set FEEDBACKWIDGET_HCAPTCHA_SITEKEY and FEEDBACKWIDGET_HCAPTCHA_SECRET"
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -55,6 +81,10 @@ class CaptchaVerifier:
         self._own_session = session is None
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=provider.timeout)
+        #: Why votes cannot be verified right now because of our own configuration, or None.
+        self.trouble: str | None = None if provider.secret and provider.sitekey else _NOT_CONFIGURED
+        self._logged = -_LOG_EVERY
+        self._suppressed = 0
 
     async def open(self) -> None:
         if self._session is not None:
@@ -73,8 +103,8 @@ class CaptchaVerifier:
         """Return when the answer is good; raise CaptchaFailed or CaptchaUnavailable."""
         p = self.provider
         if not p.secret or not p.sitekey:
-            log.error("hCaptcha is not configured (FEEDBACKWIDGET_HCAPTCHA_SITEKEY / _SECRET); refusing votes")
-            raise CaptchaUnavailable("The captcha is not configured on this server; nothing was stored.")
+            raise CaptchaUnavailable("The captcha is not configured on this server; nothing was stored.",
+                                     cause="not-configured")
         if self._session is None:
             await self.open()
         form = {"secret": p.secret, "response": token, "sitekey": p.sitekey}
@@ -114,18 +144,30 @@ class CaptchaVerifier:
             raise CaptchaUnavailable()
         codes = answer.get("error-codes") or []
         codes = [str(c) for c in codes] if isinstance(codes, list) else [str(codes)]
-        if not answer["success"]:
-            if CONFIG_ERRORS.intersection(codes):
-                wrong = ",".join(sorted(CONFIG_ERRORS.intersection(codes)))
-                log.error("siteverify rejected our configuration: %s", wrong)
+        ours = sorted(CONFIG_ERRORS.intersection(codes))
+        if ours:
+            self._misconfigured(ours)
+        if not answer["success"] or codes:  # success with error codes is not a success we understand
             raise CaptchaFailed()
-        if codes:  # success with error codes is not a success we understand
-            raise CaptchaFailed()
+        self.trouble = None
         allowed = self.provider.allowed_hostnames
         if allowed:
             hostname = answer.get("hostname")
-            if not isinstance(hostname, str) or hostname.lower() not in allowed:
+            if not isinstance(hostname, str) or not matches_host(hostname, allowed):
                 raise CaptchaFailed("The captcha was solved on a site this server does not serve.")
+
+    def _misconfigured(self, codes: list[str]) -> None:
+        """Siteverify says our configuration is wrong: the publisher's problem, said loudly to
+        the operator (at most once a minute), shown by /healthz, and a 503 for the reader."""
+        culprit = next((_CULPRITS[c] for c in codes if c in _CULPRITS), "the hCaptcha settings")
+        self.trouble = f"siteverify rejected this server's configuration ({', '.join(codes)}): check {culprit}"
+        self._suppressed += 1
+        now = time.monotonic()
+        if now - self._logged >= _LOG_EVERY:
+            more = f" ({self._suppressed - 1} more since the last line)" if self._suppressed > 1 else ""
+            log.error("%s; every vote is refused with 503 until it is fixed%s", self.trouble, more)
+            self._logged, self._suppressed = now, 0
+        raise CaptchaUnavailable("The captcha is misconfigured on this server; nothing was stored.", cause=codes[0])
 
 
 async def _read_capped(answer: aiohttp.ClientResponse) -> bytes:

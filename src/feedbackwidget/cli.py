@@ -8,18 +8,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 import uvicorn
 
 from . import export
 from .app import FeedbackWidget
-from .config import PREFIX, Settings
+from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
 from .store import open_store
+
+
+@contextlib.contextmanager
+def _one_line() -> Iterator[None]:
+    """A one-shot command prints its own failure in one line; the store's log line of the same
+    failure (meant for a running server's operator) would be a second."""
+    logger = logging.getLogger("feedbackwidget.store")
+    before, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = before
 
 
 def app_from_env() -> FeedbackWidget:
@@ -56,7 +70,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.database_url:
         os.environ[PREFIX + "DATABASE_URL"] = args.database_url  # worker processes read it
-    asyncio.run(_migrate(settings.database_url))
+    with _one_line():
+        asyncio.run(_migrate(settings.database_url))
     options = server_options(settings, host=args.host, port=args.port)
     options.update(access_log=args.access_log, log_level=args.log_level)
     if args.workers > 1:
@@ -73,7 +88,8 @@ async def _migrate(url: str) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    asyncio.run(_migrate(_database_url(args)))
+    with _one_line():
+        asyncio.run(_migrate(_database_url(args)))
     print("feedbackwidget: the database schema is up to date")
     return 0
 
@@ -91,10 +107,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     query = export.ExportQuery.from_params(params)
     url = _database_url(args)
     if args.output and args.output != "-":
-        with open(args.output, "wb") as out:
+        with open(args.output, "wb") as out, _one_line():
             asyncio.run(_export(url, query, out))
     else:
-        asyncio.run(_export(url, query, sys.stdout.buffer))
+        with _one_line():
+            asyncio.run(_export(url, query, sys.stdout.buffer))
         sys.stdout.flush()
     return 0
 
@@ -153,6 +170,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    warn_unknown_variables(os.environ)
     try:
         status: int = args.run(args)
     except ConfigError as error:

@@ -1,126 +1,116 @@
-"""Settings: read once, at the edge, validated at construction.
+"""Settings: read once, at the edge, validated and normalised at construction.
 
-Only :meth:`Settings.from_env` (and the CLI) touch ``os.environ``. Every problem
-raises :class:`~feedbackwidget.errors.ConfigError` naming the environment
-variable, so start-up can stop with one clear line.
+Only :meth:`Settings.from_env` (and the CLI) touch ``os.environ``. Each setting
+has one parser (:mod:`feedbackwidget.config_values`) that either normalises
+what a publisher wrote (``https://News.Example:443/`` is the origin browsers
+send, ``30 per min`` is ``30/minute``) or raises
+:class:`~feedbackwidget.errors.ConfigError` naming the variable, so start-up
+stops with one clear line and a value is never accepted only to silently never
+match. An unknown ``FEEDBACKWIDGET_*`` variable is reported as a warning.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import math
+import difflib
+import logging
 import os
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import config_values as parse
+from .config_values import PublicUrl, RateLimit
 from .errors import ConfigError
 
+log = logging.getLogger("feedbackwidget")
+
 PREFIX = "FEEDBACKWIDGET_"
-
-_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
-_REASON_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 MAX_REASONS = 12
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+#: Settings whose values are never shown (repr, logs, errors).
+SECRETS = frozenset({"secret_key", "secret_key_fallbacks", "hcaptcha_secret", "export_token", "redis_url",
+                     "database_url"})
 
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """``count`` attempts per ``period`` seconds."""
-
-    count: int
-    period: float
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        match = _RATE_RE.match(text)
-        if not match:
-            raise ConfigError(PREFIX + "RATE_LIMIT", f"expected COUNT/PERIOD such as 30/minute, got {text!r}")
-        count, multiple, unit = match.groups()
-        period = _PERIODS[unit.lower()] * (int(multiple) if multiple else 1)
-        if int(count) < 1 or period <= 0:
-            raise ConfigError(PREFIX + "RATE_LIMIT", "count and period must be positive")
-        return cls(int(count), period)
-
-    def __str__(self) -> str:
-        return f"{self.count}/{int(self.period)}second"
+__all__ = ["MAX_REASONS", "PREFIX", "RateLimit", "Settings"]
 
 
 def _var(name: str) -> str:
     return PREFIX + name.upper()
 
 
-def _split(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return tuple(item.strip() for item in items if item and item.strip())
+def _database_url(value: str) -> str:
+    url = value.strip()
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2"):
+        url = "postgresql://" + rest  # SQLAlchemy's driver suffixes name the same database
+        try:
+            urlsplit(url).port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError("the port is not a number") from None
+        return url
+    if scheme == "sqlite" and sep:
+        if not rest.startswith("/") or rest.lstrip("/") in ("", ":memory:"):
+            raise ValueError("expected sqlite:///PATH with three slashes, e.g. sqlite:///feedbackwidget.db")
+        return "sqlite://" + rest
+    raise ValueError("expected sqlite:///PATH or postgresql://…")
 
 
-def _origin(name: str, value: str) -> str:
-    if value == "*":
-        return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(_var(name), f"{value!r} is not an origin such as https://news.example")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise ConfigError(_var(name), f"{value!r} must be an origin only (scheme, host, port)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(_var(name), f"{value!r} has an invalid port") from None
-    host = parts.hostname.lower()
-    host = f"[{host}]" if ":" in host else host
-    # Browsers leave a default port out of Origin, so it is left out here too.
-    if port is None or port == {"http": 80, "https": 443}[parts.scheme]:
-        return f"{parts.scheme}://{host}"
-    return f"{parts.scheme}://{host}:{port}"
+def _redis_url(value: str) -> str | None:
+    url = value.strip()
+    if not url:
+        return None
+    if not url.lower().startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected redis://host:port/db")
+    return url
 
 
-def _flag(name: str, value: bool | str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(_var(name), f"expected true or false, got {value!r}")
+def _optional(value: str | None) -> str | None:
+    return (value or "").strip() or None
 
 
-def _http_url(name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(_var(name), f"expected an http(s) URL, got {value!r}")
-    return value
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
 
 
+def _reasons(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    codes = tuple(parse.reason_code(item) for item in parse.items(value))
+    if len(codes) > MAX_REASONS or len(set(codes)) != len(codes):
+        raise ValueError(f"at most {MAX_REASONS} distinct reason codes")
+    return codes
+
+
+#: One parser per setting, applied to whatever the constructor was given.
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "database_url": _database_url,
+    "secret_key": lambda v: (v or "").strip(),
+    "secret_key_fallbacks": lambda v: _unique(parse.items(v)),
+    "hcaptcha_sitekey": _optional,
+    "hcaptcha_secret": _optional,
+    "hcaptcha_verify_url": parse.http_url,
+    "hcaptcha_js_url": parse.http_url,
+    "hcaptcha_timeout": parse.seconds,
+    "allowed_hostnames": lambda v: _unique(parse.hostname(h) for h in parse.items(v)),
+    "public_url": lambda v: str(parse.public_url(v or "")),
+    "allowed_origins": lambda v: _unique(parse.origin(o) for o in parse.items(v)),
+    "export_token": _optional,
+    "trusted_proxies": lambda v: _unique(p for item in parse.items(v) for p in parse.proxy(item)),
+    "rate_limit": lambda v: v if isinstance(v, RateLimit) else RateLimit.parse(str(v)),
+    "redis_url": lambda v: _redis_url(v or ""),
+    "min_votes": parse.whole_number,
+    "reasons": _reasons,
+    "reason_text": parse.flag,
+    "demo": parse.flag,
+}
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Settings:
-    """All configuration of one widget. Keyword names are the variables in lower case."""
+    """All configuration of one widget. Keyword names are the variables in lower case.
 
-    __slots__ = (
-        "allowed_hostnames",
-        "allowed_origins",
-        "database_url",
-        "demo",
-        "export_token",
-        "hcaptcha_js_url",
-        "hcaptcha_secret",
-        "hcaptcha_sitekey",
-        "hcaptcha_timeout",
-        "hcaptcha_verify_url",
-        "min_votes",
-        "public_url",
-        "rate_limit",
-        "reason_text",
-        "reasons",
-        "redis_url",
-        "secret_key",
-        "secret_key_fallbacks",
-        "trusted_proxies",
-    )
+    Raises :class:`~feedbackwidget.errors.ConfigError` (naming the variable) for a
+    missing required value or one that cannot be normalised.
+    """
 
     database_url: str
     secret_key: str
@@ -141,6 +131,8 @@ class Settings:
     reasons: tuple[str, ...]
     reason_text: bool
     demo: bool
+    #: PUBLIC_URL taken apart (derived).
+    public: PublicUrl = field(init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -163,115 +155,49 @@ class Settings:
         min_votes: int | str = 10,
         reasons: str | Iterable[str] | None = None,
         reason_text: bool | str = False,
-        demo: bool = False,
+        demo: bool | str = False,
     ) -> None:
-        set_ = object.__setattr__
-        set_(self, "demo", bool(demo))
-
-        if not database_url or not (
-            database_url.startswith("sqlite:///")
-            or database_url.startswith(("postgresql://", "postgres://"))
-        ):
-            raise ConfigError(
-                _var("database_url"),
-                "expected sqlite:///PATH or postgresql://…",
-            )
-        if database_url.startswith("sqlite:") and database_url.removeprefix("sqlite:///") in ("", ":memory:"):
-            raise ConfigError(_var("database_url"), "sqlite:/// needs a file path, e.g. sqlite:///feedbackwidget.db")
-        if not database_url.startswith("sqlite:"):
+        given = locals()
+        for name, parser in _PARSERS.items():
             try:
-                urlsplit(database_url).port  # noqa: B018 - raises ValueError for a port that is not a number
-            except ValueError:
-                raise ConfigError(_var("database_url"), "the port is not a number") from None
-        set_(self, "database_url", database_url)
+                value = parser(given[name])
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(_var(name), str(exc)) from None
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "public", parse.public_url(self.public_url))
+        self._check()
 
-        if not secret_key:
-            if not demo:
+    def _check(self) -> None:
+        """Rules that involve more than one setting."""
+        if not self.secret_key:
+            if not self.demo:
                 raise ConfigError(_var("secret_key"), "is required (a long random string)")
-            secret_key = os.urandom(32).hex()  # demo only: one process, labelled as such
-        set_(self, "secret_key", secret_key)
-        set_(self, "secret_key_fallbacks", _split(secret_key_fallbacks))
-
-        set_(self, "hcaptcha_sitekey", hcaptcha_sitekey or None)
-        set_(self, "hcaptcha_secret", hcaptcha_secret or None)
-        set_(self, "hcaptcha_verify_url", _http_url("hcaptcha_verify_url", hcaptcha_verify_url))
-        set_(self, "hcaptcha_js_url", _http_url("hcaptcha_js_url", hcaptcha_js_url))
-        try:
-            timeout = float(hcaptcha_timeout)
-        except (TypeError, ValueError):
-            raise ConfigError(_var("hcaptcha_timeout"), f"expected seconds, got {hcaptcha_timeout!r}") from None
-        if not math.isfinite(timeout) or timeout <= 0:
-            raise ConfigError(_var("hcaptcha_timeout"), "must be a positive number of seconds")
-        set_(self, "hcaptcha_timeout", timeout)
-        set_(self, "allowed_hostnames", tuple(h.lower() for h in _split(allowed_hostnames)))
-
-        public = (public_url or "").strip()
-        if public and not public.startswith("/"):
-            parts = urlsplit(public)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-                raise ConfigError(_var("public_url"), f"expected https://host/prefix or /prefix, got {public!r}")
-        set_(self, "public_url", public.rstrip("/"))
-
-        set_(self, "allowed_origins", tuple(_origin("allowed_origins", o) for o in _split(allowed_origins)))
-        set_(self, "export_token", export_token or None)
-
-        proxies = _split(trusted_proxies)
-        for proxy in proxies:
-            if proxy == "*":
-                continue
-            try:
-                ipaddress.ip_network(proxy, strict=False)
-            except ValueError:
-                raise ConfigError(_var("trusted_proxies"), f"{proxy!r} is not an address or CIDR range") from None
-        set_(self, "trusted_proxies", proxies)
-
-        limit = rate_limit if isinstance(rate_limit, RateLimit) else RateLimit.parse(str(rate_limit))
-        set_(self, "rate_limit", limit)
-
-        redis = (redis_url or "").strip() or None
-        if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(_var("redis_url"), "expected redis://host:port/db")
-        set_(self, "redis_url", redis)
-
-        try:
-            minimum = int(min_votes)
-        except (TypeError, ValueError):
-            raise ConfigError(_var("min_votes"), f"expected a whole number, got {min_votes!r}") from None
-        if minimum < 0:
-            raise ConfigError(_var("min_votes"), "must be 0 or more")
-        set_(self, "min_votes", minimum)
-
-        codes = _split(reasons)
-        for code in codes:
-            if not _REASON_RE.match(code):
-                raise ConfigError(_var("reasons"), f"{code!r} is not a reason code ([a-z0-9_-], 1 to 32 characters)")
-        if len(codes) > MAX_REASONS or len(set(codes)) != len(codes):
-            raise ConfigError(_var("reasons"), f"at most {MAX_REASONS} distinct reason codes")
-        set_(self, "reasons", codes)
-        set_(self, "reason_text", _flag("reason_text", reason_text))
-        if self.reason_text and not codes:
+            object.__setattr__(self, "secret_key", os.urandom(32).hex())  # demo only: one process, labelled
+        if self.reason_text and not self.reasons:
             raise ConfigError(_var("reason_text"), "needs FEEDBACKWIDGET_REASONS (free text accompanies a reason)")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Settings are immutable; build a new one with replace()")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (validated again)."""
-        values: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__}
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         values.update(changes)
         return Settings(**values)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read ``FEEDBACKWIDGET_*`` variables; keyword ``overrides`` win over them."""
+        """Read ``FEEDBACKWIDGET_*`` variables; keyword ``overrides`` win over them.
+
+        Values are stripped of surrounding whitespace and of one pair of matching
+        quotes (as ``.env`` files and compose files often leave them). An unknown
+        ``FEEDBACKWIDGET_*`` variable is logged as a warning naming it.
+        """
         env = os.environ if environ is None else environ
+        warn_unknown_variables(env)
+        known = _setting_names()
         values: dict[str, Any] = {}
-        for name in cls.__slots__:
-            if name == "demo":
-                continue
-            raw = env.get(_var(name))
-            if raw is not None and raw.strip() != "":
-                values[name] = raw.strip()
+        for var, raw in env.items():
+            name = var[len(PREFIX):].lower()
+            if var.startswith(PREFIX) and name in known and (value := _unquote(raw)) != "":
+                values[name] = value
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -280,9 +206,36 @@ class Settings:
         return self.database_url.startswith("sqlite:")
 
     def __repr__(self) -> str:
-        hidden = {"secret_key", "secret_key_fallbacks", "hcaptcha_secret", "export_token", "redis_url", "database_url"}
         shown = ", ".join(
-            f"{name}={'<hidden>' if name in hidden and getattr(self, name) else repr(getattr(self, name))}"
-            for name in self.__slots__
+            f"{f.name}={'<hidden>' if f.name in SECRETS and getattr(self, f.name) else repr(getattr(self, f.name))}"
+            for f in fields(self)
+            if f.init
         )
         return f"Settings({shown})"
+
+
+def _setting_names() -> set[str]:
+    return {f.name for f in fields(Settings) if f.init and f.name != "demo"}
+
+
+_warned: set[str] = set()
+
+
+def warn_unknown_variables(environ: Mapping[str, str]) -> None:
+    """Log a warning for each ``FEEDBACKWIDGET_*`` variable that is not a setting (once per
+    process), naming the closest setting: a misspelt variable is otherwise silently ignored."""
+    known = sorted(_var(n) for n in _setting_names())
+    for var in environ:
+        if var.startswith(PREFIX) and var not in known and var not in _warned:
+            _warned.add(var)
+            close = difflib.get_close_matches(var, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            log.warning("%s is not a feedbackwidget setting and is ignored%s", var, hint)
+
+
+def _unquote(raw: str) -> str:
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1].strip()
+    return value
+

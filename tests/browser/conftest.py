@@ -1,18 +1,26 @@
-"""Harness for the widget in headless Chromium.
+"""Harness for the widget in real browsers.
 
 A publisher page is served on ``http://localhost:P`` and the widget on
-``http://127.0.0.1:Q`` (Chromium treats them as different *sites*), with the loopback
+``http://127.0.0.1:Q`` (browsers treat them as different *sites*), with the loopback
 hCaptcha stand-in on a third origin. Every request reaching the widget server is recorded
-(preflights included), every CSP violation in the page is collected (DOM event and
-``report-uri``), and any uncaught script error fails the test.
+(preflights included, with the names of the cookies it carried), every CSP violation in the
+page is collected (DOM event and ``report-uri``), and any uncaught script error fails the test.
+
+Most files here drive headless Chromium through Playwright (the ``browser`` and ``reader``
+fixtures). ``test_engines*.py`` run in Chromium, Firefox and WebKit through the small driver
+interface of ``engines/`` (the ``engine`` and ``new_engine_reader`` fixtures). Background
+traffic of every browser goes to a loopback port that refuses it (``dead_proxy_port``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
 import shutil
+import socket
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,10 +32,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
+from tests.browser.engines import ENGINES, Engine, EngineUnavailable
+from tests.browser.engines import Reader as EngineReader
+from tests.browser.engines.chromium import ChromiumEngine
+from tests.browser.engines.firefox import FirefoxEngine
+from tests.browser.engines.webkit import WebKitEngine
 from tests.conftest import EXPORT_TOKEN, SECRET, Served
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -65,30 +78,124 @@ def chromium_path() -> str | None:
     return None
 
 
+@pytest.fixture(scope="session")
+def dead_proxy_port() -> Iterator[int]:
+    """A loopback port that refuses every connection: the proxy of every browser under test.
+
+    Browsers reach for vendor hosts in the background (updates, safe browsing, telemetry);
+    with their proxy here nothing of it leaves the machine and nothing waits on a timeout.
+    The socket is bound but never listens, so the port stays ours and refuses at once."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def proxy_args(port: int) -> list[str]:
+    return [f"--proxy-server=http://127.0.0.1:{port}"]  # loopback is never proxied
+
+
 @pytest.fixture(scope="package")  # closed before other packages: a live sync Playwright blocks asyncio.run
-def browser() -> Iterator[Any]:
+def browser(dead_proxy_port: int) -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:
         if os.environ.get("FEEDBACKWIDGET_REQUIRE_BROWSER"):
             pytest.fail("Chromium is required (FEEDBACKWIDGET_REQUIRE_BROWSER) but was not found")
         pytest.skip("Chromium is not installed")
     with playwright_sync.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        instance = p.chromium.launch(executable_path=executable, args=[*CHROMIUM_ARGS, *proxy_args(dead_proxy_port)])
         yield instance
         instance.close()
 
 
+#: Engines started in this run, for the summary at its end (versions, session-start retries).
+STARTED_ENGINES: dict[str, Engine] = {}
+
+
+@pytest.fixture(scope="package", params=ENGINES)
+def engine(request: pytest.FixtureRequest, dead_proxy_port: int) -> Iterator[Engine]:
+    """One browser engine for the cross-engine suite; missing, it skips (or fails under
+    FEEDBACKWIDGET_REQUIRE_BROWSER, which CI sets: an engine that cannot run is an error)."""
+    name: str = request.param
+    try:
+        if name == "chromium":
+            shared = request.getfixturevalue("browser")
+            executable = chromium_path()
+            assert executable is not None  # the browser fixture has found it
+            args = [*CHROMIUM_ARGS, *proxy_args(dead_proxy_port)]
+            started: Engine = ChromiumEngine(shared.browser_type, executable, args)
+            started.version = shared.version
+        elif name == "firefox":
+            started = FirefoxEngine(dead_proxy_port)
+        else:
+            started = WebKitEngine(dead_proxy_port)
+    except EngineUnavailable as e:
+        if os.environ.get("FEEDBACKWIDGET_REQUIRE_BROWSER"):
+            pytest.fail(f"{name} is required (FEEDBACKWIDGET_REQUIRE_BROWSER) but cannot run: {e}")
+        pytest.skip(f"{name} cannot run here: {e}")
+    STARTED_ENGINES[name] = started
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def new_engine_reader(engine: Engine) -> Iterator[Callable[..., EngineReader]]:
+    """Fresh readers (own profile each) in the test's engine; closed when the test ends."""
+    opened: list[EngineReader] = []
+
+    def make(cookies: str = "default") -> EngineReader:
+        opened.append(engine.reader(cookies=cookies))
+        return opened[-1]
+
+    yield make
+    for one in opened:
+        one.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for name, started in STARTED_ENGINES.items():
+        terminalreporter.write_line(
+            f"engine {name} {started.version}: {started.starts} browser starts, {started.start_retries} retried"
+        )
+
+
 class Recorder:
-    """ASGI wrapper that writes down every HTTP request the widget server receives."""
+    """ASGI wrapper that writes down every HTTP request the widget server receives
+    (``log``), the names of the cookies each one carried (``cookies``, same order) and each
+    one answered (``answered``, in the order the answers were sent).
+
+    ``hold(method, path)`` keeps the next answers to such requests (already computed by the
+    app) from leaving until the returned event is set: a slow network, on cue."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.log: list[tuple[str, str, str]] = []
+        self.cookies: list[tuple[str, str, frozenset[str]]] = []
+        self.answered: list[tuple[str, str]] = []
+        self.holds: dict[tuple[str, str], threading.Event] = {}
+
+    def hold(self, method: str, path: str) -> threading.Event:
+        release = self.holds[(method, path)] = threading.Event()
+        return release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.log.append((scope["method"], scope["path"], scope["query_string"].decode("latin-1")))
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        key = (scope["method"], scope["path"])
+        self.log.append((*key, scope["query_string"].decode("latin-1")))
+        header = b"; ".join(v for k, v in scope["headers"] if k == b"cookie").decode("latin-1")
+        names = frozenset(p.split("=", 1)[0].strip() for p in header.split(";") if "=" in p)
+        self.cookies.append((*key, names))
+        release = self.holds.get(key)
+
+        async def answer(message: Message) -> None:
+            if release is not None and message["type"] == "http.response.start":
+                await asyncio.to_thread(release.wait, 30)
+            await send(message)
+
+        await self.app(scope, receive, answer)
+        self.answered.append(key)
 
 
 class Publisher:
@@ -111,8 +218,12 @@ class Publisher:
             self.reports.append(json.loads(await request.body() or b"null"))
             return Response(status_code=204)
 
+        async def favicon(request: Request) -> Response:
+            return Response(status_code=204)  # browsers ask for it; a 404 would be console noise
+
         self.app = Starlette(
             routes=[
+                Route("/favicon.ico", favicon),
                 Route("/news/{name}", page),
                 Route("/js/{name}", script),
                 Route("/csp-report", report, methods=["POST"]),
@@ -133,6 +244,9 @@ class Publisher:
         self.scripts[name] = source
         return f"{self.origin}/js/{name}"
 
+
+#: For the test's own requests to the loopback servers: never through a proxy the machine sets.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 ARTICLE_TEXT = (
     "<h1>Night trains return to the northern line</h1>"
@@ -179,7 +293,7 @@ class Stack:
         request = urllib.request.Request(self.widget_url + path)
         if token:
             request.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with DIRECT.open(request, timeout=10) as answer:
             return json.loads(answer.read())
 
     def tally(self, article_id: str) -> tuple[int, int]:
@@ -192,7 +306,7 @@ class Stack:
     def export_rows(self, kind: str) -> list[dict[str, Any]]:
         request = urllib.request.Request(self.widget_url + f"/api/v1/export?format=ndjson&kind={kind}")
         request.add_header("Authorization", f"Bearer {EXPORT_TOKEN}")
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with DIRECT.open(request, timeout=10) as answer:
             return [json.loads(line) for line in answer.read().decode().splitlines() if line.strip()]
 
 
@@ -259,6 +373,9 @@ def stack(shared_stack: Stack, fake: FakeHCaptcha) -> Stack:
     fake.client = "ok"
     fake.mint_prefix = "PASS"
     shared_stack.recorder.log.clear()
+    shared_stack.recorder.cookies.clear()
+    shared_stack.recorder.answered.clear()
+    shared_stack.recorder.holds.clear()
     shared_stack.publisher.reports.clear()
     return shared_stack
 

@@ -4,8 +4,11 @@
 temporary directory. PostgreSQL is the real server named by
 ``FEEDBACKWIDGET_TEST_POSTGRES`` (default: postgres on 127.0.0.1:5432): a fresh
 database with a random name is created for the test session and dropped at the
-end, and each test gets a fresh schema in it (through ``search_path``). Without
-a reachable server the PostgreSQL cases skip and say why, unless
+end, and each test gets a fresh schema in it (through ``search_path``). The
+``pgbouncer`` case is the same server through a real PgBouncer in transaction
+mode, as a role of the test's own whose default ``search_path`` is its schema
+(so the store's URL carries no settings, as in most deployments). Without a
+reachable server (or pgbouncer) those cases skip and say why, unless
 ``FEEDBACKWIDGET_REQUIRE_POSTGRES=1`` turns that into a failure.
 """
 
@@ -18,10 +21,11 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from ..pgtools import fresh_database
+from ..pgtools import PgBouncer, fresh_database, own_role
 
 
 @pytest.fixture(scope="session")
@@ -31,12 +35,26 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    """A PgBouncer in transaction mode in front of the test server, for the session."""
+    with PgBouncer("transaction") as bouncer:
+        yield bouncer
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_session_mode() -> Iterator[PgBouncer]:
+    with PgBouncer("session") as bouncer:
+        yield bouncer
+
+
 @dataclass
 class Backend:
     """How to make (unopened) stores that share one database."""
 
-    name: str
-    url: str  # sqlite:///path or postgresql://…?search_path=…
+    name: str  # sqlite or postgres
+    url: str  # sqlite:///path or postgresql://…?search_path=…, for the test's own connections
+    store_url: str = ""  # what stores get, when not ``url`` (through PgBouncer)
 
     def make(self, **options: Any) -> Any:
         if self.name == "sqlite":
@@ -45,7 +63,7 @@ class Backend:
             return SQLiteStore(self.url.removeprefix("sqlite:///"))
         from feedbackwidget.store.postgres import PostgresStore
 
-        return PostgresStore(self.url, **options)
+        return PostgresStore(self.store_url or self.url, **options)
 
     async def execute(self, sql: str) -> None:
         """Run raw SQL against the backend's database (test set-up only)."""
@@ -73,7 +91,7 @@ class Backend:
             await self.execute(f"UPDATE fw_schema SET version = {version}")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "pgbouncer"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
         try:
@@ -84,11 +102,16 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         return
     url = request.getfixturevalue("pg_url")
     schema = "t_" + secrets.token_hex(6)
-    asyncio.run(_on_database(url, f"CREATE SCHEMA {schema}"))
-    try:
-        yield Backend("postgres", f"{url}?search_path={schema}")
-    finally:
-        asyncio.run(_on_database(url, f"DROP SCHEMA {schema} CASCADE"))
+    if request.param == "postgres":
+        asyncio.run(_on_database(url, f"CREATE SCHEMA {schema}"))
+        try:
+            yield Backend("postgres", f"{url}?search_path={schema}")
+        finally:
+            asyncio.run(_on_database(url, f"DROP SCHEMA {schema} CASCADE"))
+        return
+    bouncer = request.getfixturevalue("pgbouncer")
+    with own_role(url, schema):
+        yield Backend("postgres", f"{url}?search_path={schema}", bouncer.url(urlsplit(url).path[1:], schema))
 
 
 async def _on_database(url: str, sql: str) -> None:

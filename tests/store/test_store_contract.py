@@ -327,6 +327,25 @@ async def test_rate_limit_allows_count_per_period_then_says_how_long(store: Any)
     assert await store.take("k", now + 1000.0, 3, 60.0) == 0.0
 
 
+async def test_rate_limit_state_from_a_server_whose_clock_runs_ahead(store: Any) -> None:
+    """State dated further ahead than this server could have written came from a server whose
+    clock runs ahead: it is read as absent, so nobody is locked out for as long as the skew."""
+    fast, slow = 1_000_300.0, 1_000_000.0  # clocks five minutes apart
+    assert await store.take("k", fast, 30, 60.0) == 0.0
+    assert await store.take("k", slow, 30, 60.0) == 0.0  # was refused for ~4 minutes
+    assert await store.take("k", fast, 30, 60.0) == 0.0
+    # Within one period of this clock the state counts as usual: a burst is still a burst.
+    assert [await store.take("b", slow, 2, 60.0) for _ in range(2)] == [0.0, 0.0]
+    wait = await store.take("b", slow, 2, 60.0)
+    assert 29.0 < wait <= 30.0 + 1e-6
+
+
+async def test_rate_limit_uses_the_stores_own_clock_when_not_told(store: Any) -> None:
+    assert [await store.take("own", None, 2, 3600.0) for _ in range(2)] == [0.0, 0.0]
+    wait = await store.take("own", None, 2, 3600.0)
+    assert 1790.0 < wait <= 1800.0 + 1e-6
+
+
 async def test_rate_limit_is_shared_by_two_store_instances(store: Any, backend: Any) -> None:
     other = backend.make()
     await other.open()

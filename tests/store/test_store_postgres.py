@@ -1,5 +1,6 @@
 """What only PostgreSQL can get wrong: upgrades of a populated database,
-transactions that commit out of order, connections that die mid-write."""
+transactions that commit out of order, connections that die mid-write, each
+directly and through PgBouncer in transaction mode."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from feedbackwidget.errors import StoreUnavailable
 from feedbackwidget.store.pg_schema import VERSION
 from feedbackwidget.types import Cast
 
+from ..pgtools import Outage
+
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
-on_postgres = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+on_postgres = pytest.mark.parametrize("backend", ["postgres", "pgbouncer"], indirect=True)
 
 asyncpg = pytest.importorskip("asyncpg")
 
@@ -153,6 +156,7 @@ async def _nonempty(rows: Awaitable[list[int]]) -> bool:
 async def test_a_connection_dying_mid_write_leaves_nothing_and_the_store_recovers(store: Any, backend: Any) -> None:
     await store.cast(Cast("a", "v0", "up", at(0), title="Old"))
     blocker = await asyncpg.connect(backend.url)
+    observer = await asyncpg.connect(backend.url)  # outside the blocker's transaction and its stats snapshot
     try:
         hold = blocker.transaction()
         await hold.start()
@@ -161,17 +165,18 @@ async def test_a_connection_dying_mid_write_leaves_nothing_and_the_store_recover
         pids: list[int] = []
 
         async def stuck() -> bool:
-            pids[:] = await waiting_store_backends(blocker, "transactionid")
+            pids[:] = await waiting_store_backends(observer, "transactionid")
             return bool(pids)
 
         await until(stuck, "the write is mid-transaction")
-        await blocker.fetchval("SELECT pg_terminate_backend($1)", pids[0])
+        await observer.fetchval("SELECT pg_terminate_backend($1)", pids[0])
         with pytest.raises(StoreUnavailable) as info:
             await write
         assert backend.url not in str(info.value)
         await hold.rollback()
     finally:
         await blocker.close()
+        await observer.close()
     # Nothing half-written: no vote, no event, no count, no title.
     assert await store.vote_of("a", "v1") is None
     assert [(e["voter"], e["action"]) for e in await events(store)] == [("v0", "cast")]
@@ -251,51 +256,7 @@ def test_pool_options_come_from_arguments_or_the_url() -> None:
         PostgresStore("postgresql://u@db/votes?pool_max=lots")
 
 
-class Outage:
-    """A loopback TCP relay in front of PostgreSQL that can vanish and come back,
-    taking every open connection with it (the network edge, not our code)."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-
-    async def up(self) -> None:
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def down(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in list(self.writers):
-            writer.transport.abort()
-        await self.server.wait_closed()
-        self.server = None
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self.writers -= {writer, up_writer}
-
-
-@on_postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_the_database_going_away_and_coming_back(backend: Any) -> None:
     from urllib.parse import urlsplit, urlunsplit
 

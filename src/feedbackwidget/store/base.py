@@ -73,7 +73,24 @@ class TextExport(Protocol):
 class RateTaker(Protocol):
     """Anything that keeps GCRA rate-limit state: a store, or Redis (see :meth:`Store.take`)."""
 
-    async def take(self, key: str, now: float, count: int, period: float) -> float: ...
+    async def take(self, key: str, now: float | None, count: int, period: float) -> float: ...
+
+
+def gcra_start(tat: float | None, now: float, period: float) -> float:
+    """Where the next GCRA emission starts: the stored theoretical arrival time ``tat``, or
+    ``now`` when there is none or it has passed (the generic cell rate algorithm, ITU-T I.371).
+
+    One addition for clocks that disagree: no process can have stored a ``tat`` more than
+    ``period`` ahead of its own clock, so one further ahead of *this* clock was written by a
+    process whose clock runs ahead, and is read as absent — otherwise this server would refuse
+    the address for as long as the clocks are apart (minutes), not for the limit's own wait.
+    PostgreSQL and Redis keep the time themselves (``now=None``), so there it only matters to
+    callers that pass their own ``now``; SQLite's processes share their host's clock. Every
+    backend applies this same rule (SQLite and PostgreSQL in SQL, Redis in Lua).
+    """
+    if tat is None or tat < now or tat > now + period:
+        return now
+    return tat
 
 
 class Store(Protocol):
@@ -162,9 +179,13 @@ class Store(Protocol):
     ) -> list[Row]:
         """Rows ``day, article_id, kind, count`` ordered by day, article_id, kind."""
 
-    async def take(self, key: str, now: float, count: int, period: float) -> float:
-        """Rate limit (GCRA): record one attempt for ``key``.
+    async def take(self, key: str, now: float | None, count: int, period: float) -> float:
+        """Rate limit (GCRA, see :func:`gcra_start`): record one attempt for ``key``.
 
         Returns 0.0 when allowed, else the seconds to wait. State is shared by
         every process using the same database. ``key`` is already a keyed hash.
+        ``now`` (seconds since the epoch) is for tests; None means the clock of
+        whoever keeps the state — PostgreSQL's for the PostgreSQL store, so app
+        servers whose clocks disagree still share one limit; the host's for
+        SQLite, whose processes all run on the host that holds the file.
         """

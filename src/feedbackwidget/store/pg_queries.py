@@ -41,16 +41,20 @@ ON CONFLICT (article_id, slot) DO UPDATE
         last_vote_at = greatest(c.last_vote_at, excluded.last_vote_at)
 """
 
-RATE_PRUNE = "DELETE FROM fw_rate WHERE tat < $1"
 # GCRA: the row holds the theoretical arrival time; an attempt is allowed when
 # the new one stays within ``period`` of now. A refused attempt changes nothing.
-RATE_TAKE = """
-INSERT INTO fw_rate AS r (key, tat) VALUES ($1, $2::float8 + $3::float8)
-ON CONFLICT (key) DO UPDATE SET tat = greatest(r.tat, $2) + $3
-    WHERE greatest(r.tat, $2) + $3 - $2 <= $4::float8 + 1e-9
+# "now" is $2, or PostgreSQL's clock when $2 is NULL (app servers' clocks may
+# disagree; the database's is one). _START is store.base.gcra_start.
+_NOW = "coalesce($2::float8, extract(epoch FROM statement_timestamp())::float8)"
+_START = f"(CASE WHEN r.tat > {_NOW} + $4::float8 THEN {_NOW} ELSE greatest(r.tat, {_NOW}) END)"
+RATE_PRUNE = f"DELETE FROM fw_rate WHERE tat < {_NOW.replace('$2', '$1')}"
+RATE_TAKE = f"""
+INSERT INTO fw_rate AS r (key, tat) VALUES ($1, {_NOW} + $3::float8)
+ON CONFLICT (key) DO UPDATE SET tat = {_START} + $3
+    WHERE {_START} + $3 - {_NOW} <= $4::float8 + 1e-9
 RETURNING tat
 """
-RATE_TAT = "SELECT tat FROM fw_rate WHERE key = $1"
+RATE_TAT = f"SELECT tat, {_NOW} FROM fw_rate WHERE key = $1"
 
 VERSIONS = """
 SELECT article_version, count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down')
@@ -99,13 +103,15 @@ ORDER BY updated_at DESC, voter LIMIT $2
 # Rows arrive summed per key and sorted (see PostgresStore.add_refusals): one
 # statement, and concurrent flushes take their row locks in the same order.
 # An article the store has never seen a vote for is counted under "": random
-# article ids in a flood of refusals cannot make the table grow.
+# article ids in a flood of refusals cannot make the table grow. Days and counts
+# travel as text[]: asyncpg looks date[] and bigint[] up in the catalogue on first
+# use, with session-level SETs that a connection pooler would leave behind.
 ADD_REFUSALS = """
 INSERT INTO fw_refusals AS r (day, article_id, kind, count)
-SELECT u.day,
+SELECT u.day::date,
        CASE WHEN EXISTS (SELECT 1 FROM fw_articles a WHERE a.article_id = u.article_id) THEN u.article_id ELSE '' END,
-       u.kind, SUM(u.count)
-FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[]) AS u(day, article_id, kind, count)
+       u.kind, SUM(u.count::bigint)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(day, article_id, kind, count)
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 ON CONFLICT (day, article_id, kind) DO UPDATE SET count = r.count + excluded.count

@@ -24,10 +24,10 @@ the store recovers by itself once the database answers again.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -47,7 +47,7 @@ from ..types import (
     VoterKey,
 )
 from . import pg_queries as q
-from .base import TEXT_KINDS, Row
+from .base import TEXT_KINDS, Row, gcra_start
 from .pg_connection import (
     CONNECTION_LOST,
     RETRYABLE,
@@ -56,8 +56,10 @@ from .pg_connection import (
     end_transaction,
     migrate,
     pop_options,
+    roll_back,
     unavailable,
 )
+from .pg_pooler import Connector, snapshot_batches
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
 _EXPORT_BATCH = 1000
@@ -81,7 +83,9 @@ class PostgresStore:
     ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not
     know, such as ``search_path``, become server settings). ``pool_min`` and
     ``pool_max`` size the connection pool of this process; ``counter_slots`` is
-    how many rows each article's counters are spread over.
+    how many rows each article's counters are spread over; ``pooler`` (auto, on,
+    off) whether a connection pooler sits in between (see pg_pooler.py). The
+    timeouts are seconds: connecting, one statement, a transaction left idle.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class PostgresStore:
         counter_slots: int | None = None,
         connect_timeout: float = 5.0,
         command_timeout: float = 15.0,
+        idle_timeout: float = 60.0,
     ) -> None:
         if url.startswith("postgres://"):
             url = "postgresql://" + url.removeprefix("postgres://")
@@ -108,6 +113,7 @@ class PostgresStore:
         self.counter_slots = counter_slots
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
+        self._connector = Connector.from_url(url, idle_timeout=idle_timeout)
         self._pool: Any = None
         self._secret: bytes | None = None
         self._last_prune = 0.0
@@ -122,19 +128,16 @@ class PostgresStore:
         if self._pool is not None:
             return
         await self.migrate()
+        self._begin_write = f"{self._connector.begin()}; SELECT pg_advisory_xact_lock_shared({LOCK_NS}, {LOCK_EVENTS})"
         try:
             pool = await asyncpg.create_pool(
-                self.url,
+                self._connector.dsn,
                 min_size=min(self.pool_min, self.pool_max),
                 max_size=self.pool_max,
                 timeout=self.connect_timeout,
                 command_timeout=self.command_timeout,
                 reset=end_transaction,
-                server_settings={
-                    "application_name": "feedbackwidget",
-                    # A client that vanished mid-transaction must not hold locks for long.
-                    "idle_in_transaction_session_timeout": "60000",
-                },
+                **self._connector.pool_options(),
             )
         except UNAVAILABLE as exc:
             raise unavailable(exc) from None
@@ -154,18 +157,33 @@ class PostgresStore:
         Uses a connection of its own, so it works before :meth:`open` (the
         ``migrate`` command) and never holds a pooled connection for long.
         """
-        return await migrate(self.url, target, self.connect_timeout)
+        found, self._connector = await migrate(self._connector, target, self.connect_timeout)
+        return found
+
+    @property
+    def pooler(self) -> bool | None:
+        """True behind a connection pooler, False directly, None before the first connection."""
+        return self._connector.pooler
 
     # -- plumbing ---------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self, single: bool = True) -> AsyncIterator[Any]:
         pool = self._pool
         if pool is None:
             raise StoreUnavailable("The vote store is closed.")
         try:
             async with pool.acquire(timeout=self.connect_timeout) as conn:
-                yield conn
+                begin = self._connector.single if single else None  # a transaction only for the URL's settings
+                try:
+                    if begin:
+                        await conn.execute(begin)
+                    yield conn
+                    if begin:
+                        await conn.execute("COMMIT")
+                except BaseException:
+                    await roll_back(conn)
+                    raise
         except UNAVAILABLE as exc:
             if isinstance(exc, CONNECTION_LOST):
                 # Connections opened before the database went away are dead: replace them all.
@@ -176,7 +194,7 @@ class PostgresStore:
     async def _write(self, work: Callable[[Any], Any]) -> Any:
         """Run ``work(conn)`` in a writing transaction (which holds the shared event lock)."""
         for attempt in range(_RETRIES):
-            async with self._connection() as conn:
+            async with self._connection(single=False) as conn:
                 try:
                     await conn.execute(self._begin_write)
                     result = await work(conn)
@@ -186,14 +204,6 @@ class PostgresStore:
                     await conn.execute("ROLLBACK")
                     if attempt == _RETRIES - 1:
                         raise StoreUnavailable("The vote store is overloaded; nothing was changed.") from None
-                except BaseException:
-                    if conn.is_in_transaction():
-                        try:
-                            await conn.execute("ROLLBACK")
-                        except BaseException:
-                            conn.terminate()
-                            raise
-                    raise
         raise AssertionError("unreachable")
 
     async def _statement(self, sql: str, *args: Any) -> Any:
@@ -292,24 +302,19 @@ class PostgresStore:
 
     async def _export(self, kind: ExportKind, query: Callable[[int | None], q.Query[T]]) -> AsyncIterator[T]:
         """Batches of an export read in one repeatable-read snapshot, each turned into what the query says."""
-        async with self._connection() as conn:
+        async with self._connection(single=False) as conn:
             sql, params, convert = query(await self._event_high_water(conn) if kind == "events" else None)
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                cursor = await conn.cursor(sql, *params)
-                ahead = asyncio.ensure_future(cursor.fetch(_EXPORT_BATCH))  # the server works while we convert
-                try:
-                    while records := await ahead:
-                        ahead = asyncio.ensure_future(cursor.fetch(_EXPORT_BATCH))
-                        yield convert(records)
-                finally:  # the connection is free only once that fetch is over (a batch nobody reads)
-                    await asyncio.gather(ahead, return_exceptions=True)
+            async for records in snapshot_batches(conn, self._connector, sql, params, _EXPORT_BATCH):
+                yield convert(records)
 
     async def _event_high_water(self, conn: Any) -> int:
         """The highest event id below which no transaction can still add an event."""
-        async with conn.transaction():
-            await conn.execute("SET LOCAL lock_timeout = '10s'")
-            await conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_NS}, {LOCK_EVENTS})")
-            high = await conn.fetchval("SELECT max(event_id) FROM fw_events")
+        await conn.execute(
+            f"{self._connector.begin()}; SET LOCAL lock_timeout = '10s'; "
+            f"SELECT pg_advisory_xact_lock({LOCK_NS}, {LOCK_EVENTS})"
+        )
+        high = await conn.fetchval("SELECT max(event_id) FROM fw_events")
+        await conn.execute("COMMIT")
         return int(high or 0)
 
     # -- changes ----------------------------------------------------------
@@ -379,21 +384,23 @@ class PostgresStore:
         keys = sorted(totals)
         await self._statement(
             q.ADD_REFUSALS,
-            [k[0] for k in keys],
+            [k[0].isoformat() for k in keys],
             [k[1] for k in keys],
             [k[2] for k in keys],
-            [totals[k] for k in keys],
+            [str(totals[k]) for k in keys],
         )
 
-    async def take(self, key: str, now: float, count: int, period: float) -> float:
+    async def take(self, key: str, now: float | None, count: int, period: float) -> float:
         interval = period / count
         async with self._connection() as conn:
-            if now - self._last_prune > _PRUNE_EVERY:
-                self._last_prune = now
+            clock = time.time() if now is None else now
+            if clock - self._last_prune > _PRUNE_EVERY:
+                self._last_prune = clock
                 await conn.execute(q.RATE_PRUNE, now)
             if await conn.fetchrow(q.RATE_TAKE, key, now, interval, period) is not None:
                 return 0.0
-            tat = await conn.fetchval(q.RATE_TAT, key)
-        if tat is None:
+            row = await conn.fetchrow(q.RATE_TAT, key, now)
+        if row is None:
             return 1e-3
-        return max(max(float(tat), now) + interval - now - period, 1e-3)
+        tat, at = float(row[0]), float(row[1])
+        return max(gcra_start(tat, at, period) + interval - at - period, 1e-3)

@@ -30,15 +30,21 @@ from .base import RateTaker
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] = key; ARGV = now, emission interval, period (seconds, floats).
+# KEYS[1] = key; ARGV = now, emission interval, period (seconds, floats). An empty
+# "now" means Redis's own clock (TIME), one clock for app servers whose clocks disagree.
 # Returns "0" when allowed, else the seconds to wait, as a string (Redis would
 # truncate a Lua number to an integer).
 _GCRA = """
 local now = tonumber(ARGV[1])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local interval = tonumber(ARGV[2])
 local period = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]))
-if tat == nil or tat < now then tat = now end
+-- store.base.gcra_start: a tat more than a period ahead was written by a clock that runs ahead
+if tat == nil or tat < now or tat > now + period then tat = now end
 local new_tat = tat + interval
 if new_tat - now > period + 1e-9 then
   return tostring(math.max(new_tat - now - period, 0.001))
@@ -91,12 +97,13 @@ class RedisLimiter:
         """False while the limiter is serving from its fallback."""
         return time.monotonic() >= self._down_until
 
-    async def take(self, key: str, now: float, count: int, period: float) -> float:
+    async def take(self, key: str, now: float | None, count: int, period: float) -> float:
         if self._script is None:
             await self.open()
         if self.redis_up:
             try:
-                result = await self._script(keys=[self.prefix + key], args=[now, period / count, period])
+                at = "" if now is None else now
+                result = await self._script(keys=[self.prefix + key], args=[at, period / count, period])
                 return float(result)
             except _DOWN as exc:
                 self._down_until = time.monotonic() + self.retry_after

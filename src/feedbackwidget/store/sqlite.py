@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -31,7 +32,8 @@ from ..types import (
     Vote,
     VoterKey,
 )
-from .base import TEXT_KINDS, Row
+from . import failures
+from .base import TEXT_KINDS, Row, gcra_start
 from .sqlite_feedback import FeedbackQueries
 from .sqlite_schema import MIGRATIONS, VERSION
 from .sqlite_sql import (
@@ -54,6 +56,8 @@ T = TypeVar("T")
 _EXPORT_BATCH = 1000
 _TEXT_BATCH = 4000  # ~0.4-0.7 MB of lines: fewer hand-overs to the loop, each of which may wait for the GIL
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
+#: :func:`~feedbackwidget.store.base.gcra_start` in SQL (?2 = now, ?4 = period).
+_GCRA_START = "(CASE WHEN tat > ?2 + ?4 THEN ?2 ELSE MAX(tat, ?2) END)"
 
 
 class SQLiteStore(FeedbackQueries):
@@ -97,7 +101,8 @@ class SQLiteStore(FeedbackQueries):
             os.makedirs(directory, exist_ok=True)
             conn = connect(self.path)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"Cannot open the SQLite database ({type(exc).__name__}).") from None
+            detail = f"Cannot open the SQLite database ({type(exc).__name__})."
+            raise failures.unavailable(exc, detail) from None
         try:
             self._utf8 = conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
             conn.execute("BEGIN IMMEDIATE")
@@ -114,7 +119,8 @@ class SQLiteStore(FeedbackQueries):
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            raise StoreUnavailable(f"Cannot migrate the SQLite database ({type(exc).__name__}).") from None
+            detail = f"Cannot migrate the SQLite database ({type(exc).__name__})."
+            raise failures.unavailable(exc, detail) from None
         finally:
             conn.close()
 
@@ -153,7 +159,7 @@ class SQLiteStore(FeedbackQueries):
                 if self._reader is not None:
                     self._reader.close()
                     self._reader = None
-                raise StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).") from None
+                raise failures.unavailable(exc) from None
 
     def _thread_conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -171,7 +177,7 @@ class SQLiteStore(FeedbackQueries):
             try:
                 return fn(self._thread_conn())
             except sqlite3.Error as exc:
-                raise StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).") from None
+                raise failures.unavailable(exc) from None
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
@@ -289,7 +295,7 @@ class SQLiteStore(FeedbackQueries):
             try:
                 conn = connect(self.path, readonly=True)
             except sqlite3.Error as exc:
-                hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
+                hand_over(failures.unavailable(exc))
                 return
             try:
                 conn.execute("BEGIN")
@@ -299,7 +305,7 @@ class SQLiteStore(FeedbackQueries):
                         return
                 hand_over(None)
             except sqlite3.Error as exc:
-                hand_over(StoreUnavailable(f"The vote store is not answering ({type(exc).__name__})."))
+                hand_over(failures.unavailable(exc))
             except (ValueError, TypeError, OverflowError) as exc:
                 # A stored value no export can write (not UTF-8, a time outside years 1-9999):
                 # written into the file by something else than this store.
@@ -341,27 +347,28 @@ class SQLiteStore(FeedbackQueries):
 
         return await self._write(op)
 
-    async def take(self, key: str, now: float, count: int, period: float) -> float:
-        writer = self._writer
+    async def take(self, key: str, now: float | None, count: int, period: float) -> float:
+        writer, at = self._writer, now
 
         def op(conn: sqlite3.Connection) -> float:
+            now = at if at is not None else time.time()
             if writer is not None and now - writer.last_prune > _PRUNE_EVERY:
                 conn.execute("DELETE FROM rate_limits WHERE tat < ?", (now,))
                 writer.last_prune = now
             step = period / count
             if (now + step) - now <= period + 1e-9:
                 # One statement: a new key is let through; a known one only while
-                # max(tat, now) + step - now <= period (the check below, done by SQLite).
+                # start(tat) + step - now <= period (the check below, done by SQLite).
                 taken = conn.execute(
-                    "INSERT INTO rate_limits (key, tat) VALUES (?1, ?2 + ?3) "
-                    "ON CONFLICT (key) DO UPDATE SET tat = MAX(tat, ?2) + ?3 "
-                    "WHERE MAX(tat, ?2) + ?3 - ?2 <= ?4 + 1e-9 RETURNING tat",
+                    f"INSERT INTO rate_limits (key, tat) VALUES (?1, ?2 + ?3) "
+                    f"ON CONFLICT (key) DO UPDATE SET tat = {_GCRA_START} + ?3 "
+                    f"WHERE {_GCRA_START} + ?3 - ?2 <= ?4 + 1e-9 RETURNING tat",
                     (key, now, step, period),
                 ).fetchall()
                 if taken:
                     return 0.0
             row = conn.execute("SELECT tat FROM rate_limits WHERE key = ?", (key,)).fetchone()
-            tat = max(row[0], now) if row else now
+            tat = gcra_start(row[0] if row else None, now, period)
             new_tat = tat + step
             if new_tat - now > period + 1e-9:
                 return max(new_tat - now - period, 1e-3)

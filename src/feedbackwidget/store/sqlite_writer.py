@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import StoreUnavailable
 from ..sentiment import wilson_lower
+from . import failures
 
 _BATCH = 256  # operations per group commit at most
 
@@ -145,7 +145,7 @@ class Writer(threading.Thread):
                 with contextlib.suppress(sqlite3.Error):
                     self.conn.close()
                 self.conn = None  # reconnect on the next batch: recover by itself
-            failure = StoreUnavailable(f"The vote store is not answering ({type(exc).__name__}).")
+            failure = failures.unavailable(exc)
             outcomes = [(False, failure)] * len(batch)
         # One wake-up per event loop per batch, not one per operation.
         settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}

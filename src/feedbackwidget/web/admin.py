@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,23 +22,16 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..config import Settings
-from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
+from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, RateLimited, Unauthorized
 from ..i18n import static_dir
 from . import admin_feedback as feedback
 from . import admin_views as views
-from .admin_session import (
-    SESSION_COOKIE,
-    SESSION_MAX_AGE,
-    SESSION_SALT,
-    form_token,
-    new_session,
-    read_session,
-)
+from .admin_session import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_SALT
+from .context import context
+from .errors import error_response
 from .origin import client_address, origin_status
-from .responses import error_response
 from .runtime import Runtime, runtime_of
 
-LOGIN_ATTEMPTS = (10, 60.0)  # sign-in attempts per client address per period (seconds)
 _MAX_FORM = 4096
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
@@ -59,7 +51,7 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _prefix(request: Request) -> str:
-    return str(request.scope.get("root_path", "")).rstrip("/")
+    return context(request).public.prefix
 
 
 def _bearer(request: Request) -> str | None:
@@ -78,13 +70,19 @@ def is_authorised(request: Request) -> bool:
 
     Always False when no export token is configured.
     """
-    settings = _runtime(request).settings
+    runtime = _runtime(request)
+    settings = runtime.settings
     if settings.export_token is None:
         return False
     bearer = _bearer(request)
     if bearer is not None:
         return _token_matches(settings, bearer)
-    return read_session(settings, request.cookies.get(SESSION_COOKIE)) is not None
+    return _session_nonce(request) is not None
+
+
+def _session_nonce(request: Request) -> str | None:
+    runtime = _runtime(request)
+    return runtime.service.tokens.session(request.cookies.get(SESSION_COOKIE), runtime.settings.export_token)
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -142,30 +140,18 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10))
 
 
-def _secure(request: Request) -> bool:
-    """Mark the cookie Secure over HTTPS, or when PUBLIC_URL says the site is served over it
-    (a TLS-terminating proxy that is not trusted for forwarded headers)."""
-    public = _runtime(request).settings.public_url
-    return request.url.scheme == "https" or public.startswith("https://")
-
-
 def _set_session(request: Request, response: Response, value: str) -> None:
-    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE,
-                        path=_prefix(request) or "/", secure=_secure(request),
-                        httponly=True, samesite="strict")
+    view = context(request).public
+    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE, path=view.cookie_path,
+                        secure=view.https, httponly=True, samesite="strict")
     response.headers["Cache-Control"] = "no-store"
 
 
 def _clear_session(request: Request, response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path=_prefix(request) or "/",
-                           secure=_secure(request), httponly=True, samesite="strict")
+    view = context(request).public
+    response.delete_cookie(SESSION_COOKIE, path=view.cookie_path, secure=view.https, httponly=True,
+                           samesite="strict")
     response.headers["Cache-Control"] = "no-store"
-
-
-def _client_key(settings: Settings, request: Request) -> str:
-    host = client_address(request) or "unknown"
-    digest = hmac.new(settings.secret_key.encode(), host.encode(), hashlib.sha256)
-    return "admin-login:" + digest.hexdigest()
 
 
 # -- endpoints ------------------------------------------------------------------------------
@@ -185,34 +171,33 @@ async def login(request: Request) -> Response:
         form = await _form(request)
     except FeedbackError as exc:
         return _error(exc)
-    count, period = LOGIN_ATTEMPTS
-    wait = await runtime.store.take(_client_key(settings, request), time.time(), count, period)
-    if wait > 0:
-        retry = str(max(1, int(wait + 0.999)))
+    try:
+        session = await runtime.service.sign_in(client_address(request), form.get("token"))
+    except RateLimited as limited:
         refused = _page(request, "admin/login.html", status=429,
-                        problem=f"Too many attempts. Try again in {retry} seconds.")
-        refused.headers["Retry-After"] = retry
+                        problem=f"Too many attempts. Try again in {limited.retry_after} seconds.")
+        refused.headers["Retry-After"] = str(limited.retry_after)
         return refused
-    if not _token_matches(settings, form.get("token", "")):
-        return _refuse(request, "That token is not right.")
+    except Unauthorized as wrong:
+        return _refuse(request, wrong.detail)
     response = RedirectResponse(_prefix(request) + "/admin", status_code=303)
-    _set_session(request, response, new_session(settings))
+    _set_session(request, response, session)
     return response
 
 
 async def logout(request: Request) -> Response:
-    settings = _runtime(request).settings
-    if settings.export_token is None:
+    runtime = _runtime(request)
+    if runtime.settings.export_token is None:
         return _disabled()
     if not _own_origin(request):
         return _error(ForbiddenOrigin())
-    nonce = read_session(settings, request.cookies.get(SESSION_COOKIE))
+    nonce = _session_nonce(request)
     if nonce is not None:
         try:
             form = await _form(request)
         except FeedbackError as exc:
             return _error(exc)
-        if not hmac.compare_digest(form.get("csrf", "").encode(), form_token(settings, nonce).encode()):
+        if not runtime.service.tokens.form_token_ok(form.get("csrf"), nonce):
             return _error(InvalidRequest("The sign-out form has expired; reload and try again."))
     response = RedirectResponse(_prefix(request) + "/admin", status_code=303)
     _clear_session(request, response)
@@ -220,9 +205,8 @@ async def logout(request: Request) -> Response:
 
 
 def _logout_token(request: Request) -> str | None:
-    settings = _runtime(request).settings
-    nonce = read_session(settings, request.cookies.get(SESSION_COOKIE))
-    return None if nonce is None else form_token(settings, nonce)
+    nonce = _session_nonce(request)
+    return None if nonce is None else _runtime(request).service.tokens.form_token(nonce)
 
 
 async def dashboard(request: Request) -> Response:
@@ -283,5 +267,5 @@ ROUTES: list[Route] = [
     Route("/admin/articles/{article_id:path}", article, methods=["GET", "HEAD"]),
 ]
 
-__all__ = ["CSP", "LOGIN_ATTEMPTS", "ROUTES", "SESSION_COOKIE", "SESSION_MAX_AGE", "SESSION_SALT",
+__all__ = ["CSP", "ROUTES", "SESSION_COOKIE", "SESSION_MAX_AGE", "SESSION_SALT",
            "is_authorised"]

@@ -15,9 +15,9 @@ from typing import Any
 from ..charts import fill_days, sparkline
 from ..config import Settings
 from ..i18n import reason_label
+from ..refusals import KINDS
 from ..store.base import Store
 from .admin_views import DateRange, article_href, percent, when
-from .refusals import KINDS
 
 REFUSAL_LABELS = {
     "captcha_required": "No captcha answer",

@@ -1,55 +1,20 @@
-"""Reading and validating vote bodies: bounded, strict, never a 500."""
+"""Reading request bodies: bounded while streaming, strictly decoded, never a 500.
+
+What the fields mean is the service's business (``feedbackwidget.validate``);
+here a body becomes a flat dict, or a domain error.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from ..errors import CaptchaRequired, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from ..types import MAX_ARTICLE_ID, MAX_TITLE, MAX_VERSION, VOTES, Vote
+from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 MAX_BODY = 16 * 1024
-MAX_CAPTCHA_TOKEN = 8192
-
-
-@dataclass(frozen=True, slots=True)
-class VoteRequest:
-    article_id: str
-    vote: Vote
-    captcha_token: str
-    title: str | None
-    version: str | None
-    signed: str | None
-    return_to: str | None
-
-
-#: Unicode's control characters (category Cc) and surrogates (Cs), as one character class.
-_UNCLEAN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _clean(value: str) -> bool:
-    """True when there is no control character or lone surrogate in ``value``."""
-    return _UNCLEAN.search(value) is None
-
-
-def article_id(value: Any) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ARTICLE_ID or not _clean(value):
-        raise InvalidRequest(f"article_id must be 1 to {MAX_ARTICLE_ID} characters without control characters.")
-    return value
-
-
-def _optional(data: dict[str, Any], name: str, limit: int) -> str | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > limit or not _clean(value):
-        raise InvalidRequest(f"{name} must be text of at most {limit} characters without control characters.")
-    return value
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -78,7 +43,11 @@ def is_form(request: Request) -> bool:
 
 
 def parse(body: bytes, kind: str) -> dict[str, Any]:
-    """Decode a JSON or form body into a flat dict; 400/415 for anything else."""
+    """Decode a JSON or form body into a flat dict; InvalidRequest or UnsupportedMediaType otherwise.
+
+    A form's ``h-captcha-response`` (what hCaptcha's widget names its answer) is also
+    ``captcha_token``, the JSON API's name for it.
+    """
     if kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")):
         try:
             data = json.loads(body)
@@ -101,18 +70,11 @@ def parse(body: bytes, kind: str) -> dict[str, Any]:
     raise UnsupportedMediaType()
 
 
-def vote_request(data: dict[str, Any]) -> VoteRequest:
-    aid = article_id(data.get("article_id"))
-    vote = data.get("vote")
-    if vote not in VOTES:
-        raise InvalidRequest('vote must be "up" or "down".')
-    title = _optional(data, "title", MAX_TITLE)
-    version = _optional(data, "version", MAX_VERSION)
-    signed = _optional(data, "signed", 4096)
-    return_to = _optional(data, "return_to", 2048)
-    token = data.get("captcha_token")
-    if token is None or token == "":
-        raise CaptchaRequired()
-    if not isinstance(token, str) or len(token) > MAX_CAPTCHA_TOKEN or not _clean(token):
-        raise InvalidRequest("captcha_token must be the text the captcha gave.")
-    return VoteRequest(aid, vote, token, title, version, signed, return_to)
+async def read_fields(request: Request, limit: int = MAX_BODY, *, plain_is_json: bool = False) -> dict[str, Any]:
+    """The body's fields; ``plain_is_json`` reads ``text/plain`` (and no type) as JSON, which is
+    how a CORS-simple request (no preflight) carries it."""
+    body = await read_body(request, limit)
+    kind = media_type(request)
+    if plain_is_json and kind in ("text/plain", ""):
+        kind = "application/json"
+    return parse(body, kind)

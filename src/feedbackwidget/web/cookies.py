@@ -1,36 +1,32 @@
 """The voter cookies: a first-party one, and a partitioned (CHIPS) copy for cross-site iframes.
 
-A vote answers with both, so their bytes are made once per shape (path, secure,
-partitioned, lifetime) by Starlette itself and reused around each new token.
+Which of them a response carries is decided by :func:`~feedbackwidget.web.public.public_view`:
+only the partitioned one in a cross-site context (a browser rejects the other there, and
+Firefox says so in the console), only the first-party one outside a secure context. Their
+bytes are made once per shape (path, secure, which cookies, lifetime) by Starlette itself
+and reused around each new token.
 """
 
 from __future__ import annotations
 
 import re
 
-from starlette.requests import Request
 from starlette.responses import Response
 
-from .runtime import VOTER_COOKIE, VOTER_COOKIE_PARTITIONED, Runtime
+from ..tokens import VOTER_MAX_AGE
+from .context import VOTER_COOKIE, VOTER_COOKIE_PARTITIONED
+from .public import PublicView
 
 #: What a voter token is made of (URL-safe base64 and dots): nothing ``http.cookies`` quotes.
 _COOKIE_SAFE = re.compile(r"[A-Za-z0-9_.\-]{1,512}")
 _PROBE = "0PROBE0TOKEN0"
-_FRAMES: dict[tuple[str, bool, bool, int], list[tuple[bytes, bytes]]] = {}
+_FRAMES: dict[tuple[str, bool, bool, bool, int], list[tuple[bytes, bytes]]] = {}
 
 
-def secure_context(request: Request) -> bool:
-    """https, or a loopback server (browsers treat those as secure, so tests can use CHIPS)."""
-    server = request.scope.get("server") or ("",)
-    return request.scope.get("scheme", "http") == "https" or server[0] in ("127.0.0.1", "::1", "localhost")
-
-
-def set_voter_cookie(request: Request, rt: Runtime, response: Response, token: str) -> None:
-    """Hand the reader their voter token as cookies (both, in a secure context)."""
-    path = (rt.prefix(request) or "") + "/"
-    # https as the server saw it, or behind a TLS-terminating proxy that PUBLIC_URL names
-    secure = request.scope.get("scheme", "http") == "https" or rt.settings.public_url.startswith("https://")
-    shape = (path, secure, secure_context(request), rt.tokens.voter_max_age)
+def set_voter_cookie(view: PublicView, response: Response, token: str, max_age: int = VOTER_MAX_AGE) -> None:
+    """Hand the reader their voter token as the cookies their browser can keep here: the
+    first-party one unless the request is cross-site, the partitioned one in a secure context."""
+    shape = (view.cookie_path, view.https, not view.cross_site, view.secure_context, max_age)
     if _COOKIE_SAFE.fullmatch(token) is None:  # never one of our tokens: let Starlette quote it
         _starlette_cookies(response, token, *shape)
         return
@@ -43,28 +39,29 @@ def set_voter_cookie(request: Request, rt: Runtime, response: Response, token: s
     response.raw_headers.extend((b"set-cookie", before + raw + after) for before, after in frames)
 
 
-def clear_voter_cookies(request: Request, rt: Runtime, response: Response) -> None:
-    path = (rt.prefix(request) or "") + "/"
-    response.delete_cookie(VOTER_COOKIE, path=path)
-    if secure_context(request):
-        _partitioned(response, "", path, 0)
+def clear_voter_cookies(view: PublicView, response: Response) -> None:
+    if not view.cross_site:
+        response.delete_cookie(VOTER_COOKIE, path=view.cookie_path, secure=view.https, httponly=True, samesite="lax")
+    if view.secure_context:
+        _partitioned(response, "", view.cookie_path, 0)
 
 
 def _starlette_cookies(
-    response: Response, token: str, path: str, secure: bool, partitioned: bool, max_age: int
+    response: Response, token: str, path: str, secure: bool, first_party: bool, partitioned: bool, max_age: int
 ) -> None:
-    response.set_cookie(
-        VOTER_COOKIE, token, max_age=max_age, path=path, secure=secure, httponly=True, samesite="lax"
-    )
+    if first_party:
+        response.set_cookie(
+            VOTER_COOKIE, token, max_age=max_age, path=path, secure=secure, httponly=True, samesite="lax"
+        )
     if partitioned:
         _partitioned(response, token, path, max_age)
 
 
-def _frames(path: str, secure: bool, partitioned: bool, max_age: int) -> list[tuple[bytes, bytes]]:
+def _frames(path: str, secure: bool, first_party: bool, partitioned: bool, max_age: int) -> list[tuple[bytes, bytes]]:
     """Starlette's Set-Cookie values for a probe token, split around it."""
     probe = Response()
     probe.raw_headers.clear()
-    _starlette_cookies(probe, _PROBE, path, secure, partitioned, max_age)
+    _starlette_cookies(probe, _PROBE, path, secure, first_party, partitioned, max_age)
     frames = []
     for _, value in probe.raw_headers:
         before, _, after = value.partition(_PROBE.encode())

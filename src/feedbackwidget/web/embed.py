@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from .. import i18n
+from .. import i18n, validate
 from ..config import Settings
 from ..errors import FeedbackError
 from .assets import captcha_sources
-from .bodies import article_id as valid_article_id
-from .runtime import runtime_of
+from .context import context
+from .errors import status_of
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -56,17 +56,18 @@ def render_embed(
     Without ``sentiment`` the page shows no numbers (never a tally the server did not just
     read) and the script loads them.
     """
-    rt = runtime_of(request)
+    ctx = context(request)
+    rt = ctx.runtime
     lang = i18n.negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
     m = i18n.messages(lang)
     mine = sentiment.get("your_vote") if sentiment else None
     tally = ""
     if sentiment:
         tally = m["tally"].replace("{up}", str(sentiment["up"])).replace("{down}", str(sentiment["down"]))
-    status_key = i18n.error_key(error.code, error.status) if error else ""
+    status_key = i18n.error_key(error.code, status_of(error)) if error else ""
     status = m[status_key] if error else ""
     html = rt.templates.get_template("embed.html").render(
-        prefix=rt.prefix(request),
+        prefix=ctx.public.prefix,
         article_id=article_id,
         lang=lang,
         dir=m["dir"],
@@ -89,12 +90,11 @@ def render_embed(
 
 
 async def embed_page(request: Request) -> Response:
-    rt = runtime_of(request)
-    aid = valid_article_id(request.path_params["article_id"])
-    tally = await rt.store.tally(aid)
-    reader = rt.reader(request)
-    mine = await rt.store.vote_of(aid, rt.voter_key(reader.voter_id)) if reader else None
-    return render_embed(request, aid, sentiment=rt.sentiment(tally, mine))
+    ctx = context(request)
+    service = ctx.runtime.service
+    aid = validate.article_id(request.path_params["article_id"])
+    tally, mine = await service.tally(aid), await service.own_vote(aid, ctx.reader)
+    return render_embed(request, aid, sentiment=service.sentiment(tally, mine))
 
 
 ROUTES = [Route("/embed/{article_id:path}", embed_page, methods=["GET", "HEAD"])]

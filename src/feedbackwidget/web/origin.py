@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
@@ -14,12 +14,37 @@ ALLOWED_HEADERS = "Content-Type, X-Feedback-Voter"
 EXPOSED_HEADERS = "Retry-After"
 
 
-@lru_cache(maxsize=64)
-def _public_origin(public_url: str) -> str | None:
-    if not public_url.startswith(("http://", "https://")):
-        return None
-    parts = urlsplit(public_url)
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+@dataclass(frozen=True, slots=True)
+class _Allowed:
+    """ALLOWED_ORIGINS compiled: exact origins, subdomain patterns as (scheme://, .domain[:port])."""
+
+    exact: frozenset[str]
+    patterns: tuple[tuple[str, str], ...]
+    anyone: bool
+
+    def names(self, origin: str) -> bool:
+        if origin in self.exact:
+            return True
+        for start, end in self.patterns:
+            if (
+                origin.startswith(start)
+                and origin.endswith(end)
+                and len(origin) > len(start) + len(end)
+                and "/" not in origin[len(start):]
+                and "@" not in origin
+            ):
+                return True
+        return False
+
+
+@lru_cache(maxsize=16)
+def _allowed(origins: tuple[str, ...]) -> _Allowed:
+    patterns = []
+    for origin in origins:
+        if "://*." in origin:
+            scheme, _, rest = origin.partition("://*")
+            patterns.append((scheme + "://", rest))
+    return _Allowed(frozenset(o for o in origins if "*" not in o), tuple(patterns), "*" in origins)
 
 
 def _request_origin(request: Request) -> str | None:
@@ -34,13 +59,17 @@ def _request_origin(request: Request) -> str | None:
 def own_origins(request: Request, settings: Settings) -> set[str]:
     """The widget's own origin(s): PUBLIC_URL's, and the one this request was sent to."""
     origins = set()
-    public = _public_origin(settings.public_url)
-    if public is not None:
-        origins.add(public)
+    if settings.public.origin is not None:
+        origins.add(settings.public.origin)
     sent_to = _request_origin(request)
     if sent_to is not None:
         origins.add(sent_to)
     return origins
+
+
+def is_allowed(origin: str, settings: Settings) -> bool:
+    """Whether ALLOWED_ORIGINS names ``origin`` (exactly or by a ``*.domain`` pattern); not ``*``."""
+    return _allowed(settings.allowed_origins).names(origin)
 
 
 def origin_status(request: Request, settings: Settings) -> str:
@@ -51,11 +80,12 @@ def origin_status(request: Request, settings: Settings) -> str:
     origin = origin.strip().lower()
     if origin == "null" or not origin:
         return "forbidden"
-    if origin == _public_origin(settings.public_url) or origin == _request_origin(request):
+    if origin == settings.public.origin or origin == _request_origin(request):
         return "own"
-    if origin in settings.allowed_origins:
+    allowed = _allowed(settings.allowed_origins)
+    if allowed.names(origin):
         return "listed"
-    if "*" in settings.allowed_origins:
+    if allowed.anyone:
         return "any"
     return "forbidden"
 

@@ -4,7 +4,8 @@ An attack shows up as a flood of refusals (captcha failures, rate limiting,
 foreign origins). Writing one row per refusal would let that flood become a
 flood of database writes, so :class:`Refusals` only adds to an in-memory
 counter keyed by (UTC day, article, kind), and :class:`RefusalFlusher` hands
-the accumulated counts to the store once per interval, in one call.
+the accumulated counts to the store in coalesced writes that each refused
+attempt's answer waits for.
 
 Memory is bounded: once ``max_keys`` distinct keys are held in one interval,
 counts for further articles go to the article id ``""`` (unknown), one such
@@ -17,10 +18,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from ..store.base import Row
+from .store.base import Row
 
 log = logging.getLogger("feedbackwidget")
 
@@ -72,24 +74,51 @@ class Refusals:
 
 
 class RefusalFlusher:
-    """Writes a :class:`Refusals` counter through ``write`` every ``interval`` seconds.
+    """Writes a :class:`Refusals` counter through ``write`` (e.g. ``store.add_refusals``).
 
-    ``write`` receives the rows of one interval (e.g. ``store.add_refusals``);
-    when it raises, the rows go back into the counter for the next attempt.
-    ``stop()`` writes whatever is left.
+    A refused attempt is answered only once its count is written (:meth:`written`), so a
+    count that was answered survives any stop of the server — a host app that never ran
+    the widget's lifespan, a SIGTERM, a SIGKILL a moment later. Writes are coalesced: one
+    is in flight at a time, at most one per ``spacing`` seconds, each carrying every count
+    made since the last, so a flood of refusals is a handful of writes a second, never one
+    write per refusal. When ``write`` raises, the rows go back into the counter for the
+    next write and the waiting answers go out anyway (a count is never worth a 503).
     """
 
     def __init__(
         self,
         refusals: Refusals,
         write: Callable[[list[Row]], Awaitable[None]],
-        interval: float = 60.0,
+        spacing: float = 0.1,
     ) -> None:
         self.refusals = refusals
         self._write = write
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self.spacing = spacing
+        self._counted = 0  # refusals counted so far
+        self._covered = 0  # refusals that a finished write attempt included
+        self._writing: asyncio.Task[None] | None = None
+        self._last = -spacing
+
+    def count(self, article_id: str | None, kind: str) -> int:
+        """Count one refusal; returns the ticket to pass to :meth:`written`."""
+        self.refusals.count(article_id, kind)
+        self._counted += 1
+        return self._counted
+
+    async def written(self, ticket: int) -> None:
+        """Return once a write attempt has included the refusal with ``ticket``."""
+        while self._covered < ticket:
+            if self._writing is None or self._writing.done():
+                self._writing = asyncio.get_running_loop().create_task(self._write_next())
+            await asyncio.shield(self._writing)  # a cancelled request does not cancel the write
+
+    async def _write_next(self) -> None:
+        wait = self._last + self.spacing - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)  # spacing between writes, not synchronisation
+        upto = self._counted
+        await self.flush()
+        self._covered, self._last = upto, time.monotonic()
 
     async def flush(self) -> int:
         """Write the pending counts now; returns the number of rows written."""
@@ -104,25 +133,9 @@ class RefusalFlusher:
             return 0
         return len(rows)
 
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
-            await self.flush()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def wake(self) -> None:
-        """Flush at once instead of at the end of the interval (used by tests and shutdown)."""
-        self._wake.set()
-
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Finish a write in flight and write whatever is left."""
+        if self._writing is not None:
+            with contextlib.suppress(Exception):
+                await self._writing
         await self.flush()

@@ -1,0 +1,239 @@
+"""One parser per kind of setting value, each normalising what a publisher may reasonably write.
+
+Every parser takes the raw value (a string from the environment, or a Python
+value given to ``Settings(...)``) and either returns the canonical form or
+raises :class:`ValueError` with a sentence that the caller prefixes with the
+variable's name. Canonical forms are what browsers and services send, so a
+setting never silently fails to match: origins are lowercase ASCII (IDNA) with
+the default port dropped, hostnames likewise without port or trailing dot,
+durations are seconds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SEPARATORS = re.compile(r"[\s,;]+")
+_UNITS = {
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+}
+_RATE = re.compile(r"^(\d+)\s*(?:/|per)\s*(\d*(?:\.\d+)?)\s*([a-z]+)$")
+_REASON = re.compile(r"^[a-z0-9_-]{1,32}$")
+
+
+def items(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """A list setting: commas, semicolons or whitespace separate items; empty items vanish."""
+    if value is None:
+        return ()
+    raw = _SEPARATORS.split(value) if isinstance(value, str) else [str(v).strip() for v in value]
+    return tuple(item for item in raw if item)
+
+
+def ascii_host(host: str) -> str:
+    """A hostname as browsers send it: lowercase, IDNA (punycode), no trailing dot."""
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        raise ValueError("the host name is empty")
+    if host.startswith("[") or ":" in host:  # an IPv6 literal
+        address = ipaddress.ip_address(host.strip("[]"))
+        return f"[{address.compressed}]"
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"{host!r} is not a valid international host name") from None
+
+
+def _port(scheme: str, netloc_port: int | None) -> str:
+    return "" if netloc_port is None or netloc_port == _DEFAULT_PORTS[scheme] else f":{netloc_port}"
+
+
+def origin(value: str) -> str:
+    """``scheme://host[:port]``; ``*`` (any origin) and ``scheme://*.domain`` (its subdomains) kept."""
+    value = value.strip()
+    if value == "*":
+        return value
+    if "://" not in value:
+        raise ValueError(f"{value!r} is not an origin: write it with its scheme, e.g. {'https://' + value!r}")
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{value!r} is not an origin such as https://news.example")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} must be an origin only (scheme, host and port, no path)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    host = parts.hostname
+    wildcard = host.startswith("*.")
+    host = ascii_host(host[2:] if wildcard else host)
+    return f"{scheme}://{'*.' if wildcard else ''}{host}{_port(scheme, port)}"
+
+
+def hostname(value: str) -> str:
+    """A hostname as siteverify reports it; an origin or URL written instead is reduced to its host."""
+    value = value.strip()
+    if "://" in value:
+        host = urlsplit(value).hostname or ""
+    else:
+        host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value  # drop a port
+    wildcard = host.startswith("*.")
+    host = ascii_host(host[2:] if wildcard else host)
+    return ("*." if wildcard else "") + host
+
+
+def matches_host(host: str, allowed: Iterable[str]) -> bool:
+    """Whether ``host`` is one of ``allowed`` (``*.domain`` matches any subdomain of domain)."""
+    host = host.rstrip(".").lower()
+    for pattern in allowed:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class PublicUrl:
+    """Where readers' browsers reach the widget: ``origin`` (None when only a path was given)
+    and ``prefix`` ("" at the root, else "/path" without a trailing slash)."""
+
+    origin: str | None
+    prefix: str
+
+    def __str__(self) -> str:
+        return (self.origin or "") + self.prefix
+
+
+def public_url(value: str) -> PublicUrl:
+    value = value.strip()
+    if not value:
+        return PublicUrl(None, "")
+    if value.startswith("/"):
+        origin_, path = None, value
+    else:
+        if "://" not in value:
+            raise ValueError(f"expected https://host/prefix or /prefix; write the scheme: {'https://' + value!r}")
+        parts = urlsplit(value)
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{value!r} must be a scheme, host and path only")
+        origin_, path = origin(f"{parts.scheme}://{parts.netloc}"), parts.path
+        if "*" in origin_:
+            raise ValueError(f"{value!r} is not a single address")
+    if "?" in path or "#" in path or "\\" in path:
+        raise ValueError(f"{value!r} must be a scheme, host and path only")
+    prefix = "/" + "/".join(segment for segment in path.split("/") if segment)
+    return PublicUrl(origin_, "" if prefix == "/" else prefix)
+
+
+def http_url(value: str) -> str:
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+    return value
+
+
+def seconds(value: float | str) -> float:
+    """A duration: a number of seconds, or a number with a unit (``5s``, ``2500ms``, ``1.5 min``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = str(value).strip().lower()
+        match = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|[a-z]*)", text)
+        if not match:
+            raise ValueError(f"expected seconds such as 5 or 2.5s, got {value!r}")
+        number, unit = float(match[1]), match[2]
+        if unit == "ms":
+            number /= 1000
+        elif unit:
+            if unit not in _UNITS:
+                raise ValueError(f"unknown unit {unit!r} in {value!r}")
+            number *= _UNITS[unit]
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError("must be a positive number of seconds")
+    return number
+
+
+def whole_number(value: int | str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    text = str(value).strip()
+    try:
+        number = float(text) if "." in text else int(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number != int(number):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    if int(number) < minimum:
+        raise ValueError(f"must be {minimum} or more")
+    return int(number)
+
+
+def flag(value: bool | str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if text in ("0", "false", "no", "off", "n", "f", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def proxy(value: str) -> tuple[str, ...]:
+    """A trusted proxy: an address or CIDR range (host bits cleared); ``localhost`` is both loopbacks."""
+    value = value.strip().lower()
+    if value == "*":
+        return ("*",)
+    if value == "localhost":
+        return ("127.0.0.1", "::1")
+    try:
+        network = ipaddress.ip_network(value.strip("[]"), strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address or CIDR range") from None
+    if network.num_addresses == 1:
+        return (str(network.network_address),)
+    return (str(network),)
+
+
+def reason_code(value: str) -> str:
+    code = value.strip().lower()
+    if not _REASON.match(code):
+        raise ValueError(f"{value!r} is not a reason code ([a-z0-9_-], 1 to 32 characters)")
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """``count`` attempts per ``period`` seconds."""
+
+    count: int
+    period: float
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """``30/minute``, ``30/min``, ``30 per minute``, ``30/m``, ``5/10s``, ``100/1.5h`` …"""
+        match = _RATE.match(text.strip().lower())
+        if not match or match[3] not in _UNITS:
+            raise ValueError(f"expected COUNT/PERIOD such as 30/minute, got {text!r}")
+        count, multiple, unit = int(match[1]), float(match[2]) if match[2] else 1.0, match[3]
+        period = _UNITS[unit] * multiple
+        if count < 1 or period <= 0:
+            raise ValueError("count and period must be positive")
+        return cls(count, period)
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period:g}s"

@@ -1,0 +1,228 @@
+"""What a vote, a withdrawal, an erasure, a reason, a tally and a dashboard sign-in *are*.
+
+Every rule of a vote lives here, in the order a vote meets them: the caller's
+origin, the body, the rate limit, the captcha, the reader's identity, the
+store, the tally cache, refusal counting. The service takes plain values — a
+:class:`Caller` the HTTP boundary builds once per request, validated fields —
+and returns typed results; it never sees a request, and its errors carry no
+HTTP status (``web/errors.py`` maps them). Changing data and the bookkeeping
+that follows (dropping cached tallies, counting refusals) happen together in
+the operations below, never by hand in a handler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import validate
+from .captcha import CaptchaVerifier
+from .config import Settings
+from .errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
+from .limiter import Limiter
+from .refusals import KINDS as REFUSAL_KINDS
+from .refusals import RefusalFlusher, Refusals
+from .sentiment import sentiment_object
+from .store import Store
+from .tally_cache import TallyCache
+from .tokens import Tokens, VoterToken, client_key, pseudonym
+from .types import ArticleId, Cast, Tally, Vote
+
+#: Dashboard sign-in attempts allowed per client address (IPv6 by /64): count, period in seconds.
+SIGN_IN_LIMIT = (10, 60.0)
+
+Fields = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking, as the HTTP boundary found out once per request."""
+
+    #: The request's ``Origin`` is absent, ours or allowed (False: refused before anything else).
+    origin_allowed: bool
+    #: The reader's voter token, verified; None for a first-time or unknown reader.
+    reader: VoterToken | None
+    #: The client address as the HTTP server reports it (for the rate limit and siteverify).
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Voted:
+    """A counted vote: what the reader now holds and what the article's tally became."""
+
+    article_id: ArticleId
+    vote: Vote
+    changed: bool
+    #: The voter token the reader keeps from now on (new, re-issued or theirs).
+    token: str
+    tally: Tally
+    return_to: str | None
+
+
+class VoteService:
+    """The operations on votes. Built by the runtime of one event loop; see module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        tokens: Tokens,
+        verifier: CaptchaVerifier,
+        limiter: Limiter,
+        *,
+        clock: Callable[[], dt.datetime],
+        secret: Callable[[], bytes],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.tokens = tokens
+        self.verifier = verifier
+        self.limiter = limiter
+        self.clock = clock
+        self._secret = secret
+        self.refusals = RefusalFlusher(Refusals(), store.add_refusals)
+        self.tallies = TallyCache()
+
+    # -- who is asking --------------------------------------------------------------
+
+    def reader(self, *tokens: str | None) -> VoterToken | None:
+        """The first of ``tokens`` that verifies (a stale or foreign one must not hide a good one)."""
+        for token in tokens:
+            if token:
+                reader = self.tokens.voter(token)
+                if reader is not None:
+                    return reader
+        return None
+
+    def voter_key(self, reader: VoterToken) -> str:
+        """The reader as the store knows them: a pseudonym no token reveals."""
+        return pseudonym(self._secret(), reader.voter_id)
+
+    def client_key(self, address: str | None) -> str:
+        return client_key(self._secret(), address)
+
+    def sentiment(self, tally: Tally, mine: Vote | None = None) -> dict[str, Any]:
+        """The contract's sentiment object, judged against this site's MIN_VOTES."""
+        return sentiment_object(tally, mine, min_votes=self.settings.min_votes)
+
+    # -- votes ----------------------------------------------------------------------
+
+    async def cast(self, caller: Caller, read: Callable[[], Awaitable[Fields]]) -> Voted:
+        """Cast or change the reader's vote. ``read`` gives the request's fields, and is called
+        only once the caller's origin is known to be allowed (a refused origin's body is never read).
+
+        Order: origin → fields → rate limit → captcha → store → tally cache. A refusal of one
+        of :data:`~feedbackwidget.refusals.KINDS` is counted (and written) before it is raised.
+        """
+        fields: Fields = {}
+        try:
+            if not caller.origin_allowed:
+                raise ForbiddenOrigin()
+            fields = await read()
+            return await self._cast(caller, fields)
+        except FeedbackError as error:
+            if error.code in REFUSAL_KINDS:
+                await self.refusals.written(self.refusals.count(_article_or_none(fields), error.code))
+            raise
+
+    async def _cast(self, caller: Caller, fields: Fields) -> Voted:
+        article_id = validate.article_id(fields.get("article_id"))
+        vote = validate.vote(fields.get("vote"))
+        title, version = validate.title(fields.get("title")), validate.version(fields.get("version"))
+        signed, return_to = validate.signed(fields.get("signed")), validate.return_to(fields.get("return_to"))
+        captcha_token = validate.captcha_token(fields.get("captcha_token"))
+        await self.limiter.check(self.client_key(caller.address))
+        await self.verifier.verify(captcha_token, caller.address)
+        reader = caller.reader
+        if reader is None:
+            token, voter_id = self.tokens.new_voter()
+            reader = VoterToken(voter_id, None, token)
+        vouched = self.tokens.embed(signed, article_id)
+        if vouched is not None:
+            title, version = vouched
+        result = await self.store.cast(
+            Cast(
+                article_id=article_id,
+                voter=self.voter_key(reader),
+                vote=vote,
+                at=self.clock(),
+                version=version,
+                title=title,
+                title_trusted=vouched is not None and title is not None,
+            )
+        )
+        self.tallies.forget(article_id)
+        return Voted(article_id, vote, result.changed, reader.current, result.tally, return_to)
+
+    async def withdraw(self, caller: Caller, article_id: str) -> Tally:
+        """Remove the reader's vote on ``article_id``; NotFound when they have none."""
+        voter = self._voter(caller)
+        tally = await self.store.withdraw(validate.article_id(article_id), voter, self.clock())
+        self.tallies.forget(article_id)
+        if tally is None:
+            raise NotFound("You have no vote on this article.")
+        return tally
+
+    async def erase(self, caller: Caller) -> list[ArticleId]:
+        """Remove every vote of the reader; the articles whose tallies moved."""
+        articles = await self.store.erase(self._voter(caller), self.clock())
+        self.tallies.forget(*articles)
+        return articles
+
+    async def give_reason(self, caller: Caller, read: Callable[[], Awaitable[Fields]]) -> tuple[str, str, str | None]:
+        """Attach a reason (and free text) to the reader's current "No": (article, reason, text).
+        ``read`` gives the request's fields once the caller is known to be the vote's owner."""
+        voter = self._voter(caller)
+        fields = await read()
+        article_id = validate.article_id(fields.get("article_id"))
+        reason = validate.reason(fields.get("reason"), self.settings.reasons)
+        text = validate.reason_text(fields.get("text"), self.settings.reason_text)
+        if not await self.store.set_reason(article_id, voter, reason, text, self.clock()):
+            raise NotFound('You have no "No" vote on this article to give a reason for.')
+        return article_id, reason, text
+
+    def _voter(self, caller: Caller) -> str:
+        if not caller.origin_allowed:
+            raise ForbiddenOrigin()
+        if caller.reader is None:
+            raise Unauthorized("This needs your voter token (the X-Feedback-Voter header or the cookie).")
+        return self.voter_key(caller.reader)
+
+    # -- reads ----------------------------------------------------------------------
+
+    async def tally(self, article_id: str) -> Tally:
+        return await self.store.tally(validate.article_id(article_id))
+
+    async def own_vote(self, article_id: str, reader: VoterToken | None) -> Vote | None:
+        """The reader's own vote on ``article_id`` (None for no reader or no vote)."""
+        return None if reader is None else await self.store.vote_of(article_id, self.voter_key(reader))
+
+    # -- the dashboard ----------------------------------------------------------------
+
+    async def sign_in(self, address: str | None, token: str | None) -> str:
+        """A dashboard session for the export token; rate limited per address like votes are
+        (same address grouping, same limiter: Redis when configured)."""
+        expected = self.settings.export_token
+        if expected is None:
+            raise Unauthorized("The dashboard is disabled: no export token is configured.")
+        count, period = SIGN_IN_LIMIT
+        await self.limiter.check("sign-in:" + self.client_key(address), count, period)
+        if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise Unauthorized("That token is not right.")
+        return self.tokens.new_session(expected)
+
+    async def healthy(self) -> str | None:
+        """None when votes can be taken; else why not (the store's failure is raised)."""
+        await self.store.ping()
+        return self.verifier.trouble
+
+
+def _article_or_none(fields: Fields) -> str | None:
+    """The refused request's article, when it named a valid one (else it counts as unknown)."""
+    try:
+        return validate.article_id(fields.get("article_id"))
+    except InvalidRequest:
+        return None
