@@ -165,7 +165,7 @@ def test_mounted_under_prefix_with_host_lifespan(settings: Settings) -> None:
         assert "Path=/feedback;" in r.headers["set-cookie"]
         page = c.get("/feedback/embed/m1").text
         assert 'action="/feedback/api/v1/votes"' in page
-        assert "/feedback/widget.js" in page
+        assert "/feedback/embed.js" in page
         assert_error(c.get("/feedback/nothing-here"), 404, "not_found")
 
 

@@ -110,7 +110,7 @@ def test_origin_of_public_url_is_our_own(through_proxy: tuple[TestClient, str]) 
 def test_a_path_only_public_url_is_a_prefix_too(make_settings: Callable[..., Settings]) -> None:
     with TestClient(FeedbackWidget(make_settings(public_url="/feedback/"))) as client:
         page = client.get("/feedback/embed/a1")
-        assert 'src="/feedback/widget.js"' in page.text
+        assert 'src="/feedback/embed.js"' in page.text
         answer = client.post("/api/v1/votes", data={"article_id": "a", "vote": "up", "h-captcha-response": f"PASS-{secrets.token_hex(6)}"},
                              follow_redirects=False)
         assert answer.headers["location"] == "/feedback/embed/a"

@@ -1,8 +1,10 @@
 """The widget's one message catalogue, shared by the script and the server-rendered page.
 
 The strings live in ``static/i18n.json`` (one object per language). The embed script ships
-only English; a reader in another language receives that language's strings with the
-tally answer (:func:`client_bundle`), and the embed page renders them server-side.
+only two English fallbacks. A reader receives their language's first-view strings with the
+tally answer (:func:`client_bundle`), the strings of results and errors with the actions
+module they load on their first press (:func:`action_messages`), and the embed page renders
+them all server-side (:func:`client_messages`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ DEFAULT_LANG: Final = "en"
 _TAG_RE = re.compile(r"^[A-Za-z]{2,8}")
 #: Keys that only the server-rendered page uses; the script never needs them.
 _SERVER_ONLY: Final = frozenset({"nojs", "dir"})
+#: What a reader sees before pressing anything (the withdraw label is for a returning reader);
+#: every other key the script uses comes with the actions module.
+FIRST_VIEW: Final = ("question", "yes", "no", "tally", "withdraw", "disclosure", "privacy", "terms")
 
 
 def static_dir() -> Path:
@@ -81,11 +86,25 @@ def direction(lang: str | None) -> str:
 
 
 def client_messages(lang: str | None) -> dict[str, str]:
-    """The strings the embed script needs before any interaction, for one language (the
-    reason picker's strings travel with its own module, see :func:`reason_messages`)."""
+    """Every string the embed script uses, for one language (what the ``/embed`` page hands
+    it; the reason picker's strings travel with its own module, see :func:`reason_messages`)."""
     return {
         k: v for k, v in catalogue()[negotiate(lang)].items() if k not in _SERVER_ONLY and not k.startswith("reason")
     }
+
+
+def first_view_messages(lang: str | None) -> dict[str, str]:
+    """The strings a reader needs before pressing anything (:data:`FIRST_VIEW`)."""
+    strings = catalogue()[negotiate(lang)]
+    return {k: strings[k] for k in FIRST_VIEW}
+
+
+def action_messages(lang: str | None) -> dict[str, str]:
+    """The strings of results and errors (everything else the script uses, and the reason
+    picker's thank-you), carried by the actions module."""
+    strings = {k: v for k, v in client_messages(lang).items() if k not in FIRST_VIEW}
+    strings["reason_thanks"] = catalogue()[negotiate(lang)]["reason_thanks"]
+    return strings
 
 
 def reason_label(code: str, lang: str | None = None) -> str:
@@ -101,16 +120,15 @@ def reason_messages(lang: str | None, codes: tuple[str, ...]) -> dict[str, objec
         "prompt": strings["reason_prompt"],
         "text": strings["reason_text"],
         "send": strings["reason_send"],
-        "thanks": strings["reason_thanks"],
-        "network": strings["network"],
         "labels": {code: reason_label(code, lang) for code in codes},
     }
 
 
 def client_bundle(lang: str | None) -> dict[str, object]:
-    """What the tally answer carries for ``?lang=``: ``lang``, ``dir`` and ``messages``."""
+    """What the tally answer carries for ``?lang=``: ``lang``, ``dir`` and ``messages`` (the
+    first view's strings)."""
     code = negotiate(lang)
-    return {"lang": code, "dir": direction(code), "messages": client_messages(code)}
+    return {"lang": code, "dir": direction(code), "messages": first_view_messages(code)}
 
 
 def error_key(code: str | None, status: int = 400) -> str:

@@ -1,29 +1,32 @@
-/* feedbackwidget "why not?" picker: imported by widget.js only after a counted "No", and only
-   when the site sets REASONS. Readable source: static/src/reasons.js; static/widget-reasons.js
-   is its terser build. The server replaces __FEEDBACKWIDGET_REASONS__ with {css, codes, text
-   (free text allowed?), t: {prompt, text, send, thanks, network, labels}} in the reader's
-   language. */
-const R = __FEEDBACKWIDGET_REASONS__;
+/* feedbackwidget "why not?" picker: imported by actions.js only after a counted "No", and only
+   when the site sets REASONS. The server replaces __FEEDBACKWIDGET_REASONS__ with {css, codes,
+   text (free text allowed?), t: {prompt, text, send, labels}} in the reader's language.
+
+   The picker belongs to the binding (the article) whose "No" opened it: it sends that
+   article's id, and it is removed when the element moves on, the reader votes Yes or
+   withdraws. Internal names start with "_" (see widget.js). */
+const CONFIG = __FEEDBACKWIDGET_REASONS__;
 let sheet;
 
-export default function ask(w, call) {
-  if (w.x || !R.codes.length) return;
-  const D = document, root = w.box.getRootNode(), t = R.t;
-  if (!sheet) (sheet = new CSSStyleSheet()).replaceSync(R.css);
+export default function ask(api, binding, call) {
+  const widget = binding._widget, t = CONFIG.t, doc = document;
+  if (!api._current(binding) || binding._picker || !CONFIG.codes.length) return;
+  const root = widget._box.getRootNode();
+  if (!sheet) (sheet = new CSSStyleSheet()).replaceSync(CONFIG.css);
   if (!root.adoptedStyleSheets.includes(sheet)) root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
-  const add = (tag, cls, parent, text) => {
-    const e = parent.appendChild(D.createElement(tag));
-    e.className = cls;
+  const add = (tag, className, parent, text) => {
+    const e = parent.appendChild(doc.createElement(tag));
+    e.className = className;
     if (text) e.textContent = text;
     return e;
   };
-  const box = (w.x = add('div', 'fw-x', w.box));
-  box.setAttribute('role', 'group');
-  box.setAttribute('aria-label', t.prompt);
-  add('p', 'fw-xq', box, t.prompt);
-  const chips = add('div', 'fw-xr', box);
+  const picker = (binding._picker = add('div', 'fw-x', widget._box));
+  picker.setAttribute('role', 'group');
+  picker.setAttribute('aria-label', t.prompt);
+  add('p', 'fw-xq', picker, t.prompt);
+  const chips = add('div', 'fw-xr', picker);
   let chosen = null, text = null;
-  for (const code of R.codes) {
+  for (const code of CONFIG.codes) {
     const chip = add('button', 'fw-c', chips, t.labels[code]);
     chip.type = 'button';
     chip.setAttribute('aria-pressed', 'false');
@@ -33,30 +36,29 @@ export default function ask(w, call) {
       send.disabled = false;
     });
   }
-  if (R.text) {
-    text = add('textarea', 'fw-xt', box);
+  if (CONFIG.text) {
+    text = add('textarea', 'fw-xt', picker);
     text.maxLength = 500;
     text.rows = 2;
     text.placeholder = t.text;
     text.setAttribute('aria-label', t.text);
   }
-  const send = add('button', 'fw-xs', box, t.send);
+  const send = add('button', 'fw-xs', picker, t.send);
   send.type = 'button';
   send.disabled = true;
-  const close = () => { box.remove(); w.x = null; };
-  // Voting Yes or withdrawing makes the question moot.
-  w.y.addEventListener('click', close, {once: true});
-  w.a.addEventListener('click', close, {once: true});
   send.addEventListener('click', async () => {
     send.disabled = true;
     try {
-      await call('POST', '/api/v1/reasons', {article_id: w.id, reason: chosen, text: (text && text.value.trim()) || undefined});
-      close();
-      w.n.focus();
-      w.m.textContent = t.thanks;
-    } catch (e) {
+      await call(api, 'POST', '/api/v1/reasons', {article_id: binding._article, reason: chosen, text: (text && text.value.trim()) || undefined});
+      picker.remove();
+      binding._picker = 0;
+      binding._status = 'reason_thanks';
+      if (api._current(binding)) widget._buttons[1].focus();
+    } catch (key) {
       send.disabled = false;
-      w.m.textContent = t.network;
+      binding._status = key;
+      api._emit(widget._element, 'error', {article_id: binding._article, error: key, action: 'reason'});
     }
+    api._paint(widget);
   });
 }

@@ -1,218 +1,214 @@
-/* feedbackwidget embed script: "Do you like this article?" under every
-   [data-feedback-article] element. Embedding, consent hook, CSP: docs/widget.md.
-   Readable source: static/src/widget.js; static/widget.js is its terser build
-   (docs/widget.md, "Building"). When serving it, the server replaces
-   __FEEDBACKWIDGET_CONFIG__ with {sitekey, captcha (script URL), css, html (the widget's
-   markup, shared with the /embed page), m (English "error" and "retry", shown when even the
-   reader's strings could not be loaded)}. Message keys are those of static/i18n.json; API
-   error codes double as keys (rate_limited, captcha_failed). */
+/* feedbackwidget embed script: "Do you like this article?" under every [data-feedback-article]
+   element. Embedding, binding rules, events, consent hook, CSP: docs/widget.md.
+
+   This file is the first view: it finds the elements, binds each to its article and shows
+   the question, the tally and the reader's own vote. What only a reader who presses something
+   needs (captcha, votes, withdrawals, their retries and messages) is static/src/actions.js,
+   imported from the widget's server on the first press.
+
+   The build (static/build/build.mjs) makes two scripts of it: widget.js for publisher pages
+   (the widget in a shadow root) and embed.js for the /embed page (the server-rendered form,
+   enhanced in place); EMBED is false in the first and true in the second, and the build
+   drops the other branch. Naming rule: a property whose name starts with "_" and a lowercase
+   letter is internal, and the build renames it; every other property name crosses a boundary
+   (the DOM, JSON from the server, the configuration literal, event details) and is kept.
+
+   When serving it, the server replaces __FEEDBACKWIDGET_CONFIG__ with {css and html (the
+   widget's stylesheet and markup; widget.js only), m (English "error" and "retry", shown when
+   even the reader's strings could not be loaded)}. */
 (() => {
-  const C = __FEEDBACKWIDGET_CONFIG__;
-  const D = document, W = window, S = D.currentScript;
-  if (!S) return;
-  const BASE = S.src.replace(/\/widget\.js([?#].*)?$/, '');
-  const ATTR = 'data-feedback-article', TEXT = 'data-feedback-text-', KEY = 'feedbackwidget:' + BASE;
-  if (W[KEY]) return;   // this server's script is already running on the page
-  W[KEY] = 1;
-  const langs = {};   // language code -> {m: strings, dir}, as received from the server
-  const widgets = new WeakMap(), loading = new Map();
-  let sheet, captchaReady, consented, memo;
+  const CONFIG = __FEEDBACKWIDGET_CONFIG__;
+  const doc = document, win = window, script = doc.currentScript;
+  if (!script) return;
+  const base = script.src.replace(/\/[\w-]+\.js([?#].*)?$/, '');   // …/widget.js or …/embed.js
+  const PREFIX = 'data-feedback-', ARTICLE = PREFIX + 'article', storageKey = 'feedbackwidget:' + base;
+  if (win[storageKey]) return;   // this server's script is already running on the page
+  win[storageKey] = 1;
+
+  const bundles = {};             // language -> {_lang, _dir, _messages}: the first view's strings
+  const later = {};               // language -> the actions module's strings (results, errors)
+  const modules = {};             // language -> promise of the actions module
+  const articles = new Map();     // article id -> {_sentiment}: the newest the server said
+  const loading = new Map();      // "id lang" -> [promise, the article's _sentiment when it was sent]
+  const widgets = new WeakMap();  // element -> widget
+  let sheet, remembered, logic;
 
   // The signed voter token: localStorage when the page may use it, memory at least (a
   // cross-site iframe without storage access still keeps one identity while it is open).
-  const voter = (v) => {
-    if (v) memo = v;
+  const voter = (token) => {
+    if (token) remembered = token;
     try {
-      if (v) localStorage.setItem(KEY, v); else memo = localStorage.getItem(KEY) || memo;
+      if (token) localStorage.setItem(storageKey, token); else remembered = localStorage.getItem(storageKey) || remembered;
     } catch (e) { /* storage blocked */ }
-    return memo;
+    return remembered;
   };
-  const all = () => [...D.querySelectorAll('[' + ATTR + ']')].map((el) => widgets.get(el)).filter(Boolean);
+  const emit = (el, name, detail) =>
+    el.dispatchEvent(new CustomEvent('feedbackwidget:' + name, {bubbles: true, composed: true, detail}));
+  const state = (id) => articles.get(id) || articles.set(id, {}).get(id);
+  const current = (binding) => binding._widget._binding === binding;
+  // The widgets in the page that show an article (data-feedback-article="" shows none).
+  const attached = () => [...doc.querySelectorAll('[' + ARTICLE + ']')].map((el) => widgets.get(el)).filter((w) => w && w._binding);
 
-  // One HTTP call to the widget server; rejects with a catalogue key.
-  async function call(method, path, body, simple) {
-    const headers = {}, token = voter();
-    if (body) headers['Content-Type'] = simple ? 'text/plain;charset=UTF-8' : 'application/json';
-    if (token && !simple) headers['X-Feedback-Voter'] = token;
-    let r, j = {};
-    try {
-      r = await fetch(BASE + path, {method, headers, body: body && JSON.stringify(body)});
-      j = await r.json();
-    } catch (e) {
-      if (!r) throw 'network';
-    }
-    if (!r.ok) throw r.status > 499 ? 'unavailable' : r.status === 404 ? 'not_found' : j.error || 'error';
-    if (j.voter) voter(j.voter);
-    return j;
-  }
+  // A read from the widget server: a GET, or a CORS-simple POST (text/plain body, no custom
+  // header: no preflight). Rejects with a catalogue key.
+  const read = (path, body) => fetch(base + path, body && {method: 'POST', body: JSON.stringify(body)}).then(
+    (response) => (response.ok ? response.json() : Promise.reject('unavailable')), () => Promise.reject('network'));
 
-  function mount(el) {
-    const id = el.getAttribute(ATTR);
-    let w = widgets.get(el), box = el.querySelector('form.fw');
-    if (w) {   // an element reused by a single-page app for another article
-      if (id && w.id !== id) { w.id = id; w.s = w.msg = w.err = null; paint(w); load(w); }
+  // The actions module for one language. Its code is the same in every language: the first
+  // one loaded does the work (one captcha, one write queue), each adds its strings.
+  const actions = (lang) => (modules[lang] = modules[lang] || import(base + '/widget-actions.js?lang=' + lang).then(
+    (module) => { later[lang] = module.default._strings; return (logic = logic || module.default); },
+    () => { delete modules[lang]; throw 'network'; }));
+
+  // A binding is one element showing one article in one language with one set of texts; any
+  // change of those makes a new binding. Operations keep the binding they started on, so
+  // nothing of an old binding is ever shown on the element or acts for it (docs/widget.md).
+  function bind(widget) {
+    const el = widget._element, attrs = {}, old = widget._binding;
+    // The language tag as written (the element's, inherited, or the page's): the server maps it
+    // to a supported language (fa-IR -> fa, unknown -> en).
+    const lang = (el.closest('[lang]') || doc.documentElement).lang || 'en';
+    for (const a of el.attributes) if (a.name.startsWith(PREFIX)) attrs[a.name.slice(PREFIX.length)] = a.value;
+    const key = JSON.stringify([lang, el.dir, attrs]), id = attrs.article;
+    if (old && old._key === key) {   // unchanged; repaint only what changed while it was detached
+      if (widget._seen !== state(id)._sentiment) paint(widget);
       return;
     }
-    if (!id) return;
-    w = {el, id, host: el, lang: (el.closest('[lang]') || D.documentElement).lang.toLowerCase().split(/[-_]/)[0] || 'en'};
-    if (box) {   // the server-rendered /embed page: enhance its form in place
-      w.host = box;
+    const binding = (widget._binding = id
+      ? {_widget: widget, _key: key, _article: id, _lang: lang, _dir: el.dir, _attrs: attrs, _shown: old && old._article === id && old._shown}
+      : null);
+    if (old && logic) logic._release(old);   // its reasons picker and captcha, if it had any
+    if (binding && (!bundles[lang] || (old ? old._article !== id : !state(id)._sentiment || voter()))) load(binding);
+    paint(widget);
+  }
+
+  // Render a widget from its current binding. Only server-confirmed sentiment is ever shown.
+  function paint(widget) {
+    const binding = widget._binding, box = widget._box;
+    box.hidden = !binding;
+    if (!binding) return;
+    const bundle = bundles[binding._lang], sentiment = state(binding._article)._sentiment;
+    const mine = sentiment && sentiment.your_vote, attrs = binding._attrs;
+    const m = {...CONFIG.m, ...bundle && bundle._messages, ...later[binding._lang]};
+    for (const name in attrs) if (name.startsWith('text-')) m[name.slice(5).replace(/-/g, '_')] = attrs[name];
+    widget._seen = sentiment;
+    box.classList.toggle('fw-wait', !bundle);
+    if (bundle) { box.lang = bundle._lang; box.dir = binding._dir || bundle._dir; }
+    if (EMBED) box.setAttribute('aria-busy', !!binding._busy);   // also tells embed.css that the script runs
+    for (const e of box.querySelectorAll('[data-t]')) e.textContent = m[e.dataset.t];
+    for (const button of widget._buttons) button.setAttribute('aria-pressed', mine === button.value);
+    const tally = sentiment && bundle ? m.tally.replace('{up}', sentiment.up).replace('{down}', sentiment.down) : '';
+    const key = binding._error || binding._status, act = binding._error ? m.retry : mine && bundle ? m.withdraw : '';
+    const said = widget._said !== key + tally;   // touch the live region only when its message changes
+    widget._tally.textContent = tally;
+    if (said) widget._message.textContent = key ? m[key] || m.error : '';
+    widget._said = key + tally;
+    if (logic) logic._painted(widget, said && key, tally, act, mine);   // what only follows a press
+    widget._action.textContent = act;
+    widget._action.hidden = !act;
+    if (tally && !binding._shown) {
+      binding._shown = 1;
+      emit(widget._element, 'shown', {article_id: binding._article, vote: mine});
+    }
+  }
+
+  // After news from the server (a tally, a language's strings): paint every widget in the page,
+  // and the binding's own even if it is detached. Painting a widget nothing changed for is cheap.
+  function repaint(binding) {
+    for (const widget of attached()) paint(widget);
+    paint(binding._widget);
+  }
+
+  // Show a failure with its "Try again" (retry), and say so to the page.
+  function fail(binding, key, retry, action, value) {
+    binding._busy = 0;
+    binding._error = key;
+    binding._retry = retry;
+    emit(binding._widget._element, 'error', {article_id: binding._article, error: key, action, vote: value});
+    paint(binding._widget);
+    actions(binding._lang).then(() => paint(binding._widget), () => 0);   // the message in the reader's language
+  }
+
+  function load(binding) {
+    // Always with the language: one cacheable URL per article and language, and the strings
+    // come along at no extra request.
+    const id = binding._article, article = state(id), lang = binding._lang, k = id + ' ' + lang;
+    let entry = loading.get(k);
+    if (!entry || entry[1] !== article._sentiment) {   // never join a read older than what is known
+      const token = voter();
+      entry = [token
+        ? read('/api/v1/sentiment', {article_id: id, voter: token, lang})
+        : read('/api/v1/articles/' + encodeURIComponent(id) + '?lang=' + lang), article._sentiment];
+      loading.set(k, entry);
+      entry[0].catch(() => loading.delete(k));   // a retry must not join a failed read
+    }
+    const [request, before] = entry;
+    request.then((answer) => {
+      if (answer.voter) voter(answer.voter);   // re-issued: past half its life, or signed by an older key
+      bundles[lang] = {_lang: answer.lang, _dir: answer.dir, _messages: answer.messages};
+      if (article._sentiment === before) article._sentiment = answer;   // else something newer came first
+      repaint(binding);
+    }, (key) => current(binding) && fail(binding, key, () => load(binding), 'load'));
+  }
+
+  // Yes, No (value) or the action button (no value): the actions module decides. (An element
+  // without an article hides its widget, so there is always a binding to press.)
+  const press = (binding, value) => actions(binding._lang).then(
+    (module) => module._press(api, binding, value),
+    (key) => fail(binding, key, () => press(binding, value), value ? 'vote' : 'withdraw', value));
+
+  const api = {_voter: voter, _state: state, _current: current, _paint: paint, _repaint: repaint,
+    _emit: emit, _fail: fail, _load: load, _base: base};
+
+  function mount(el) {
+    let widget = widgets.get(el), box, host = el, root;
+    if (widget) return bind(widget);
+    if (EMBED) {   // embed.js on the server-rendered /embed page: enhance its form in place
+      host = box = el.querySelector('form.fw');
       try {
-        langs[w.lang] = {m: JSON.parse(el.dataset.feedbackMessages), dir: box.dir};
-        w.msg = el.dataset.feedbackStatus;   // why a form vote was refused, if it was
-        w.s = JSON.parse(el.dataset.feedbackSentiment);
+        bundles[box.lang] = {_lang: box.lang, _dir: box.dir, _messages: JSON.parse(el.dataset.feedbackMessages)};
+        state(el.getAttribute(ARTICLE))._sentiment = JSON.parse(el.dataset.feedbackSentiment);
       } catch (e) { /* load them instead */ }
     } else {
-      let root;
       try { root = el.attachShadow({mode: 'open'}); } catch (e) {
-        root = (w.host = el.appendChild(D.createElement('div'))).attachShadow({mode: 'open'});
+        root = (host = el.appendChild(doc.createElement('div'))).attachShadow({mode: 'open'});
       }
-      if (!sheet) (sheet = new CSSStyleSheet()).replaceSync(C.css);   // no <style>: strict CSP
+      if (!sheet) (sheet = new CSSStyleSheet()).replaceSync(CONFIG.css);   // no <style>: strict CSP
       root.adoptedStyleSheets = [sheet];
-      box = root.appendChild(D.createElement('div'));
+      box = root.appendChild(doc.createElement('div'));
       box.className = 'fw';
-      box.innerHTML = C.html + '<slot name=captcha></slot>';   // constant markup from the server
+      box.innerHTML = CONFIG.html + '<slot name=captcha></slot>';   // constant markup from the server
     }
-    const $ = (c) => box.querySelector('.fw-' + c);
-    [w.y, w.n] = box.querySelectorAll('.fw-b');
-    Object.assign(w, {box, r: $('r'), t: $('t'), m: $('m'), a: $('a')});
-    for (const b of [w.y, w.n]) b.addEventListener('click', (e) => { e.preventDefault(); vote(w, b.value); });
-    w.a.addEventListener('click', () => (w.err ? w.retry() : withdraw(w)));
-    widgets.set(el, w);
-    paint(w);
-    if (!w.s || voter()) load(w);
-  }
-
-  // Render the widget from its state. Only server-confirmed sentiment is ever shown.
-  function paint(w) {
-    const b = langs[w.lang], s = w.s, mine = s && s.your_vote, box = w.box, m = {...C.m, ...b && b.m};
-    for (const a of w.el.attributes) if (a.name.startsWith(TEXT)) m[a.name.slice(TEXT.length).replace(/-/g, '_')] = a.value;
-    box.classList.toggle('fw-wait', !b);
-    if (b) { box.lang = w.lang; box.dir = b.dir; }
-    box.setAttribute('aria-busy', !!w.busy);
-    for (const e of box.querySelectorAll('[data-t]')) e.textContent = m[e.dataset.t];
-    w.r.setAttribute('aria-label', m.question);
-    w.y.setAttribute('aria-pressed', mine === 'up');
-    w.n.setAttribute('aria-pressed', mine === 'down');
-    const tally = s ? m.tally.replace('{up}', s.up).replace('{down}', s.down) : '';
-    const key = w.err || w.msg, act = w.err ? m.retry : mine && b ? m.withdraw : '';
-    w.t.textContent = tally;
-    if (w.said !== key + tally) {   // touch the live region only when its message changes
-      w.said = key + tally;
-      w.m.textContent = key ? m[key] || m.error : '';
-      if (key === 'thanks' || key === 'withdrawn') w.m.append(Object.assign(D.createElement('span'), {className: 'fw-vh', textContent: ' ' + tally}));
+    const part = (name) => box.querySelector('.fw-' + name), buttons = [...box.querySelectorAll('.fw-b')];   // Yes, No
+    widget = {_element: el, _host: host, _box: box, _buttons: buttons, _tally: part('t'), _message: part('m'), _action: part('a')};
+    for (const button of buttons) {
+      button.addEventListener('click', (e) => {
+        if (EMBED) e.preventDefault();   // the script votes, not the form
+        press(widget._binding, button.value);
+      });
     }
-    if (!act && w.a === (w.host.shadowRoot || D).activeElement) (mine === 'down' ? w.n : w.y).focus();
-    w.a.textContent = act;
-    w.a.hidden = !act;
-  }
-
-  function show(id, s, w, msg) {
-    for (const x of all()) {
-      if (x.id !== id) continue;
-      x.s = s;
-      if (x === w) { x.msg = msg; x.err = null; }
-      paint(x);
+    widget._action.addEventListener('click', () => press(widget._binding));
+    // The module is fetched as the press begins, so the click rarely waits for it.
+    box.addEventListener('pointerdown', () => actions(widget._binding._lang).catch(() => 0));
+    widgets.set(el, widget);
+    observer.observe(el, {attributes: true});
+    bind(widget);
+    if (EMBED && widget._binding) {   // why a form vote was refused, if it was
+      widget._binding._status = el.dataset.feedbackStatus;
+      paint(widget);
     }
   }
 
-  function fail(w, key, retry) {
-    w.busy = 0;
-    w.err = key;
-    w.retry = () => { w.err = null; retry(); };
-    paint(w);
-  }
-
-  function load(w) {
-    const id = w.id, token = voter(), lang = langs[w.lang] ? '' : w.lang, k = id + ' ' + lang;
-    let p = loading.get(k);
-    if (!p) {
-      p = token
-        ? call('POST', '/api/v1/sentiment', {article_id: id, voter: token, lang: lang || undefined}, 1)
-        : call('GET', '/api/v1/articles/' + encodeURIComponent(id) + (lang ? '?lang=' + encodeURIComponent(lang) : ''));
-      loading.set(k, p);
-      p.then(() => loading.delete(k), () => loading.delete(k));
+  const scan = () => { for (const el of doc.querySelectorAll('[' + ARTICLE + ']')) mount(el); };
+  const observer = new MutationObserver((records) => {
+    for (const record of records) {   // an element that lost its article attribute is no longer found by scan()
+      const widget = widgets.get(record.target);
+      if (widget) bind(widget);
     }
-    p.then((j) => {
-      if (j.messages) langs[w.lang] = {m: j.messages, dir: j.dir};
-      if (w.id === id) { w.s = j; w.err = null; paint(w); }
-    }, (key) => fail(w, key, () => load(w)));
-  }
-
-  // hCaptcha: nothing is fetched before the first vote, and the publisher's consent hook
-  // (window.feedbackWidgetConsent) is asked first.
-  async function captcha(w) {
-    if (!consented) {
-      const hook = W.feedbackWidgetConsent;
-      try { consented = !hook || !!(await hook()); } catch (e) { consented = false; }
-      if (!consented) throw 'consent';
-    }
-    captchaReady = captchaReady || new Promise((ok, no) => {
-      const cb = 'feedbackWidgetCaptcha' + Date.now(), s = D.createElement('script');
-      W[cb] = ok;
-      s.onerror = () => no('network');
-      s.async = true;
-      s.src = C.captcha + (C.captcha.includes('?') ? '&' : '?') + 'render=explicit&recaptchacompat=off&onload=' + cb;
-      D.head.append(s);
-    }).catch((e) => { captchaReady = null; throw e; });
-    await captchaReady;
-    const hc = W.hcaptcha;
-    if (w.hid === undefined) {
-      const slot = w.host.appendChild(D.createElement('div'));
-      slot.slot = 'captcha';
-      w.hid = hc.render(slot, {sitekey: C.sitekey, size: 'invisible', 'expired-callback': () => { w.expired = 1; }});
-    }
-    w.expired = 0;
-    let r;
-    try { r = await hc.execute(w.hid, {async: true}); } catch (e) {
-      throw /expired/.test(e) ? 'expired' : 'captcha_failed';
-    } finally { w.used = 1; }
-    if (w.expired || !r || !r.response) throw 'expired';
-    return r.response;
-  }
-
-  async function vote(w, value) {
-    if (w.busy || (w.s && w.s.your_vote === value && !w.err)) return;
-    const id = w.id, el = w.el, body = {article_id: id, vote: value};
-    w.busy = 1;
-    w.err = w.msg = null;
-    paint(w);
-    try {
-      body.captcha_token = await captcha(w);
-      for (const f of ['title', 'version', 'signed']) {
-        const v = el.getAttribute('data-feedback-' + f);
-        if (v) body[f] = v;
-      }
-      const j = await call('POST', '/api/v1/votes', body);
-      w.busy = 0;
-      show(id, j.sentiment, w, 'thanks');
-      // "Why not?" (REASONS set): a separate module, fetched only now.
-      if (value === 'down' && C.why) import(BASE + '/widget-reasons.js?lang=' + w.lang).then((x) => x.default(w, call), () => 0);
-    } catch (key) {
-      fail(w, typeof key === 'string' ? key : 'captcha_failed', () => vote(w, value));
-    } finally {
-      if (w.used) { w.used = 0; try { W.hcaptcha.reset(w.hid); } catch (e) { /* already gone */ } }
-    }
-  }
-
-  async function withdraw(w) {
-    if (w.busy) return;
-    const id = w.id;
-    w.busy = 1;
-    paint(w);
-    try {
-      const j = await call('DELETE', '/api/v1/votes/' + encodeURIComponent(id));
-      w.busy = 0;
-      show(id, j.sentiment || j, w, 'withdrawn');
-    } catch (key) {
-      w.busy = 0;
-      if (key === 'not_found') { w.msg = 'withdrawn'; load(w); } else fail(w, key, () => withdraw(w));
-    }
-  }
-
-  const scan = () => { for (const el of D.querySelectorAll('[' + ATTR + ']')) mount(el); };
-  new MutationObserver(scan).observe(D.documentElement, {childList: true, subtree: true, attributes: true, attributeFilter: [ATTR]});
+    scan();
+  });
+  observer.observe(doc.documentElement, {childList: true, subtree: true, attributes: true, attributeFilter: [ARTICLE, 'lang']});
   // A page restored from the back/forward cache shows fresh numbers, not the old ones.
-  W.addEventListener('pageshow', (e) => { if (e.persisted) for (const w of all()) load(w); });
+  win.addEventListener('pageshow', (e) => { if (e.persisted) for (const widget of attached()) load(widget._binding); });
   scan();
 })();

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 from tests.browser.conftest import Stack, article_id
 from tests.browser.engines import Reader
 from tests.browser.pages import embed_url
@@ -21,10 +19,6 @@ from tests.browser.widgetview import ANSWER_ARRIVED, Widget, wait_until
 SENTIMENT = "/api/v1/sentiment"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="widget: a tally answer requested before a withdrawal is painted after it (stale state shown)",
-)
 def test_a_late_tally_answer_does_not_undo_a_withdrawal(
     stack: Stack, new_engine_reader: Callable[..., Reader]
 ) -> None:

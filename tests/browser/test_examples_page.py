@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -12,7 +13,8 @@ from tests.browser.conftest import ROOT, Reader, Stack, widget_of
 from tests.conftest import Served
 
 
-def test_static_publisher_example(stack: Stack, reader: Reader) -> None:
+def test_static_publisher_example(make_stack: Callable[..., Stack], reader: Reader) -> None:
+    stack = make_stack()  # its own store: the example's article ids are fixed
     html = (ROOT / "examples" / "static_publisher" / "index.html").read_text()
     html = html.replace("http://127.0.0.1:8000", stack.widget_url).replace("http://127.0.0.1:8002", stack.fake.origin)
     article = "harbour-ferry-timetable"
@@ -22,9 +24,12 @@ def test_static_publisher_example(stack: Stack, reader: Reader) -> None:
     expect(w.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
     w.get_by_role("button", name="Yes", exact=True).click()
     expect(w.locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
-    frame = page.frame_locator("iframe")
+    frame = page.frame_locator("iframe")  # another article: its own tally
+    expect(frame.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
     frame.get_by_role("button", name="No", exact=True).click()
-    expect(frame.locator(".fw-t")).to_have_text("Yes: 1 · No: 1")
+    expect(frame.locator(".fw-t")).to_have_text("Yes: 0 · No: 1")
+    expect(w.locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
+    assert stack.tally(article) == (1, 0) and stack.tally("night-bus-map") == (0, 1)
     assert reader.violations(page) == []
 
 
@@ -54,7 +59,7 @@ def test_demo_with_hcaptcha_test_keys_never_mentions_the_fake(reader: Reader, tm
         assert "fake" not in page.content().lower()
         w = widget_of(page, ARTICLE_ID)
         expect(w.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
-        script = page.evaluate("() => fetch('/feedback/widget.js').then(r => r.text())")
+        script = page.evaluate("() => fetch('/feedback/widget-actions.js?lang=en').then(r => r.text())")
         assert TEST_SITEKEY in script and "https://js.hcaptcha.com/1/api.js" in script
         w.get_by_role("button", name="Yes", exact=True).click()  # the real service is unreachable:
         expect(w.get_by_role("status")).to_have_text("Could not reach the server.")  # no silent fallback

@@ -2,8 +2,8 @@
 
 Playwright's locators would do this in Chromium only; here the same few lines of JavaScript
 run in every engine. Roles and names follow the widget's own markup, not the full ARIA name
-computation: a role is its native elements plus the explicit ``role=``, and a name is
-``aria-label`` or, failing that, the collapsed text. (The axe-core scan in test_a11y.py
+computation: a role is its native elements plus the explicit ``role=``, and a name is the
+text of the ``aria-labelledby`` elements, else ``aria-label``, else the collapsed text. (The axe-core scan in test_a11y.py
 checks the real accessibility tree in Chromium.) Hidden elements have no role.
 
 A wait re-reads the snapshot whenever the widget's DOM changes (a MutationObserver inside the
@@ -26,7 +26,9 @@ _PRELUDE = r"""
 const ROLES = {button: 'button,[role=button]', link: 'a[href],[role=link]', status: '[role=status]',
                group: '[role=group],fieldset'};
 const text = (e) => (e.textContent || '').replace(/\s+/g, ' ').trim();
-const label = (e) => (e.getAttribute('aria-label') || text(e)).trim();
+const labelledBy = (e) => (e.getAttribute('aria-labelledby') || '').split(/\s+/).filter(Boolean)
+  .map((id) => e.getRootNode().getElementById(id)).filter(Boolean).map(text).join(' ');
+const label = (e) => (labelledBy(e) || e.getAttribute('aria-label') || text(e)).trim();
 const shown = (e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
 const widget = (article, nth) => {
   const all = [...document.querySelectorAll('[data-feedback-article]')]

@@ -1,10 +1,14 @@
-"""The widget's browser assets: ``/widget.js`` (configured at serve time) and its stylesheets.
+"""The widget's browser assets, configured at serve time, and its stylesheets.
 
-``static/widget.js`` is the terser build of ``static/src/widget.js``. It contains one
-placeholder, ``__FEEDBACKWIDGET_CONFIG__``, replaced here by a JSON object with the captcha
-site key and script URL, the stylesheet, the widget's markup (``templates/_widget.html``
-rendered without strings) and two English fallback strings. The reader's own language
-arrives with the tally, so no reader downloads languages they do not read.
+The scripts are terser builds of ``static/src/`` (``static/build/``): ``/widget.js`` is the
+first view on publisher pages, ``/embed.js`` the same code for the ``/embed`` page,
+``/widget-actions.js?lang=`` what a reader needs once they press something (captcha, votes,
+withdrawals, their messages in that language) and ``/widget-reasons.js?lang=`` the "why not?"
+picker. Each has one placeholder replaced here by a JSON object: for ``widget.js`` the
+stylesheet, the widget's markup (``templates/_widget.html`` rendered without strings) and two
+English fallback strings; the captcha's site key and script URL travel only with the actions
+module, so a first view carries nothing it does not use. The reader's own first-view strings
+arrive with the tally, so no reader downloads languages they do not read.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import gzip
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -27,6 +32,7 @@ from .responses import Prepared, raw_headers
 from .runtime import runtime_of
 
 PLACEHOLDER = "__FEEDBACKWIDGET_CONFIG__"
+ACTIONS_PLACEHOLDER = "__FEEDBACKWIDGET_ACTIONS__"
 REASONS_PLACEHOLDER = "__FEEDBACKWIDGET_REASONS__"
 CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 HCAPTCHA_SOURCES = "https://hcaptcha.com https://*.hcaptcha.com"
@@ -101,30 +107,50 @@ def minify_css(css: str) -> str:
 
 
 def skeleton(templates: jinja2.Environment) -> str:
-    """The widget's markup without strings (the script fills them in from the catalogue)."""
+    """The widget's markup without strings (the script fills them in from the catalogue),
+    with the quotes dropped from attribute values that HTML allows unquoted: every byte here
+    is in every reader's first view."""
     html = templates.get_template("_widget.html").render(m={}, form=False, mine=None, tally="", status="")
-    return re.sub(r">\s+<", "><", html).strip()
+    html = re.sub(r">\s+<", "><", html).strip()
+    return re.sub(r'="([^"\s=<>`\']+)"', r"=\1", html)
 
 
 def _literal(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
 
-@lru_cache(maxsize=16)
-def widget_script(sitekey: str, js_url: str, templates: jinja2.Environment, why: bool = False) -> Asset:
+def _fill(name: str, placeholder: str, config: Mapping[str, object], *, cors: bool = False) -> Asset:
+    source = _text(name)
+    if placeholder not in source:
+        raise RuntimeError(f"static/{name} lacks its configuration placeholder; rebuild it (static/build)")
+    body = source.replace(placeholder, _literal(config), 1).encode()
+    return Asset.of(body, "text/javascript; charset=utf-8", cors=cors)
+
+
+def _fallback() -> dict[str, str]:
     english = i18n.messages("en")
-    config = {
-        "why": int(why),
-        "sitekey": sitekey,
-        "captcha": js_url,
-        "css": minify_css(_text("widget.css")),
-        "html": skeleton(templates),
-        "m": {"error": english["network"], "retry": english["retry"]},
-    }
-    source = _text("widget.js")
-    if PLACEHOLDER not in source:
-        raise RuntimeError("static/widget.js lacks its configuration placeholder; rebuild it")
-    return Asset.of(source.replace(PLACEHOLDER, _literal(config), 1).encode(), "text/javascript; charset=utf-8")
+    return {"error": english["network"], "retry": english["retry"]}
+
+
+@lru_cache(maxsize=4)
+def widget_script(templates: jinja2.Environment) -> Asset:
+    """``/widget.js``: the first view on publisher pages."""
+    config = {"css": minify_css(_text("widget.css")), "html": skeleton(templates), "m": _fallback()}
+    return _fill("widget.js", PLACEHOLDER, config)
+
+
+@lru_cache(maxsize=1)
+def embed_script() -> Asset:
+    """``/embed.js``: the same code for the ``/embed`` page, which has its own markup and styles."""
+    return _fill("embed.js", PLACEHOLDER, {"m": _fallback()})
+
+
+@lru_cache(maxsize=64)
+def actions_module(lang: str, sitekey: str, js_url: str, why: bool) -> Asset:
+    """What a reader needs once they press something (an ES module), with one language's strings."""
+    config = {"sitekey": sitekey, "captcha": js_url, "why": int(why),
+              "css": minify_css(_text("widget-actions.css")), "m": i18n.action_messages(lang)}
+    return _fill("widget-actions.js", ACTIONS_PLACEHOLDER, config, cors=True)
 
 
 @lru_cache(maxsize=64)
@@ -132,20 +158,27 @@ def reasons_module(lang: str, codes: tuple[str, ...], text: bool) -> Asset:
     """The "why not?" picker (an ES module) with one language's strings."""
     config = {"css": minify_css(_text("reasons.css")), "codes": list(codes), "text": text,
               "t": i18n.reason_messages(lang, codes)}
-    source = _text("widget-reasons.js").replace(REASONS_PLACEHOLDER, _literal(config), 1)
-    return Asset.of(source.encode(), "text/javascript; charset=utf-8", cors=True)
+    return _fill("widget-reasons.js", REASONS_PLACEHOLDER, config, cors=True)
 
 
 @lru_cache(maxsize=4)
-def stylesheet(name: str) -> Asset:
-    return Asset.of(minify_css(_text(name)).encode(), "text/css; charset=utf-8")
+def stylesheet(*names: str) -> Asset:
+    return Asset.of("".join(minify_css(_text(name)) for name in names).encode(), "text/css; charset=utf-8")
 
 
 async def widget_js(request: Request) -> Response:
-    rt = runtime_of(request)
-    settings = rt.settings
+    return widget_script(runtime_of(request).templates).response(request)
+
+
+async def embed_js(request: Request) -> Response:
+    return embed_script().response(request)
+
+
+async def widget_actions_js(request: Request) -> Response:
+    settings = runtime_of(request).settings
+    lang = i18n.negotiate(request.query_params.get("lang"))
     sitekey, why = settings.hcaptcha_sitekey or "", bool(settings.reasons)
-    return widget_script(sitekey, settings.hcaptcha_js_url, rt.templates, why).response(request)
+    return actions_module(lang, sitekey, settings.hcaptcha_js_url, why).response(request)
 
 
 async def widget_reasons_js(request: Request) -> Response:
@@ -155,7 +188,9 @@ async def widget_reasons_js(request: Request) -> Response:
 
 
 async def widget_css(request: Request) -> Response:
-    return stylesheet("widget.css").response(request)
+    """The whole widget stylesheet, for the ``/embed`` page (widget.js and the actions module
+    carry their own parts)."""
+    return stylesheet("widget.css", "widget-actions.css").response(request)
 
 
 async def embed_css(request: Request) -> Response:
@@ -164,6 +199,8 @@ async def embed_css(request: Request) -> Response:
 
 ROUTES = [
     Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
+    Route("/embed.js", embed_js, methods=["GET", "HEAD"]),
+    Route("/widget-actions.js", widget_actions_js, methods=["GET", "HEAD"]),
     Route("/widget-reasons.js", widget_reasons_js, methods=["GET", "HEAD"]),
     Route("/widget.css", widget_css, methods=["GET", "HEAD"]),
     Route("/embed.css", embed_css, methods=["GET", "HEAD"]),
