@@ -15,7 +15,7 @@ let captchaLoaded, consented;
 
 // One HTTP call to the widget server, with the reader's voter token; rejects with a catalogue key.
 async function call(api, method, path, body) {
-  const headers = {}, token = api._voter();
+  const headers = {...api._frame}, token = api._voter();
   if (body) headers['Content-Type'] = 'application/json';
   if (token) headers['X-Feedback-Voter'] = token;
   let response, answer = {};

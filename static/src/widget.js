@@ -49,9 +49,20 @@
   // The widgets in the page that show an article (data-feedback-article="" shows none).
   const attached = () => [...doc.querySelectorAll('[' + ARTICLE + ']')].map((el) => widgets.get(el)).filter((w) => w && w._binding);
 
+  // The /embed page inside a frame under another site: its requests are same-origin to Fetch
+  // Metadata, yet the browser files their cookies as third-party and rejects all but the
+  // partitioned one (Firefox says so in the console). Telling the server lets it send only that.
+  let frame = {};
+  if (EMBED) {
+    try {
+      frame = win.top === win || win.top.location.href ? {} : frame;
+    } catch (e) {
+      frame = {'X-Feedback-Frame': 'cross-site'};   // the top page is another origin's
+    }
+  }
   // A read from the widget server: a GET, or a CORS-simple POST (text/plain body, no custom
-  // header: no preflight). Rejects with a catalogue key.
-  const read = (path, body) => fetch(base + path, body && {method: 'POST', body: JSON.stringify(body)}).then(
+  // header on publisher pages: no preflight). Rejects with a catalogue key.
+  const read = (path, body) => fetch(base + path, body && {method: 'POST', headers: frame, body: JSON.stringify(body)}).then(
     (response) => (response.ok ? response.json() : Promise.reject('unavailable')), () => Promise.reject('network'));
 
   // The actions module for one language. Its code is the same in every language: the first
@@ -158,7 +169,7 @@
     (key) => fail(binding, key, () => press(binding, value), value ? 'vote' : 'withdraw', value));
 
   const api = {_voter: voter, _state: state, _current: current, _paint: paint, _repaint: repaint,
-    _emit: emit, _fail: fail, _load: load, _base: base};
+    _emit: emit, _fail: fail, _load: load, _base: base, _frame: frame};
 
   function mount(el) {
     let widget = widgets.get(el), box, host = el, root;

@@ -102,12 +102,8 @@ def test_iframe_embed_console_is_quiet(
     stack: Stack, engine: Engine, new_engine_reader: Callable[..., Reader], request: pytest.FixtureRequest,
     cookies: str,
 ) -> None:
-    if engine.name == "firefox" and cookies != "blocked":
-        # Firefox logs 'Cookie "feedbackwidget_voter" has been rejected because it is in a
-        # cross-site context and its "SameSite" is "Lax" or "Strict"' on every vote: the
-        # server also sets its first-party cookie on an answer to a cross-site request.
-        # (With all third-party cookies blocked it refuses both cookies without a word.)
-        request.applymarker(pytest.mark.xfail(strict=True, reason="lead's cookie fix"))
+    # Firefox logged 'Cookie "feedbackwidget_voter" has been rejected because it is in a
+    # cross-site context' on every vote until the frame told the server (X-Feedback-Frame).
     reader = new_engine_reader(cookies)
     _vote_in_frame(stack, reader, article_id())
     assert_quiet(reader)
