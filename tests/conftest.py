@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
-from feedbackwidget.cli import server_options
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 
-SECRET = "test-secret-key-0123456789abcdef"
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-EXPORT_TOKEN = "export-token-0123456789"
+from .helpers import DOCS_SCREENSHOTS, EXPORT_TOKEN, SECRET, Served
 
 
 @pytest.fixture(scope="session")
@@ -77,43 +70,6 @@ def client(widget: FeedbackWidget) -> Iterator[TestClient]:
         yield c
 
 
-class Served:
-    """An app served by a real uvicorn on a loopback port, in a background thread."""
-
-    def __init__(self, app: Any, settings: Settings) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        options = server_options(settings, host="127.0.0.1", port=self.port)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **options)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.run(self.server.serve(sockets=[self.sock]))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        started = threading.Event()
-
-        def check() -> None:
-            while self.thread.is_alive() and not self.server.started:
-                started.wait(0.01)  # polls a condition; the server sets no event of its own
-
-        check()
-        if not self.server.started:
-            raise RuntimeError("uvicorn did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -121,7 +77,3 @@ def serve() -> Callable[[Any, Settings], Served]:
     return Served
 
 
-def vote_body(article: str = "article-1", vote: str = "up", token: str | None = None, **extra: Any) -> dict[str, Any]:
-    import secrets
-
-    return {"article_id": article, "vote": vote, "captcha_token": token or f"PASS-{secrets.token_hex(8)}", **extra}

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from .helpers import free_port
+
 ADMIN_URL = os.environ.get("FEEDBACKWIDGET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("FEEDBACKWIDGET_REQUIRE_POSTGRES") == "1"
 #: Debian installs it in /usr/sbin, which is not on every user's PATH.
@@ -36,13 +38,7 @@ def with_database(url: str, name: str) -> str:
 
 
 async def admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await execute(ADMIN_URL, sql)
 
 
 async def execute(url: str, sql: str) -> None:
@@ -97,13 +93,6 @@ def fresh_database(prefix: str) -> Iterator[str]:
         yield with_database(ADMIN_URL, name)
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PgBouncer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -17,7 +16,7 @@ import pytest
 
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 
-from .conftest import EXPORT_TOKEN, SECRET
+from .helpers import EXPORT_TOKEN, SECRET, free_port
 
 CLI = [sys.executable, "-m", "feedbackwidget.cli"]
 
@@ -81,12 +80,6 @@ def test_migrate_is_idempotent_and_export_matches_the_api(tmp_path: Path, fake: 
                 assert out.read_bytes() == api.content
     assert b"'=cmd0" in (tmp_path / "votes.csv").read_bytes()
     assert b'"=cmd0"' in (tmp_path / "votes.ndjson").read_bytes()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_health(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:

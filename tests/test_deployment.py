@@ -30,7 +30,7 @@ from starlette.routing import Route
 from feedbackwidget import Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 
-from .conftest import Served
+from .helpers import Served
 from .pgtools import fresh_database
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -129,7 +129,7 @@ def test_reference_deployment_from_a_cross_site_page(publisher: tuple[Served, di
 
 
 def _read_vote_reload_change_withdraw(url: str) -> None:
-    from .browser.conftest import CHROMIUM_ARGS, chromium_path
+    from .browser.harness import CHROMIUM_ARGS, chromium_path
 
     executable = chromium_path()
     assert executable is not None

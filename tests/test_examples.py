@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from feedbackwidget import Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

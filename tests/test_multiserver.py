@@ -14,9 +14,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,11 +25,13 @@ import pytest
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 
 from .pgtools import PgBouncer, fresh_database
+from .processes import ServeProcess
 
 pytestmark = pytest.mark.postgres
 
 EXPORT_TOKEN = "multiserver-export-token-0123"
 READERS = 300
+LOG_ARGS = ("--log-level", "warning")
 
 
 @pytest.fixture(params=["direct", "pgbouncer"])
@@ -46,72 +45,8 @@ def database(request: pytest.FixtureRequest) -> Iterator[str]:
             yield bouncer.url(urlsplit(url).path[1:])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Server:
-    """One ``feedbackwidget serve`` process."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.port = free_port()
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        script = Path(sys.executable).with_name("feedbackwidget")
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "feedbackwidget.cli"]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    async def ready(self, session: aiohttp.ClientSession, limit: float = 30.0) -> None:
-        """Wait until /healthz answers 200 (polling a condition)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        while True:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.log.read_text(errors='replace')[-2000:]}")
-            try:
-                async with session.get(f"{self.url}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if loop.time() > deadline:
-                raise AssertionError(f"server not ready: {self.log.read_text(errors='replace')[-2000:]}")
-            await asyncio.sleep(0.05)
-
-
 async def vote(
-    session: aiohttp.ClientSession, server: Server, article: str, value: str, voter: str | None = None
+    session: aiohttp.ClientSession, server: ServeProcess, article: str, value: str, voter: str | None = None
 ) -> dict[str, Any] | None:
     """One vote; the JSON answer when acknowledged, None when the server never answered."""
     headers = {"X-Feedback-Voter": voter} if voter else {}
@@ -128,7 +63,7 @@ async def vote(
 
 
 async def tally(
-    session: aiohttp.ClientSession, server: Server, article: str, voter: str | None = None
+    session: aiohttp.ClientSession, server: ServeProcess, article: str, voter: str | None = None
 ) -> dict[str, Any]:
     headers = {"X-Feedback-Voter": voter} if voter else {}
     async with session.get(f"{server.url}/api/v1/articles/{article}", headers=headers) as r:
@@ -137,7 +72,7 @@ async def tally(
         return answer
 
 
-async def export(session: aiohttp.ClientSession, server: Server, kind: str) -> list[dict[str, Any]]:
+async def export(session: aiohttp.ClientSession, server: ServeProcess, kind: str) -> list[dict[str, Any]]:
     import json
 
     headers = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
@@ -158,7 +93,7 @@ def test_two_servers_one_database_survive_a_sigkill(database: str, tmp_path: Pat
             "FEEDBACKWIDGET_RATE_LIMIT": "100000/second",
         }
         env.pop("FEEDBACKWIDGET_REDIS_URL", None)
-        servers = [Server(env, tmp_path / "a.log"), Server(env, tmp_path / "b.log")]
+        servers = [ServeProcess(env, tmp_path / f"{n}.log", args=LOG_ARGS) for n in "ab"]
         try:
             for server in servers:
                 server.start()
@@ -168,13 +103,13 @@ def test_two_servers_one_database_survive_a_sigkill(database: str, tmp_path: Pat
                 server.stop()
 
 
-async def _scenario(servers: list[Server]) -> None:
+async def _scenario(servers: list[ServeProcess]) -> None:
     a, b = servers
     connector = aiohttp.TCPConnector(limit=2 * READERS, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     jar = aiohttp.DummyCookieJar()  # readers identify themselves by header only
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=jar) as session:
-        await asyncio.gather(a.ready(session), b.ready(session))
+        await asyncio.gather(asyncio.to_thread(a.wait_ready), asyncio.to_thread(b.wait_ready))
 
         # 1. Hundreds of readers, spread over both servers, vote at once while others read.
         first_votes = [("up" if i % 3 else "down") for i in range(READERS)]
@@ -217,7 +152,7 @@ async def _scenario(servers: list[Server]) -> None:
         tasks = [asyncio.create_task(b_worker()) for _ in range(25)]
         tasks += [asyncio.create_task(to_server_a(v)) for v in to_a]
         await b_acked.wait()
-        b.kill()  # SIGKILL: no shutdown, requests in flight are cut off
+        b.stop(signal.SIGKILL)  # no shutdown: requests in flight are cut off
         await asyncio.gather(*tasks)
         assert len(outcomes) == READERS
         assert cut_off > 0, "no request was in flight when b died; the test proved nothing"
@@ -230,7 +165,7 @@ async def _scenario(servers: list[Server]) -> None:
 
         # 3. b comes back on the same database; the cut-off readers retry there until acknowledged.
         b.start()
-        await b.ready(session)
+        await asyncio.to_thread(b.wait_ready)
         retries = await asyncio.gather(*(vote(session, b, "hot", flips[v], v) for v in unanswered))
         for voter, answer in zip(unanswered, retries, strict=True):
             assert answer is not None and answer["vote"] == flips[voter]

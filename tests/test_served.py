@@ -15,7 +15,7 @@ import pytest
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.store.sqlite import SQLiteStore, path_from_url
 
-from .conftest import EXPORT_TOKEN, Served
+from .helpers import EXPORT_TOKEN, Served
 
 AUTH = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
 

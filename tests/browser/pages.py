@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import html
 
-from tests.browser.conftest import ARTICLE_TEXT, Stack
 from tests.browser.engines.probe import CONSOLE_PROBE
+from tests.browser.harness import ARTICLE_TEXT, Stack
 
 _PROBES: dict[int, str] = {}
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Reader, Stack, article_id, axe_scan, widget_of
+from tests.browser.harness import Reader, Stack, article_id, axe_scan, widget_of
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

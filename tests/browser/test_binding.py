@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from feedbackwidget.fakecaptcha import FakeHCaptcha
-from tests.browser.conftest import Reader, Stack, article_id
+from tests.browser.harness import Reader, Stack, article_id
 from tests.browser.holding import EVENTS_HOOK, Holder, events, navigate, shown, spa_page
 
 NOTHING_SAID = {"status": "", "action": None}

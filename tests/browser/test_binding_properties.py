@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from feedbackwidget import i18n
-from tests.browser.conftest import Reader, Stack
+from tests.browser.harness import Reader, Stack
 from tests.browser.holding import COUNTING_HOOK, EVENTS_HOOK, Held, Holder, events, navigate, shown, spa_page
 
 EXAMPLES = int(os.environ.get("FEEDBACKWIDGET_BINDING_EXAMPLES", "15"))

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from feedbackwidget import i18n
-from tests.browser.conftest import ROOT, Reader, Stack, article_id, widget_of
+from tests.browser.harness import ROOT, Reader, Stack, article_id, widget_of
 
 #: What a first-time reader downloads before pressing anything, gzipped: widget.js (script,
 #: stylesheet, markup) plus their language's strings from the tally answer (docs/widget.md).

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Reader, Stack, article_id, widget_of
+from tests.browser.harness import Reader, Stack, article_id, widget_of
 
 
 def _iframe_page(stack: Stack, aid: str, lang: str = "") -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.browser.conftest import Stack, article_id
 from tests.browser.engines import Reader
+from tests.browser.harness import Stack, article_id
 from tests.browser.pages import article_page, iframe_page, strict_csp
 from tests.browser.widgetview import Widget, wait_until
 

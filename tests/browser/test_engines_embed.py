@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Stack, article_id
 from tests.browser.engines import COOKIE_MODES, Engine, Reader
+from tests.browser.harness import Stack, article_id
 from tests.browser.pages import embed_url, iframe_page
 from tests.browser.test_engines import EMPTY, assert_quiet
 from tests.browser.widgetview import ANSWER_ARRIVED, Widget, wait_until

@@ -8,8 +8,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.browser.conftest import Stack, article_id
 from tests.browser.engines import Engine, Reader
+from tests.browser.harness import Stack, article_id
 from tests.browser.test_engines import open_widget
 
 BOX = """(id) => {

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.browser.conftest import Stack, article_id
 from tests.browser.engines import Reader
+from tests.browser.harness import Stack, article_id
 from tests.browser.pages import embed_url
 from tests.browser.test_engines import EMPTY
 from tests.browser.widgetview import ANSWER_ARRIVED, Widget, wait_until

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from feedbackwidget.fakecaptcha import FakeHCaptcha
-from tests.browser.conftest import ROOT, Reader, Stack, article_id
+from tests.browser.harness import ROOT, Reader, Stack, article_id
 from tests.browser.holding import EVENTS_HOOK, Holder, events, navigate, spa_page
 
 DETAIL_KEYS = {"shown": {"article_id", "vote"}, "vote": {"article_id", "vote", "changed"},

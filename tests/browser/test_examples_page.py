@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 
 from feedbackwidget.demo import ARTICLE_ID, TEST_SITEKEY, build_demo
 from feedbackwidget.fakecaptcha import FakeHCaptcha
-from tests.browser.conftest import ROOT, Reader, Stack, widget_of
-from tests.conftest import Served
+from tests.browser.harness import ROOT, Reader, Stack, widget_of
+from tests.helpers import Served
 
 
 def test_static_publisher_example(make_stack: Callable[..., Stack], reader: Reader) -> None:

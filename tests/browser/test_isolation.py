@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Reader, Stack, article_id, widget_of
+from tests.browser.harness import Reader, Stack, article_id, widget_of
 
 HOSTILE = """<style>
 *{all:unset!important;font:40px/3 serif!important;color:#f0f!important;background:#0f0!important;

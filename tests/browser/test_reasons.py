@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Reader, Stack, article_id, axe_scan, widget_of
+from tests.browser.harness import Reader, Stack, article_id, axe_scan, widget_of
 
 
 def test_reason_after_no(make_stack: Callable[..., Stack], reader: Reader, axe_source: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Reader, Stack, article_id, widget_of
+from tests.browser.harness import Reader, Stack, article_id, widget_of
 
 
 def _open(stack: Stack, reader: Reader, **kw: str) -> tuple[Any, str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Reader, Stack, article_id, widget_of
+from tests.browser.harness import Reader, Stack, article_id, widget_of
 
 
 def test_renders_question_buttons_and_tally(stack: Stack, reader: Reader) -> None:

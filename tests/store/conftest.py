@@ -15,17 +15,16 @@ reachable server (or pgbouncer) those cases skip and say why, unless
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from ..pgtools import PgBouncer, fresh_database, own_role
+from ..pgtools import PgBouncer, execute, fresh_database, own_role
+from .backends import Backend
 
 
 @pytest.fixture(scope="session")
@@ -48,47 +47,6 @@ def pgbouncer_session_mode() -> Iterator[PgBouncer]:
         yield bouncer
 
 
-@dataclass
-class Backend:
-    """How to make (unopened) stores that share one database."""
-
-    name: str  # sqlite or postgres
-    url: str  # sqlite:///path or postgresql://…?search_path=…, for the test's own connections
-    store_url: str = ""  # what stores get, when not ``url`` (through PgBouncer)
-
-    def make(self, **options: Any) -> Any:
-        if self.name == "sqlite":
-            from feedbackwidget.store.sqlite import SQLiteStore
-
-            return SQLiteStore(self.url.removeprefix("sqlite:///"))
-        from feedbackwidget.store.postgres import PostgresStore
-
-        return PostgresStore(self.store_url or self.url, **options)
-
-    async def execute(self, sql: str) -> None:
-        """Run raw SQL against the backend's database (test set-up only)."""
-        if self.name == "sqlite":
-            import sqlite3
-
-            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
-            try:
-                conn.executescript(sql)
-            finally:
-                conn.close()
-            return
-        import asyncpg
-
-        conn = await asyncpg.connect(self.url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    async def set_schema_version(self, version: int) -> None:
-        if self.name == "sqlite":
-            await self.execute(f"PRAGMA user_version = {version}")
-        else:
-            await self.execute(f"UPDATE fw_schema SET version = {version}")
 
 
 @pytest.fixture(params=["sqlite", "postgres", "pgbouncer"])
@@ -103,45 +61,19 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     url = request.getfixturevalue("pg_url")
     schema = "t_" + secrets.token_hex(6)
     if request.param == "postgres":
-        asyncio.run(_on_database(url, f"CREATE SCHEMA {schema}"))
+        asyncio.run(execute(url, f"CREATE SCHEMA {schema}"))
         try:
             yield Backend("postgres", f"{url}?search_path={schema}")
         finally:
-            asyncio.run(_on_database(url, f"DROP SCHEMA {schema} CASCADE"))
+            asyncio.run(execute(url, f"DROP SCHEMA {schema} CASCADE"))
         return
     bouncer = request.getfixturevalue("pgbouncer")
     with own_role(url, schema):
         yield Backend("postgres", f"{url}?search_path={schema}", bouncer.url(urlsplit(url).path[1:], schema))
 
 
-async def _on_database(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
-@contextlib.asynccontextmanager
-async def side_by_side(pg_url: str, directory: Path, name: str) -> AsyncIterator[list[Any]]:
-    """An opened SQLite store and an opened PostgreSQL store (in a schema of its own), to run
-    the same history on both and compare; closed, and the schema dropped, afterwards."""
-    schema = f"{name}_{secrets.token_hex(4)}"
-    await _on_database(pg_url, f"CREATE SCHEMA {schema}")
-    stores = [
-        Backend("sqlite", f"sqlite:///{directory / (name + '.db')}").make(),
-        Backend("postgres", f"{pg_url}?search_path={schema}").make(),
-    ]
-    try:
-        for store in stores:
-            await store.open()
-        yield stores
-    finally:
-        for store in stores:
-            await store.close()
-        await _on_database(pg_url, f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from feedbackwidget.store.base import EXPORT_COLUMNS
 from feedbackwidget.types import Cast
 
-from .conftest import side_by_side
+from .backends import side_by_side
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 

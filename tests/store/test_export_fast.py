@@ -30,7 +30,7 @@ from feedbackwidget.store.base import TEXT_KINDS, TextExport
 from feedbackwidget.store.sqlite_sql import to_us
 from feedbackwidget.types import Cast, ExportFormat, ExportKind
 
-from .conftest import Backend
+from .backends import Backend
 
 FORMATS: tuple[ExportFormat, ...] = ("csv", "ndjson")
 #: Everything CSV quoting, formula neutralising or JSON escaping reacts to, and a few that must pass untouched.

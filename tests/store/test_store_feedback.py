@@ -12,7 +12,7 @@ import pytest
 from feedbackwidget.store.base import EXPORT_COLUMNS, Row
 from feedbackwidget.types import Cast
 
-from .conftest import Backend, side_by_side
+from .backends import Backend, side_by_side
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
 
-from .conftest import EXPORT_TOKEN, vote_body
+from ..helpers import EXPORT_TOKEN, vote_body
 
 PUBLIC = "https://news.example/feedback"
 HOST = {"Host": "news.example"}  # what nginx passes on; the app is reached over plain http

@@ -17,7 +17,7 @@ from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 from feedbackwidget.store import open_store
 
-from .conftest import EXPORT_TOKEN, vote_body
+from ..helpers import EXPORT_TOKEN, vote_body
 
 VOTES = "/api/v1/votes"
 

@@ -367,7 +367,7 @@ def test_article_page(client: TestClient) -> None:
     assert versions == [("r1", "8", "3"), ("r2", "13", "6")]
     assert html.count('class="fw-up"') == 3  # three days with yes votes
     assert "NOW" not in html
-    # unknown and malformed ids (malformed: the same 400 as the vote API's, tests/test_one_rule.py)
+    # unknown and malformed ids (malformed: the same 400 as the vote API's, tests/test_service.py)
     assert client.get(PREFIX + "/admin/articles/nope").status_code == 404
     assert client.get(PREFIX + "/admin/articles/a%01b").status_code == 400
     assert client.get(PREFIX + "/admin/articles/" + "a" * 300).status_code == 400

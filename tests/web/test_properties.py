@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 
-from .conftest import EXPORT_TOKEN, SECRET
+from ..helpers import EXPORT_TOKEN, SECRET
 
 ALLOWED = {200, 400, 403, 413, 415, 429, 503}
 AUTH = {"Authorization": f"Bearer {EXPORT_TOKEN}"}

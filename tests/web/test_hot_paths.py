@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.store.sqlite import SQLiteStore, path_from_url
 
-from .conftest import vote_body
+from ..helpers import vote_body
 
 VOTES = "/api/v1/votes"
 

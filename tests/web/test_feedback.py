@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.store import open_store
 
-from .conftest import EXPORT_TOKEN, vote_body
+from ..helpers import EXPORT_TOKEN, vote_body
 
 AUTH = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
 

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
 
-from .conftest import EXPORT_TOKEN, vote_body
+from .helpers import EXPORT_TOKEN, vote_body
 
 GOOD = ["a", "news/1", "ünï ✓", "x" * 256, "a b", "🙂", "?a=1&b=2#c"]
 BAD_ANYWHERE = ["", "x" * 257, "a\x01b", "a\x7fb", "a\x9fb", "a\nb", "a\ud800b", "\udfff"]
