@@ -22,6 +22,7 @@ from .captcha import CaptchaVerifier
 from .config import Settings
 from .errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
 from .limiter import Limiter
+from .metadata import AboutKeeper, about_from_signed
 from .refusals import KINDS as REFUSAL_KINDS
 from .refusals import RefusalFlusher, Refusals
 from .sentiment import sentiment_object
@@ -74,8 +75,11 @@ class VoteService:
         *,
         clock: Callable[[], dt.datetime],
         secret: Callable[[], bytes],
+        about: AboutKeeper | None = None,
     ) -> None:
         self.settings = settings
+        #: Takes what votes say about their articles (signed metadata, the page's address).
+        self.about = about
         self.store = store
         self.tokens = tokens
         self.verifier = verifier
@@ -132,6 +136,7 @@ class VoteService:
         vote = validate.vote(fields.get("vote"))
         title, version = validate.title(fields.get("title")), validate.version(fields.get("version"))
         signed, return_to = validate.signed(fields.get("signed")), validate.return_to(fields.get("return_to"))
+        page_url = validate.page_url(fields.get("url"))
         captcha_token = validate.captcha_token(fields.get("captcha_token"))
         await self.limiter.check(self.client_key(caller.address))
         await self.verifier.verify(captcha_token, caller.address)
@@ -154,6 +159,8 @@ class VoteService:
             )
         )
         self.tallies.forget(article_id)
+        if self.about is not None:  # hands over and goes on: the work is done in the background
+            self.about.noticed(article_id, about_from_signed(self.tokens.embed_about(signed, article_id)), page_url)
         return Voted(article_id, vote, result.changed, reader.current, result.tally, return_to)
 
     async def withdraw(self, caller: Caller, article_id: str) -> Tally:

@@ -8,6 +8,8 @@ in the SQLite store.
 
 from __future__ import annotations
 
+from .pg_about import MIGRATION as ABOUT
+
 #: Advisory lock namespace ("FWDG") and the locks in it (see postgres.py for their use).
 LOCK_NS = 0x46574447
 LOCK_MIGRATE = 1
@@ -216,6 +218,12 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $$;
     """,
+    # 5: reserved for the rollups branch; replaced by its migration when merged.
+    "SELECT 1",
+    # 6: reserved for the webhooks branch; replaced by its migration when merged.
+    "SELECT 1",
+    # 7: what each article is about: section, authors, tags, publication time (pg_about.py).
+    ABOUT,
 )
 
 VERSION = len(MIGRATIONS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .sqlite_about_schema import MIGRATION as ABOUT
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: votes, their history, per-article counters, rate-limit state, meta.
     """
@@ -63,6 +65,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (day, article_id, kind)
     ) WITHOUT ROWID;
     """,
+    # 3: reserved for the rollups branch; replaced by its migration when merged.
+    "SELECT 1",
+    # 4: reserved for the webhooks branch; replaced by its migration when merged.
+    "SELECT 1",
+    # 5: what each article is about: section, authors, tags, publication time (sqlite_about*.py).
+    ABOUT,
 )
 
 VERSION = len(MIGRATIONS)

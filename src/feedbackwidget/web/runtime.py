@@ -19,6 +19,7 @@ from ..captcha import CaptchaVerifier, Provider
 from ..config import Settings
 from ..errors import StoreUnavailable
 from ..limiter import Limiter
+from ..metadata import keeper_for
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
@@ -57,7 +58,10 @@ class Runtime:
             session=http_session,
         )
         self._secret: bytes | None = None
-        self.service = VoteService(settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret)
+        self.about = keeper_for(settings, store, clock)
+        self.service = VoteService(
+            settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, about=self.about
+        )
 
     async def open(self) -> None:
         await self.store.open()
@@ -65,12 +69,14 @@ class Runtime:
             self._secret = await self.store.secret()
             await self.verifier.open()
             await self.limiter.open()
+            await self.about.start()
         except BaseException:
             await self.store.close()
             raise
 
     async def close(self) -> None:
         await self.service.refusals.stop()  # writes what is left
+        await self.about.stop()
         await self.limiter.close()
         await self.verifier.close()
         await self.store.close()
