@@ -109,9 +109,12 @@ def attention_sql(
     p = Params(d)
     about = d.table("article_about")
     upper = d.wilson.format(up="a.down", down="a.up")
-    recent = (f"(a.last_vote_at >= {p(since)} OR EXISTS (SELECT 1 FROM {about} f "
-              f"WHERE f.article_id = a.article_id AND f.published_at >= {p(since)}))")
-    cond = [f"a.up + a.down >= {p(min_votes)}", recent, f"1 - {upper} < {p(below)}", *filters(d, where, p)]
+    # Placeholders are numbered (or, in SQLite, positional) in the order p() is called: keep it the text's.
+    cond = [f"a.up + a.down >= {p(min_votes)}"]
+    cond.append(f"(a.last_vote_at >= {p(since)} OR EXISTS (SELECT 1 FROM {about} f "
+                f"WHERE f.article_id = a.article_id AND f.published_at >= {p(since)}))")
+    cond.append(f"1 - {upper} < {p(below)}")
+    cond += filters(d, where, p)
     sql = (
         f"SELECT a.article_id, a.title, a.up, a.down, a.first_vote_at, a.last_vote_at, m.section, m.published_at "
         f"FROM {d.counts} LEFT JOIN {about} m ON m.article_id = a.article_id "
