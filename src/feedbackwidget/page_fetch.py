@@ -47,11 +47,16 @@ class FetchRefused(Exception):
 
 
 def url_origin(url: str) -> str | None:
-    """The origin of an http(s) URL as browsers write it, or None."""
+    """The origin of an http(s) URL as browsers write it (as ALLOWED_ORIGINS is normalised), or None
+    (not http(s), credentials in it, a wildcard, a bad port)."""
     try:
-        return normal_origin(url)
+        parts = urlsplit(url.strip())
+        if parts.username or parts.password or "*" in parts.netloc:
+            return None
+        found = normal_origin(f"{parts.scheme}://{parts.netloc}")
     except ValueError:
         return None
+    return found
 
 
 class AddressPolicy:
