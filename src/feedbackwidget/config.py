@@ -217,7 +217,7 @@ class Settings:
             raise ConfigError(_var("reason_text"), "needs FEEDBACKWIDGET_REASONS (free text accompanies a reason)")
         if self.webhook_urls:
             if not self.webhook_secrets:
-                raise ConfigError(_var("webhook_secrets"), "is required with WEBHOOK_URLS (whsec_ + base64)")
+                raise ConfigError(_var("webhook_urls"), "needs FEEDBACKWIDGET_WEBHOOK_SECRETS (whsec_ + base64)")
             try:
                 parse.webhook_destinations(self.webhook_urls, self.webhook_allowed_hosts, self.webhook_allow_private)
             except ValueError as exc:
