@@ -15,6 +15,11 @@ from .outbox import Delivery, DeliveryRecord, DeliveryState, OutboxMessage, Outb
 
 _DUE = "delivered_at IS NULL AND failed_at IS NULL"
 
+#: Advisory lock namespace ("FWDA") for one article's writers while webhooks are on: a cast that
+#: may cause an event holds it, so the tally it sees before and after is exact (under READ
+#: COMMITTED two concurrent casts would each miss the other, and a milestone could fall between).
+LOCK_ARTICLE = "SELECT pg_advisory_xact_lock(1180124225, hashtext($1))"
+
 #: Many messages in one statement (one round trip inside a vote's transaction).
 INSERT_MESSAGES = (
     "INSERT INTO fw_outbox (message_id, endpoint, type, payload, dedupe) "

@@ -60,7 +60,7 @@ from .pg_connection import (
     roll_back,
     unavailable,
 )
-from .pg_outbox import INSERT_MESSAGES, PgOutbox, message_columns
+from .pg_outbox import INSERT_MESSAGES, LOCK_ARTICLE, PgOutbox, message_columns
 from .pg_pooler import Connector, snapshot_batches
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
@@ -332,7 +332,9 @@ class PostgresStore(PgOutbox):
             return CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
 
         async def work(conn: Any) -> CastResult:
-            # The vote and the messages it causes commit together (or not at all).
+            # The vote and the messages it causes commit together (or not at all); the article's
+            # lock makes its tally before and after this vote exact (see LOCK_ARTICLE).
+            await conn.execute(LOCK_ARTICLE, cast.article_id)
             changed, previous, up, down = await conn.fetchrow(q.CAST, *args)
             result = CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
             messages = alerts(result)

@@ -40,11 +40,6 @@ REFUSALS = "article.refusals"
 DIGEST = "digest.daily"
 TYPES = (MILESTONE, SENTIMENT, REFUSALS, DIGEST)
 
-#: On PostgreSQL two votes committing at once may each see the other's count missing; a
-#: milestone is therefore also offered by the few votes after it (deduplicated by the store).
-MILESTONE_CATCH_UP = 16
-
-
 def message_id(dedupe: str | None) -> str:
     """``msg_`` + 26 characters: random, or derived from the dedupe key (a repeat keeps its id)."""
     if dedupe is None:
@@ -120,7 +115,7 @@ class Rules:
         after, before = result.tally, before_cast(result, vote)
         out: list[OutboxMessage] = []
         for mark in self.milestones:
-            if mark <= after.total < mark + MILESTONE_CATCH_UP:
+            if before.total < mark <= after.total:
                 dedupe = f"milestone:{mark}:{after.article_id}"
                 out += self.messages(MILESTONE, {"milestone": mark, "article": _article(after)}, at, dedupe)
         band = self.band(after)
