@@ -25,7 +25,7 @@ from feedbackwidget.webhooks.guard import DestinationRefused, GuardedResolver, r
 from feedbackwidget.webhooks.receiver import WebhookReceiver
 from feedbackwidget.webhooks.signing import Signer
 
-from .helpers import vote_body
+from .helpers import EXPORT_TOKEN, vote_body
 
 NEW = "whsec_" + base64.b64encode(b"n" * 32).decode()
 OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
@@ -206,6 +206,14 @@ def test_every_vote_event_arrives_signed_once_through_failures_and_a_restart(
         assert receiver.rejected == 0
         status = asyncio.run(_status(settings))
         assert (status.pending, status.delivered, status.failed) == (0, 8, 0)
+        # The dashboard shows them (pending, delivered, failed; the last error of each), never the URL's path.
+        auth = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
+        page = client.get("/admin/webhooks", headers=auth)
+        assert page.status_code == 200
+        assert "0 pending" in page.text and "8 delivered" in page.text and "0 failed" in page.text
+        assert all(i in page.text for i in expected) and "HTTP 503" not in page.text
+        assert "/hook" not in page.text and f"127.0.0.1:{receiver.port}" in page.text
+        assert "8 delivered" in client.get("/admin", headers=auth).text
 
 
 async def _status(settings: Settings) -> Any:
