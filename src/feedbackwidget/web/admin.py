@@ -25,8 +25,8 @@ from ..i18n import static_dir
 from ..tokens import same_secret
 from . import admin_feedback as feedback
 from . import admin_views as views
-from .admin_webhooks import webhooks_context
 from .admin_session import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_SALT
+from .admin_webhooks import webhooks_context
 from .context import context
 from .errors import error_response
 from .origin import client_address, origin_status
