@@ -7,6 +7,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -204,7 +205,7 @@ def test_every_vote_event_arrives_signed_once_through_failures_and_a_restart(
         ids = receiver.ids()
         assert sorted(ids) == sorted(expected)  # all of them, none twice
         assert receiver.rejected == 0
-        status = asyncio.run(_status(settings))
+        status = _settled(settings, lambda s: s.delivered == 8)  # recorded just after the receiver answers
         assert (status.pending, status.delivered, status.failed) == (0, 8, 0)
         # The dashboard shows them (pending, delivered, failed; the last error of each), never the URL's path.
         auth = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
@@ -214,6 +215,15 @@ def test_every_vote_event_arrives_signed_once_through_failures_and_a_restart(
         assert all(i in page.text for i in expected) and "HTTP 503" not in page.text
         assert "/hook" not in page.text and f"127.0.0.1:{receiver.port}" in page.text
         assert "8 delivered" in client.get("/admin", headers=auth).text
+
+
+def _settled(settings: Settings, condition: Callable[[Any], bool], limit: float = 30.0) -> Any:
+    """The outbox status once ``condition`` holds for it (polled)."""
+    deadline = time.monotonic() + limit
+    while not condition(status := asyncio.run(_status(settings))):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.02)
+    return status
 
 
 async def _status(settings: Settings) -> Any:
@@ -239,7 +249,7 @@ def test_a_host_not_allowed_is_never_called_nor_a_redirect_followed(
             asyncio.run(_enqueue(settings, stray))
             assert client.post("/api/v1/votes", json=vote_body("a1")).status_code == 200
             receiver.wait_until(lambda r: r.attempts >= 2)  # the vote's message, redirected, retried
-            status = asyncio.run(_status(settings))
+            status = _settled(settings, lambda s: s.failed == 1 and s.recent[0].last_status == 307)
             refused = [r for r in status.recent if r.message_id == "msg_stray"]
             assert refused[0].state == "failed" and "not in WEBHOOK_ALLOWED_HOSTS" in (refused[0].last_error or "")
             ours = [r for r in status.recent if r.message_id != "msg_stray"]
@@ -256,3 +266,24 @@ async def _enqueue(settings: Settings, message: OutboxMessage) -> None:
         await store.enqueue([message])
     finally:
         await store.close()
+
+
+def test_the_demo_delivers_to_its_receiver_stub_and_its_dashboard_shows_it(fake: Any, tmp_path: Any) -> None:
+    from feedbackwidget.demo import ARTICLE_ID, PREFIX, build_demo, demo_webhooks
+
+    with WebhookReceiver([NEW]) as stub:
+        demo = build_demo(
+            "fake", database_url=f"sqlite:///{tmp_path / 'demo.db'}", fake=fake, export_token=EXPORT_TOKEN,
+            **demo_webhooks(stub, NEW),
+        )
+        with TestClient(demo.app) as client:
+            answer = client.post(f"{PREFIX}/api/v1/votes", json=vote_body(ARTICLE_ID))
+            assert answer.status_code == 200
+            stub.wait_until(lambda r: len(r.received) == 1)
+            assert stub.received[0].body["data"]["milestone"] == 1
+            auth = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
+            deadline = time.monotonic() + 30
+            while "1 delivered" not in (page := client.get(f"{PREFIX}/admin/webhooks", headers=auth)).text:
+                assert time.monotonic() < deadline, page.text  # the delivery is recorded just after it arrives
+                time.sleep(0.02)
+            assert stub.received[0].message_id in page.text
