@@ -8,6 +8,7 @@ clock (``now()``), so leases mean the same to servers whose clocks disagree.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -15,10 +16,17 @@ from .outbox import Delivery, DeliveryRecord, DeliveryState, OutboxMessage, Outb
 
 _DUE = "delivered_at IS NULL AND failed_at IS NULL"
 
-#: Advisory lock namespace ("FWDA") for one article's writers while webhooks are on: a cast that
-#: may cause an event holds it, so the tally it sees before and after is exact (under READ
-#: COMMITTED two concurrent casts would each miss the other, and a milestone could fall between).
-LOCK_ARTICLE = "SELECT pg_advisory_xact_lock(1180124225, hashtext($1))"
+#: Advisory lock namespace ("FWDA") for one article's writers while webhooks are on.
+LOCK_ARTICLE_NS = 0x46574441
+
+
+def lock_article(article_id: str) -> str:
+    """SQL taking one article's advisory lock until the transaction ends. A cast that may cause an
+    event holds it, so the tally it sees before and after is exact (under READ COMMITTED two
+    concurrent casts would each miss the other, and a milestone could fall between them). The key
+    is a hash computed here, an integer, so the statement needs no parameter and rides with BEGIN."""
+    key = int.from_bytes(hashlib.blake2b(article_id.encode(), digest_size=4).digest(), "big", signed=True)
+    return f"SELECT pg_advisory_xact_lock({LOCK_ARTICLE_NS}, {key})"
 
 #: Many messages in one statement (one round trip inside a vote's transaction).
 INSERT_MESSAGES = (

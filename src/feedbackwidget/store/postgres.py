@@ -60,7 +60,7 @@ from .pg_connection import (
     roll_back,
     unavailable,
 )
-from .pg_outbox import INSERT_MESSAGES, LOCK_ARTICLE, PgOutbox, message_columns
+from .pg_outbox import INSERT_MESSAGES, PgOutbox, lock_article, message_columns
 from .pg_pooler import Connector, snapshot_batches
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
@@ -193,12 +193,13 @@ class PostgresStore(PgOutbox):
                     await pool.expire_connections()
             raise unavailable(exc) from None
 
-    async def _write(self, work: Callable[[Any], Any]) -> Any:
-        """Run ``work(conn)`` in a writing transaction (which holds the shared event lock)."""
+    async def _write(self, work: Callable[[Any], Any], also: str = "") -> Any:
+        """Run ``work(conn)`` in a writing transaction (which holds the shared event lock);
+        ``also`` is SQL without parameters sent with its BEGIN (no extra round trip)."""
         for attempt in range(_RETRIES):
             async with self._connection(single=False) as conn:
                 try:
-                    await conn.execute(self._begin_write)
+                    await conn.execute(f"{self._begin_write}; {also}" if also else self._begin_write)
                     result = await work(conn)
                     await conn.execute("COMMIT")
                     return result
@@ -332,9 +333,7 @@ class PostgresStore(PgOutbox):
             return CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
 
         async def work(conn: Any) -> CastResult:
-            # The vote and the messages it causes commit together (or not at all); the article's
-            # lock makes its tally before and after this vote exact (see LOCK_ARTICLE).
-            await conn.execute(LOCK_ARTICLE, cast.article_id)
+            # The vote and the messages it causes commit together (or not at all).
             changed, previous, up, down = await conn.fetchrow(q.CAST, *args)
             result = CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
             messages = alerts(result)
@@ -342,7 +341,8 @@ class PostgresStore(PgOutbox):
                 await conn.execute(INSERT_MESSAGES, *message_columns(messages))
             return result
 
-        result: CastResult = await self._write(work)
+        # The article's lock, taken with BEGIN, makes its tally before and after this vote exact.
+        result: CastResult = await self._write(work, lock_article(cast.article_id))
         return result
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
