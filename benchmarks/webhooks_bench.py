@@ -114,6 +114,7 @@ async def latency(name: str, db: str, make: Any, events: int) -> None:
             try:
                 for n in range(events):
                     alerts = worker.alerts("up", NOW)
+                    assert alerts is not None
                     article = f"lat-{where}"
                     await voter_store.cast(Cast(article, f"v{n}", "up", NOW), alerts)
                     committed[f"{n + 1}"] = time.time()

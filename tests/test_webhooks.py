@@ -287,3 +287,15 @@ def test_the_demo_delivers_to_its_receiver_stub_and_its_dashboard_shows_it(fake:
                 assert time.monotonic() < deadline, page.text  # the delivery is recorded just after it arrives
                 time.sleep(0.02)
             assert stub.received[0].message_id in page.text
+
+
+def test_without_per_vote_events_a_cast_carries_no_outbox_callback(make_settings: Callable[..., Settings]) -> None:
+    from feedbackwidget.store.sqlite import SQLiteStore
+    from feedbackwidget.webhooks import Worker
+
+    settings = make_settings(webhook_urls="https://hooks.example/in", webhook_secrets=NEW,
+                             webhook_allowed_hosts="hooks.example", webhook_milestones="off")
+    worker = Worker(settings, SQLiteStore("unused.db"), lambda: NOW)
+    assert settings.webhook_milestones == () and worker.alerts("up", NOW) is None
+    assert Worker(settings.replace(webhook_sentiment_below="0.3"), SQLiteStore("unused.db"), lambda: NOW).alerts(
+        "up", NOW) is not None

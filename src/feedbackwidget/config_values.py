@@ -278,7 +278,9 @@ def webhook_secret(value: str) -> str:
 
 
 def milestones(value: str | Iterable[int | str] | None) -> tuple[int, ...]:
-    """Vote counts, ascending and distinct: ``100,1000,10000``."""
+    """Vote counts, ascending and distinct: ``100,1000,10000``; ``off`` for none."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "none"):
+        return ()
     counts = sorted({whole_number(item, minimum=1) for item in items(value if isinstance(value, str | None)
                                                                       else [str(v) for v in value])})
     return tuple(counts)

@@ -94,6 +94,11 @@ class Rules:
             refusal_burst=settings.webhook_refusal_burst,
         )
 
+    @property
+    def per_vote(self) -> bool:
+        """Whether some event depends on single votes (milestones, sentiment thresholds)."""
+        return bool(self.endpoints) and bool(self.milestones or self.below is not None or self.above is not None)
+
     # -- builders -----------------------------------------------------------------------------
 
     def messages(self, kind: str, data: dict[str, Any], at: dt.datetime, dedupe: str | None) -> list[OutboxMessage]:

@@ -74,7 +74,11 @@ class Worker:
         self._last_scan = -SCAN
         self._digested: dt.date | None = None
 
-    def alerts(self, vote: Vote, at: dt.datetime) -> CastAlerts:
+    def alerts(self, vote: Vote, at: dt.datetime) -> CastAlerts | None:
+        """The outbox callback for one cast of ``vote``; None when no configured event depends on
+        votes (then a cast costs nothing more than without webhooks)."""
+        if not self.rules.per_vote:
+            return None
         return CastAlerts(self.rules, vote, at, self.wake)
 
     def wake(self) -> None:
