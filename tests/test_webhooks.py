@@ -299,3 +299,38 @@ def test_without_per_vote_events_a_cast_carries_no_outbox_callback(make_settings
     assert settings.webhook_milestones == () and worker.alerts("up", NOW) is None
     assert Worker(settings.replace(webhook_sentiment_below="0.3"), SQLiteStore("unused.db"), lambda: NOW).alerts(
         "up", NOW) is not None
+
+
+def test_the_scan_queues_refusal_bursts_and_the_digest_once(make_settings: Callable[..., Settings]) -> None:
+    from feedbackwidget.store import open_store
+    from feedbackwidget.types import Cast
+    from feedbackwidget.webhooks import Worker
+    from feedbackwidget.webhooks.events import DIGEST, REFUSALS
+
+    settings = make_settings(webhook_urls="https://hooks.example/in", webhook_secrets=NEW,
+                             webhook_allowed_hosts="hooks.example", webhook_refusal_burst=5, webhook_digest_hour=6)
+    morning = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
+
+    async def scenario() -> list[Any]:
+        store = open_store(settings.database_url)
+        await store.open()
+        try:
+            for n in range(3):
+                await store.cast(Cast("a1", f"v{n}", "down" if n else "up", morning - dt.timedelta(days=1)))
+            await store.add_refusals([{"day": morning.date(), "article_id": "a1", "kind": "captcha_failed", "count": 11}])
+            early = Worker(settings, store, lambda: morning.replace(hour=5))
+            await early.scan()  # before the digest hour: only the burst
+            for _server in range(2):  # two servers scanning: each event queued once
+                await Worker(settings, store, lambda: morning).scan()
+            return await store.claim("test", 10, 60.0)
+        finally:
+            await store.close()
+
+    claimed = {d.type: d for d in asyncio.run(scenario())}
+    assert sorted(claimed) == [REFUSALS, DIGEST]
+    assert claimed[REFUSALS].message_id == message_id("refusals:2026-11-30:10:a1")
+    assert json.loads(claimed[REFUSALS].payload)["data"]["count"] == 11
+    assert claimed[DIGEST].message_id == message_id("digest:2026-11-29")
+    digest = json.loads(claimed[DIGEST].payload)["data"]
+    assert (digest["day"], digest["up"], digest["down"], digest["refused"]) == ("2026-11-29", 1, 2, 0)
+    assert digest["articles"] == [{"article_id": "a1", "up": 1, "down": 2}]
