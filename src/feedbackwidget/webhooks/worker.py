@@ -176,7 +176,7 @@ class Worker:
             async with session.post(
                 delivery.endpoint, data=delivery.payload.encode(), headers=headers, allow_redirects=False
             ) as answer:
-                await answer.read()
+                await answer.content.read(65536)  # a receiver's answer is not ours to hold in full
                 ok = 200 <= answer.status < 300
                 return answer.status, None if ok else f"HTTP {answer.status}", False
         except aiohttp.ClientConnectorError as exc:
