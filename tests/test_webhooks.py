@@ -334,3 +334,19 @@ def test_the_scan_queues_refusal_bursts_and_the_digest_once(make_settings: Calla
     digest = json.loads(claimed[DIGEST].payload)["data"]
     assert (digest["day"], digest["up"], digest["down"], digest["refused"]) == ("2026-11-29", 1, 2, 0)
     assert digest["articles"] == [{"article_id": "a1", "up": 1, "down": 2}]
+
+
+@given(steps=st.lists(st.tuples(st.integers(0, 30), st.sampled_from(["up", "down"])), max_size=120))
+def test_any_history_of_votes_sends_each_milestone_reached_exactly_once(steps: list[tuple[int, str]]) -> None:
+    r = rules(milestones=(1, 5, 10, 25), below=None)
+    votes: dict[int, str] = {}
+    sent: list[str] = []
+    most = 0
+    for voter, vote in steps:  # a new voter, a change of mind or a repeat, as the store reports them
+        previous = votes.get(voter)
+        votes[voter] = vote
+        after = Tally("a1", sum(v == "up" for v in votes.values()), sum(v == "down" for v in votes.values()))
+        most = max(most, after.total)
+        result = CastResult(after, previous != vote, previous if previous != vote else vote)  # type: ignore[arg-type]
+        sent += [m.dedupe or "" for m in r.for_cast(result, vote, NOW)]  # type: ignore[arg-type]
+    assert sent == [f"milestone:{m}:a1" for m in (1, 5, 10, 25) if m <= most]
