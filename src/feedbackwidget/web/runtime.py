@@ -23,6 +23,7 @@ from ..metadata import keeper_for
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
+from ..webhooks import Worker
 
 
 def utcnow() -> dt.datetime:
@@ -58,9 +59,12 @@ class Runtime:
             session=http_session,
         )
         self._secret: bytes | None = None
+        #: Webhook deliveries of this event loop (None when no WEBHOOK_URLS are set).
+        self.webhooks = Worker(settings, store, clock) if settings.webhook_urls else None
         self.about = keeper_for(settings, store, clock)
         self.service = VoteService(
-            settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, about=self.about
+            settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks,
+            about=self.about,
         )
 
     async def open(self) -> None:
@@ -69,12 +73,16 @@ class Runtime:
             self._secret = await self.store.secret()
             await self.verifier.open()
             await self.limiter.open()
+            if self.webhooks is not None:
+                await self.webhooks.start()
             await self.about.start()
         except BaseException:
             await self.store.close()
             raise
 
     async def close(self) -> None:
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.service.refusals.stop()  # writes what is left
         await self.about.stop()
         await self.limiter.close()
