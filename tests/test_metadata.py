@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,23 +18,9 @@ from feedbackwidget.page_fetch import FetchRefused, PageFetcher
 from feedbackwidget.store.sqlite import SQLiteStore
 from feedbackwidget.types import About, Cast
 
+from .helpers import NEWS, page
+
 pytestmark = pytest.mark.anyio
-
-NEWS = {
-    "@context": "https://schema.org", "@type": "NewsArticle", "headline": "Rates rise",
-    "articleSection": "Economy", "datePublished": "2026-11-29T08:00:00+01:00",
-    "author": [{"@type": "Person", "name": "Ann Lee"}, {"@type": "Organization", "name": "Desk"}],
-    "keywords": "rates, banks",
-}
-
-
-def page(*blocks: Any, article: str = "a1", raw: str = "") -> str:
-    # As a CMS writes it: "</" escaped inside the script element (JSON allows "<\/").
-    escaped = (json.dumps(b).replace("</", "<\\/") for b in blocks)
-    scripts = "".join(f'<script type="application/ld+json">{text}</script>' for text in escaped)
-    return (f"<!doctype html><html><head><title>x</title>{scripts}{raw}</head><body>"
-            f'<div data-feedback-article="{article}"></div></body></html>')
-
 
 class Site:
     """A publisher's pages on a real aiohttp server on one loopback address; counts requests."""
