@@ -90,8 +90,11 @@ class AboutKeeper:
         interval: float,
         clock: Callable[[], dt.datetime],
         queue_size: int = QUEUE_SIZE,
+        own_pages: str | None = None,
     ) -> None:
         self.store = store
+        #: Where this widget's own /embed pages live (a vote from an iframe names one): never read.
+        self.own_pages = own_pages
         self.fetcher = fetcher
         self.interval = interval
         self.clock = clock
@@ -110,6 +113,8 @@ class AboutKeeper:
                 self._offer(_Job(article_id, signed=signed))
             return
         if url is None or self.fetcher is None or not self.fetcher.may_fetch(url):
+            return
+        if self.own_pages and url.startswith(self.own_pages):
             return
         tried = self._tried.get(article_id)
         if tried is not None and time.monotonic() - tried < self.interval:
@@ -210,4 +215,5 @@ def keeper_for(settings: Settings, store: Store, clock: Callable[[], dt.datetime
             timeout=settings.metadata_timeout,
             max_bytes=settings.metadata_max_bytes,
         )
-    return AboutKeeper(store, fetcher, interval=settings.metadata_interval, clock=clock)
+    own = f"{settings.public.origin}{settings.public.prefix}/embed/" if settings.public.origin else None
+    return AboutKeeper(store, fetcher, interval=settings.metadata_interval, clock=clock, own_pages=own)
