@@ -111,6 +111,8 @@ def test_signed_metadata_grouped_filtered_and_exported(make_settings: Callable[.
         html = client.get("/admin/groups", params={"by": "author", "section": "=Politics"}, headers=BEARER).text
         assert "Ann Lee" in html and "Bo" in html and "Budget" in html
         assert client.get("/admin/groups?by=tag", headers={"Accept": "text/html"}).status_code == 401
+        page = client.get("/admin/articles/s1", headers=BEARER).text  # the article's own page says it too
+        assert "=Politics" in page and "Ann Lee" in page and "2026-11-29 09:00 UTC" in page
 
 
 def test_page_metadata_read_in_the_background_and_escaped(make_settings: Callable[..., Settings],

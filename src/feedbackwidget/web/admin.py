@@ -248,6 +248,7 @@ async def article(request: Request) -> Response:
     days = context["days"]
     context["reasons"] = await feedback.reasons_context(store, settings, article_id, days)
     context["refusals"] = await feedback.refusals_context(store, article_id, days, prefix)
+    context["about"] = await store.about(article_id)  # section, authors, tags (admin/_about.html)
     return _page(request, "admin/article.html", logout_token=_logout_token(request), **context)
 
 
