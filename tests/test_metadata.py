@@ -280,3 +280,26 @@ async def test_keeper_queue_is_bounded(tmp_path: Path) -> None:
     for i in range(10):  # not started: nothing takes jobs
         keeper.noticed(f"a{i}", None, f"https://news.example/a{i}")
     assert keeper.dropped == 7
+
+
+# -- signed by widget.embed() ---------------------------------------------------------------
+
+
+def test_signed_metadata_binds_to_its_article_and_old_signatures_still_verify() -> None:
+    from feedbackwidget.metadata import about_from_signed, about_to_signed
+    from feedbackwidget.tokens import Tokens
+
+    tokens = Tokens("k" * 32)
+    about = About(section="World", authors=("Ann",), tags=("eu",),
+                  published_at=dt.datetime(2026, 11, 29, 7, tzinfo=dt.UTC))
+    signed = tokens.sign_embed("a1", "Title", "v2", about_to_signed(about))
+    payload = tokens.embed_payload(signed, "a1")
+    assert payload is not None and about_from_signed(payload[3]) == about
+    assert tokens.embed(signed, "a1") == ("Title", "v2")
+    assert tokens.embed_payload(signed, "a2") is None  # another article's markup vouches nothing here
+    assert tokens.embed_payload(signed[:-2] + "xx", "a1") is None
+    assert Tokens("other" * 8).embed_payload(signed, "a1") is None
+    plain = tokens.sign_embed("a1", "Title", None)  # markup signed before metadata existed
+    assert tokens.embed(plain, "a1") == ("Title", None) and tokens.embed_about(plain, "a1") is None
+    # A signed dict whose values no validator accepts gives nothing rather than half.
+    assert about_from_signed({"s": "x" * 500}) is None

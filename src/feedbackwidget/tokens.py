@@ -179,7 +179,9 @@ class Tokens:
             payload.append(about)
         return str(self._embed.dumps(payload))
 
-    def _embed_payload(self, token: str | None, article_id: str) -> list[Any] | None:
+    def embed_payload(self, token: str | None, article_id: str) -> list[Any] | None:
+        """What ``widget.embed()`` signed for ``article_id``: ``[article_id, title, version]`` and,
+        when it said what the article is about, that dict fourth; None when not ours for it."""
         if not token or len(token) > 4096:
             return None
         try:
@@ -198,13 +200,13 @@ class Tokens:
 
     def embed(self, token: str | None, article_id: str) -> tuple[str | None, str | None] | None:
         """(title, version) vouched for ``article_id``, or None when not signed by us for it."""
-        payload = self._embed_payload(token, article_id)
+        payload = self.embed_payload(token, article_id)
         return None if payload is None else (payload[1], payload[2])
 
     def embed_about(self, token: str | None, article_id: str) -> dict[str, Any] | None:
         """What ``widget.embed()`` vouched ``article_id`` is about (the dict it signed), or None
         when the token is not ours for this article or carries nothing about it."""
-        payload = self._embed_payload(token, article_id)
+        payload = self.embed_payload(token, article_id)
         return payload[3] if payload is not None and len(payload) == 4 else None
 
     # -- dashboard sessions -----------------------------------------------------
