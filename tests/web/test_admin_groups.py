@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
@@ -148,3 +150,19 @@ def test_pages_off_the_allowed_origins_or_on_loopback_are_not_read(make_settings
 def test_a_malformed_url_is_refused_before_anything_else(client: TestClient) -> None:
     answer = client.post("/api/v1/votes", json=vote_body("x", "up", url="javascript:alert(1)"))
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(url=st.one_of(st.text(max_size=80), st.integers(), st.none(), st.lists(st.text(max_size=5), max_size=2),
+                     st.builds(lambda s: "https://news.example/" + s, st.text(max_size=40))),
+       section=st.one_of(st.text(max_size=30), st.none()))
+def test_any_url_or_filter_is_counted_or_refused_never_a_500(client: TestClient, url: Any, section: Any) -> None:
+    answer = client.post("/api/v1/votes", json=vote_body("fuzz", "up", url=url))
+    assert answer.status_code in (200, 400), answer.text
+    if answer.status_code == 400:
+        assert answer.json()["error"] == "invalid_request"
+    params = {"kind": "articles", "format": "csv"} | ({"section": section} if section is not None else {})
+    listing = client.get("/api/v1/export", params=params, headers=BEARER)
+    assert listing.status_code in (200, 400), listing.text
+    groups = client.get("/admin/groups", params={"by": "tag", "section": section or ""}, headers=BEARER)
+    assert groups.status_code == 200
