@@ -1,4 +1,4 @@
-"""``feedbackwidget serve | demo | export | migrate``.
+"""``feedbackwidget serve | demo | export | migrate | backup | restore``.
 
 Configuration problems stop the command with one line naming the variable
 (exit status 2); a database that does not answer is one line too (exit 1).
@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import uvicorn
 
-from . import export
+from . import backup, export
 from .app import FeedbackWidget
 from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
@@ -127,6 +127,20 @@ async def _export(url: str, query: export.ExportQuery, out: BinaryIO) -> None:
         await store.close()
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    result = backup.backup_sqlite(backup.sqlite_path(_database_url(args)), args.path)
+    print(f"feedbackwidget: backed up {result.votes} votes and {result.events} events to {result.path} "
+          f"({result.size} bytes, schema {result.version}, {result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    result = backup.restore_sqlite(args.path, backup.sqlite_path(_database_url(args)), replace=args.replace)
+    print(f"feedbackwidget: restored {result.votes} votes and {result.events} events into {result.path} "
+          f"({result.seconds:.1f} s)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -166,6 +180,16 @@ def parser() -> argparse.ArgumentParser:
     mig = commands.add_parser("migrate", help="create or upgrade the database schema")
     mig.add_argument("--database-url")
     mig.set_defaults(run=cmd_migrate)
+    bak = commands.add_parser("backup", help="copy the SQLite store to PATH while servers run (online backup API)")
+    bak.add_argument("path", help="the backup file to write (replaced if it exists)")
+    bak.add_argument("--database-url")
+    bak.set_defaults(run=cmd_backup)
+
+    res = commands.add_parser("restore", help="copy a backup file into the SQLite store (servers stopped)")
+    res.add_argument("path", help="a file written by feedbackwidget backup")
+    res.add_argument("--replace", action="store_true", help="overwrite a store that already holds votes")
+    res.add_argument("--database-url")
+    res.set_defaults(run=cmd_restore)
     return top
 
 
