@@ -9,7 +9,7 @@ from typing import Literal, get_args
 Vote = Literal["up", "down"]
 Action = Literal["cast", "change", "withdraw", "erase"]
 ExportKind = Literal["votes", "events", "articles", "daily", "reasons"]
-ExportFormat = Literal["csv", "ndjson"]
+ExportFormat = Literal["csv", "ndjson", "parquet"]
 ArticleOrder = Literal["wilson", "total", "recent"]
 #: Refused vote attempts counted for the abuse view (the contract's error codes).
 RefusalKind = Literal["captcha_required", "captcha_failed", "rate_limited", "forbidden_origin"]
