@@ -166,7 +166,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--captcha", choices=["hcaptcha-test", "fake"], default="hcaptcha-test")
     demo.set_defaults(run=cmd_demo)
 
-    exp = commands.add_parser("export", help="write votes, events, articles, daily counts or reasons as CSV, NDJSON or Parquet")
+    exp = commands.add_parser("export", help="write an export kind as CSV, NDJSON or Parquet")
     exp.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     exp.add_argument("--kind", choices=EXPORT_KINDS, default="votes")
     exp.add_argument("--since", help="ISO date or date-time (inclusive)")
