@@ -32,6 +32,7 @@ import pytest
 
 from feedbackwidget import cli, export
 from feedbackwidget.export import ExportQuery
+from feedbackwidget.formulas import needs_prefix
 from feedbackwidget.store.base import EXPORT_COLUMNS, Row
 from feedbackwidget.types import EXPORT_KINDS, Cast
 
@@ -44,10 +45,9 @@ duckdb = pytest.importorskip("duckdb", reason="the test extra installs duckdb")
 pd = pytest.importorskip("pandas", reason="the test extra installs pandas")
 pq = pytest.importorskip("pyarrow.parquet", reason="the parquet extra installs pyarrow")
 
-FORMULA = ("=", "+", "-", "@", "\t", "\r")
 T0 = dt.datetime(2026, 3, 28, 22, 30, 0, 123456, tzinfo=dt.UTC)  # a DST change in Europe on the way
 TITLES = ["Plain", "=HYPERLINK(\"x\")", 'Comma, "quoted"', "naïve ✓ 記事", "two\nlines", None]
-TEXTS = ["too long", "+1 for the photos", "", "tab\there", "-", None]
+TEXTS = ["too long", "+1 for the photos", "", "tab\there", "-", None, " =cmd", "\u200b@x"]
 #: Each query below, plus daily counted in a time zone (computed from events in Python).
 QUERIES = [ExportQuery(kind=kind) for kind in EXPORT_KINDS] + [
     ExportQuery(kind="daily", tz=ZoneInfo("Europe/Paris")),
@@ -67,7 +67,7 @@ def csv_text(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        return "'" + value if value.startswith(FORMULA) else value
+        return "'" + value if needs_prefix(value) else value
     return str(value)
 
 
