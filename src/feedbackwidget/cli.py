@@ -1,4 +1,4 @@
-"""``feedbackwidget serve | demo | export | migrate | backup | restore``.
+"""``feedbackwidget serve | demo | export | migrate | backup | restore | prune``.
 
 Configuration problems stop the command with one line naming the variable
 (exit status 2); a database that does not answer is one line too (exit 1).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import sys
@@ -17,12 +18,12 @@ from typing import Any, BinaryIO
 
 import uvicorn
 
-from . import backup, export
+from . import backup, export, retention
 from .app import FeedbackWidget
 from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
 from .store import open_store
-from .types import EXPORT_FORMATS, EXPORT_KINDS
+from .types import EXPORT_FORMATS, EXPORT_KINDS, Pruned
 
 
 @contextlib.contextmanager
@@ -141,6 +142,31 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    # Only the database and the RETAIN_* settings matter here; nothing is signed.
+    settings = Settings.from_env(database_url=args.database_url, secret_key="-")  # noqa: S106
+    policy = retention.Policy.from_settings(settings)
+    if not policy.active:
+        print("feedbackwidget: nothing to prune (no RETAIN_*_DAYS setting is set: everything is kept)")
+        return 0
+    with _one_line():
+        result = asyncio.run(_prune(settings.database_url, policy))
+    print(f"feedbackwidget: deleted {result.events} events and {result.refusals} refusal rows, "
+          f"cleared {result.reason_texts} reason texts")
+    return 0
+
+
+async def _prune(url: str, policy: retention.Policy) -> Pruned:
+    store = open_store(url)
+    await store.open()
+    try:
+        result = await retention.prune(store, policy, dt.datetime.now(dt.UTC))
+    finally:
+        await store.close()
+    assert result is not None  # every=0: the turn is always ours
+    return result
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -190,6 +216,9 @@ def parser() -> argparse.ArgumentParser:
     res.add_argument("--replace", action="store_true", help="overwrite a store that already holds votes")
     res.add_argument("--database-url")
     res.set_defaults(run=cmd_restore)
+    prune = commands.add_parser("prune", help="delete what the RETAIN_*_DAYS settings no longer keep, now")
+    prune.add_argument("--database-url")
+    prune.set_defaults(run=cmd_prune)
     return top
 
 

@@ -100,6 +100,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "min_votes": parse.whole_number,
     "reasons": _reasons,
     "reason_text": parse.flag,
+    "retain_events_days": parse.days,
+    "retain_refusals_days": parse.days,
+    "retain_reasons_days": parse.days,
     "demo": parse.flag,
 }
 
@@ -130,6 +133,10 @@ class Settings:
     min_votes: int
     reasons: tuple[str, ...]
     reason_text: bool
+    #: Retention in days (None: kept for ever): the vote history, refused-attempt counts, reason texts.
+    retain_events_days: int | None
+    retain_refusals_days: int | None
+    retain_reasons_days: int | None
     demo: bool
     #: PUBLIC_URL taken apart (derived).
     public: PublicUrl = field(init=False, repr=False, compare=False)
@@ -155,6 +162,9 @@ class Settings:
         min_votes: int | str = 10,
         reasons: str | Iterable[str] | None = None,
         reason_text: bool | str = False,
+        retain_events_days: int | str | None = None,
+        retain_refusals_days: int | str | None = None,
+        retain_reasons_days: int | str | None = None,
         demo: bool | str = False,
     ) -> None:
         given = locals()

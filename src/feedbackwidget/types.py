@@ -81,3 +81,13 @@ class ArticleSummary:
     @property
     def total(self) -> int:
         return self.up + self.down
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one retention sweep removed: history ``events`` deleted, per-day ``refusals`` rows
+    deleted, and free ``reason_texts`` cleared from current votes (their reason codes stay)."""
+
+    events: int = 0
+    refusals: int = 0
+    reason_texts: int = 0

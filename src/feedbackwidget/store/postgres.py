@@ -60,6 +60,7 @@ from .pg_connection import (
     unavailable,
 )
 from .pg_pooler import Connector, snapshot_batches
+from .pg_retention import RetentionQueries
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
 _EXPORT_BATCH = 1000
@@ -77,7 +78,7 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-class PostgresStore:
+class PostgresStore(RetentionQueries):
     """The store for several app servers sharing one PostgreSQL database.
 
     ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not

@@ -19,6 +19,7 @@ from ..captcha import CaptchaVerifier, Provider
 from ..config import Settings
 from ..errors import StoreUnavailable
 from ..limiter import Limiter
+from ..retention import Policy, Sweeper
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
@@ -58,6 +59,8 @@ class Runtime:
         )
         self._secret: bytes | None = None
         self.service = VoteService(settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret)
+        #: Retention in the background (a no-op without RETAIN_* settings); one server per interval sweeps.
+        self.sweeper = Sweeper(store, Policy.from_settings(settings), clock)
 
     async def open(self) -> None:
         await self.store.open()
@@ -65,11 +68,13 @@ class Runtime:
             self._secret = await self.store.secret()
             await self.verifier.open()
             await self.limiter.open()
+            self.sweeper.start()
         except BaseException:
             await self.store.close()
             raise
 
     async def close(self) -> None:
+        await self.sweeper.stop()
         await self.service.refusals.stop()  # writes what is left
         await self.limiter.close()
         await self.verifier.close()
