@@ -23,6 +23,7 @@ from ..retention import Policy, Sweeper
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
+from ..webhooks import Worker
 
 
 def utcnow() -> dt.datetime:
@@ -58,7 +59,11 @@ class Runtime:
             session=http_session,
         )
         self._secret: bytes | None = None
-        self.service = VoteService(settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret)
+        #: Webhook deliveries of this event loop (None when no WEBHOOK_URLS are set).
+        self.webhooks = Worker(settings, store, clock) if settings.webhook_urls else None
+        self.service = VoteService(
+            settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks
+        )
         #: Retention in the background (a no-op without RETAIN_* settings); one server per interval sweeps.
         self.sweeper = Sweeper(store, Policy.from_settings(settings), clock)
 
@@ -68,6 +73,8 @@ class Runtime:
             self._secret = await self.store.secret()
             await self.verifier.open()
             await self.limiter.open()
+            if self.webhooks is not None:
+                await self.webhooks.start()
             self.sweeper.start()
         except BaseException:
             await self.store.close()
@@ -75,6 +82,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.sweeper.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.service.refusals.stop()  # writes what is left
         await self.limiter.close()
         await self.verifier.close()
