@@ -9,7 +9,7 @@ from typing import Literal, get_args
 Vote = Literal["up", "down"]
 Action = Literal["cast", "change", "withdraw", "erase"]
 ExportKind = Literal["votes", "events", "articles", "daily", "reasons"]
-ExportFormat = Literal["csv", "ndjson"]
+ExportFormat = Literal["csv", "ndjson", "parquet"]
 ArticleOrder = Literal["wilson", "total", "recent"]
 #: Refused vote attempts counted for the abuse view (the contract's error codes).
 RefusalKind = Literal["captcha_required", "captcha_failed", "rate_limited", "forbidden_origin"]
@@ -122,3 +122,13 @@ class AboutFilter:
 
     def __bool__(self) -> bool:
         return not (self.section is None and self.author is None and self.tag is None)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one retention sweep removed: history ``events`` deleted, per-day ``refusals`` rows
+    deleted, and free ``reason_texts`` cleared from current votes (their reason codes stay)."""
+
+    events: int = 0
+    refusals: int = 0
+    reason_texts: int = 0

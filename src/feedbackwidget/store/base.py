@@ -23,6 +23,7 @@ from ..types import (
     ExportFormat,
     ExportKind,
     GroupBy,
+    Pruned,
     Tally,
     Vote,
     VoterKey,
@@ -239,3 +240,24 @@ class Store(Outbox, Protocol):
         """The ``articles`` export's rows with ``section, published_at, authors, tags`` (tuples),
         filtered like :meth:`export` and by ``where``; by article id."""
         ...
+    async def prune(
+        self,
+        *,
+        events_before: dt.datetime | None,
+        refusals_before: dt.date | None,
+        reason_texts_before: dt.datetime | None,
+        now: dt.datetime,
+        every: float = 0.0,
+    ) -> Pruned | None:
+        """Remove what a retention policy no longer keeps (None for a kind it keeps for ever):
+        history events older than ``events_before`` — always a first run of event ids, never
+        an event at or after the cut-off —, per-day refusal rows of days before
+        ``refusals_before``, and the free text of reasons on votes last changed before
+        ``reason_texts_before``. Current votes and counters are never touched.
+
+        One sweep per ``every`` seconds for all processes on the database: a sweep first
+        claims the turn (the time of the last sweep, kept in the store, under a lock no two
+        processes hold at once) and returns None, removing nothing, when another process
+        swept less than ``every`` seconds before ``now`` or is claiming right now. Deletions
+        run in short transactions of a bounded number of rows, so votes keep flowing.
+        """

@@ -20,6 +20,7 @@ from ..config import Settings
 from ..errors import StoreUnavailable
 from ..limiter import Limiter
 from ..metadata import keeper_for
+from ..retention import Policy, Sweeper
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
@@ -66,6 +67,8 @@ class Runtime:
             settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks,
             about=self.about,
         )
+        #: Retention in the background (a no-op without RETAIN_* settings); one server per interval sweeps.
+        self.sweeper = Sweeper(store, Policy.from_settings(settings), clock)
 
     async def open(self) -> None:
         await self.store.open()
@@ -76,11 +79,13 @@ class Runtime:
             if self.webhooks is not None:
                 await self.webhooks.start()
             await self.about.start()
+            self.sweeper.start()
         except BaseException:
             await self.store.close()
             raise
 
     async def close(self) -> None:
+        await self.sweeper.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()
         await self.service.refusals.stop()  # writes what is left
