@@ -145,6 +145,11 @@ async def test_groups_equal_a_recount_from_the_votes(pg_url: str, tmp_path_facto
             for store in stores:
                 got = {g["name"]: [g["articles"], g["up"], g["down"]] for g in await store.groups(by)}
                 assert got == dict(expected), (store, by)
+            for store in stores:  # every group's days in one pass equal each group's own
+                window = (T0.date(), T0.date() + dt.timedelta(days=4))
+                together = await store.groups_daily(by, sorted(expected), *window)
+                one_by_one = [{"name": n, **r} for n in sorted(expected) for r in await store.group_daily(by, n, *window)]
+                assert together == one_by_one, (store, by)
             for name in expected:
                 want: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
                 for (article, day), (up, down) in daily.items():

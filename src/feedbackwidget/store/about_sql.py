@@ -98,6 +98,20 @@ def group_articles_sql(d: Dialect, by: GroupBy, name: str) -> tuple[str, list[An
             p.values)
 
 
+def member_join(d: Dialect, by: GroupBy, names: list[str], p: Params, source: str = "e") -> tuple[str, str]:
+    """The ``JOIN`` that gives each row of ``source`` its group ``g.name`` (one of ``names``), and the
+    name column: a time-ordered scan of the history meets each article's group by its key."""
+    # Placeholders in the order of the text (SQLite's are positional).
+    if by == "section":
+        marks = ", ".join(p(n) for n in names)
+        return (f" JOIN {d.table('article_about')} g ON g.article_id = {source}.article_id AND g.section IN ({marks})",
+                "g.section")
+    kind = p(by)
+    marks = ", ".join(p(n) for n in names)
+    return (f" JOIN {d.table('article_labels')} g ON g.article_id = {source}.article_id AND g.kind = {kind} "
+            f"AND g.name IN ({marks})", "g.name")
+
+
 def attention_sql(
     d: Dialect, min_votes: int, since: Any, below: float, limit: int, where: AboutFilter | None
 ) -> tuple[str, list[Any]]:

@@ -225,6 +225,10 @@ class Store(Outbox, Protocol):
         """Rows ``day, up, down`` of one group's articles for UTC days ``start <= day < end``
         (votes cast or changed to each value that day; days without votes have no row)."""
 
+    async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
+        """Rows ``name, day, up, down`` of several groups at once (see :meth:`group_daily`), by name
+        then day: one pass over the range's history, for the dashboard's sparklines."""
+
     async def attention(
         self, min_votes: int, since: dt.datetime, *, below: float = 0.5, limit: int = 20,
         where: AboutFilter | None = None,

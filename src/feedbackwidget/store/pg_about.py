@@ -140,6 +140,19 @@ class PgAboutQueries:
         )
         return [{"day": r[0], "up": r[1], "down": r[2]} for r in await self._fetch(sql, *params, first, last)]
 
+    async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
+        if not names:
+            return []
+        first, last = q.day_bounds(start, end)
+        p = q.Params(DIALECT, [first, last])
+        join, name = q.member_join(DIALECT, by, list(names), p)
+        sql = (
+            f"SELECT {name}, (e.at AT TIME ZONE 'UTC')::date, count(*) FILTER (WHERE e.vote = 'up'), "
+            f"count(*) FILTER (WHERE e.vote = 'down') FROM fw_events e{join} "
+            "WHERE e.at >= $1 AND e.at < $2 AND e.action IN ('cast', 'change') GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        return [{"name": r[0], "day": r[1], "up": r[2], "down": r[3]} for r in await self._fetch(sql, *p.values)]
+
     async def attention(
         self, min_votes: int, since: dt.datetime, *, below: float = 0.5, limit: int = 20,
         where: AboutFilter | None = None,

@@ -9,6 +9,7 @@ day. No HTTP here (``admin.py``), no markup but the charts, which escape their o
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -58,14 +59,19 @@ async def _group_rows(
     store: Store, settings: Settings, by: GroupBy, where: AboutFilter | None, days: DateRange, prefix: str
 ) -> list[dict[str, Any]]:
     filters = _filters(where)
+    found = await store.groups(by, where, MAX_GROUPS)
+    # One pass over the range's history for every sparkline (a group's own query would seek each article).
+    names = [str(g["name"]) for g in found[:SPARKLINES]]
+    daily: dict[str, list[Row]] = defaultdict(list)
+    for row in await store.groups_daily(by, names, days.start, days.end + dt.timedelta(days=1)):
+        daily[str(row["name"])].append(row)
     rows = []
-    for i, group in enumerate(await store.groups(by, where, MAX_GROUPS)):
+    for group in found:
         name = str(group["name"])
         chosen = {**filters, by: name}
         spark = None
-        if i < SPARKLINES:
-            series = fill_days(await store.group_daily(by, name, days.start, days.end + dt.timedelta(days=1)),
-                               days.start, days.end)
+        if name in names:
+            series = fill_days(daily.get(name, []), days.start, days.end)
             spark = sparkline([d.total for d in series], title=f"Daily votes: {LABELS[by].lower()} {name}")
         rows.append({
             "name": name,
