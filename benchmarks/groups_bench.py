@@ -117,21 +117,26 @@ async def about_postgres(url: str) -> None:
         await conn.close()
 
 
-def run_store(name: str, url: str, articles: int, events: int) -> dict[str, Any]:
+def run_store(name: str, url: str, articles: int, events: int, reuse: bool = False) -> dict[str, Any]:
+    """Build (unless ``reuse``: a database this script built before, migrated to this code's schema) and measure."""
     last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     started = time.perf_counter()
-    scale_bench.migrate(SRC, url, before=True)
-    if name == "sqlite":
-        scale_bench.fill_sqlite(Path(url.removeprefix("sqlite:///")), articles, events, last_day)
+    if reuse:
+        scale_bench.migrate(SRC, url)
+        out: dict[str, Any] = {"reused": True}
     else:
-        asyncio.run(scale_bench.fill_postgres(url, articles, events, last_day))
-    scale_bench.migrate(SRC, url)
-    if name == "sqlite":
-        about_sqlite(Path(url.removeprefix("sqlite:///")))
-    else:
-        asyncio.run(about_postgres(url))
-    out: dict[str, Any] = {"build_s": time.perf_counter() - started}
-    print(f"{name}: built in {out['build_s']:.0f} s", flush=True)
+        scale_bench.migrate(SRC, url, before=True)
+        if name == "sqlite":
+            scale_bench.fill_sqlite(Path(url.removeprefix("sqlite:///")), articles, events, last_day)
+        else:
+            asyncio.run(scale_bench.fill_postgres(url, articles, events, last_day))
+        scale_bench.migrate(SRC, url)
+        if name == "sqlite":
+            about_sqlite(Path(url.removeprefix("sqlite:///")))
+        else:
+            asyncio.run(about_postgres(url))
+        out = {"build_s": time.perf_counter() - started}
+        print(f"{name}: built in {out['build_s']:.0f} s", flush=True)
     for what in FIGURES:
         out[what] = child(url=url, what=what, last_day=last_day.isoformat())
         print(f"  {what:34} {json.dumps(out[what])}", flush=True)
@@ -148,6 +153,8 @@ def main() -> int:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", type=Path, help="a directory for the SQLite file, kept (and reused when there)")
+    parser.add_argument("--pg-database", help="a PostgreSQL database to build in and keep (reused when it exists)")
     args = parser.parse_args()
     articles, events = scale_bench.SIZES[args.size]
     results: dict[str, Any] = {
@@ -158,15 +165,23 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="fw-groups-") as scratch:
         if "sqlite" in args.stores:
-            results["sqlite"] = run_store("sqlite", f"sqlite:///{scratch}/scale.db", articles, events)
+            path = (args.keep or Path(scratch)) / "scale.db"
+            results["sqlite"] = run_store("sqlite", f"sqlite:///{path}", articles, events, reuse=path.exists())
         if "postgres" in args.stores:
-            name = f"fw_groups_{secrets.token_hex(4)}"
-            asyncio.run(scale_bench._pg(args.postgres, f'CREATE DATABASE "{name}"'))
+            name = args.pg_database or f"fw_groups_{secrets.token_hex(4)}"
+            reuse = False
+            try:
+                asyncio.run(scale_bench._pg(args.postgres, f'CREATE DATABASE "{name}"'))
+            except Exception:
+                if not args.pg_database:
+                    raise
+                reuse = True  # built by an earlier run
             try:
                 url = args.postgres.rsplit("/", 1)[0] + "/" + name
-                results["postgres"] = run_store("postgres", url, articles, events)
+                results["postgres"] = run_store("postgres", url, articles, events, reuse=reuse)
             finally:
-                asyncio.run(scale_bench._pg(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                if not args.pg_database:
+                    asyncio.run(scale_bench._pg(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     if args.json:
         print(json.dumps(results))
     return 0
