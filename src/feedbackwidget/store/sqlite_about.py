@@ -14,6 +14,9 @@ from .sqlite_sql import from_us, time_range, to_us
 
 T = TypeVar("T")
 
+_DAY_US = 86_400_000_000
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
 DIALECT = q.Dialect(prefix="", counts="articles a", mark=lambda n: "?", wilson="wilson({up}, {down})")
 
 
@@ -136,15 +139,16 @@ class AboutQueries:
         join, name = q.member_join(DIALECT, by, list(names), p)
         # The range's events in time order (events_by_time), each meeting its article's group by key:
         # one pass for every group, where one query per big group would seek each of its articles.
+        day = f"((e.at - ((e.at % {_DAY_US}) + {_DAY_US}) % {_DAY_US}) / {_DAY_US})"  # floor: days since 1970
         sql = (
-            f"SELECT {name}, date(e.at / 1000000, 'unixepoch') AS day, SUM(e.vote = 'up'), SUM(e.vote = 'down') "
+            f"SELECT {name}, {day}, SUM(e.vote = 'up'), SUM(e.vote = 'down') "
             f"FROM events e INDEXED BY events_by_time{join} "
             "WHERE e.at >= ? AND e.at < ? AND e.action IN ('cast', 'change') GROUP BY 1, 2 ORDER BY 1, 2"
         )
         params = [*p.values[2:], *p.values[:2]]  # the join's names come first in the text
 
         def run(conn: sqlite3.Connection) -> list[Row]:
-            return [{"name": r[0], "day": dt.date.fromisoformat(r[1]), "up": r[2], "down": r[3]}
+            return [{"name": r[0], "day": dt.date.fromordinal(_EPOCH_ORDINAL + r[1]), "up": r[2], "down": r[3]}
                     for r in conn.execute(sql, params)]
 
         return await self._read(run)
