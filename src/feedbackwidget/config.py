@@ -29,7 +29,7 @@ PREFIX = "FEEDBACKWIDGET_"
 MAX_REASONS = 12
 #: Settings whose values are never shown (repr, logs, errors).
 SECRETS = frozenset({"secret_key", "secret_key_fallbacks", "hcaptcha_secret", "export_token", "redis_url",
-                     "database_url"})
+                     "database_url", "metrics_token"})
 
 __all__ = ["MAX_REASONS", "PREFIX", "RateLimit", "Settings"]
 
@@ -101,6 +101,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "reasons": _reasons,
     "reason_text": parse.flag,
     "demo": parse.flag,
+    "metrics_token": _optional,
+    "log_format": parse.log_format,
 }
 
 
@@ -131,6 +133,10 @@ class Settings:
     reasons: tuple[str, ...]
     reason_text: bool
     demo: bool
+    #: Bearer token for GET /metrics; unset: no figures are recorded and /metrics answers 401.
+    metrics_token: str | None
+    #: ``text`` (default) or ``json``: one JSON object per log line (``serve`` and ``demo``).
+    log_format: str
     #: PUBLIC_URL taken apart (derived).
     public: PublicUrl = field(init=False, repr=False, compare=False)
 
@@ -156,6 +162,8 @@ class Settings:
         reasons: str | Iterable[str] | None = None,
         reason_text: bool | str = False,
         demo: bool | str = False,
+        metrics_token: str | None = None,
+        log_format: str = "text",
     ) -> None:
         given = locals()
         for name, parser in _PARSERS.items():

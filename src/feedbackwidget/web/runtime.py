@@ -19,6 +19,7 @@ from ..captcha import CaptchaVerifier, Provider
 from ..config import Settings
 from ..errors import StoreUnavailable
 from ..limiter import Limiter
+from ..metrics import OFF, Metrics
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
@@ -46,6 +47,8 @@ class Runtime:
         self.store = store
         self.templates = templates
         self.limiter = limiter
+        #: Figures for GET /metrics: recorded only when someone may read them (METRICS_TOKEN).
+        self.metrics = Metrics() if settings.metrics_token else OFF
         self.verifier = CaptchaVerifier(
             Provider(
                 verify_url=settings.hcaptcha_verify_url,
@@ -55,9 +58,11 @@ class Runtime:
                 allowed_hostnames=settings.allowed_hostnames,
             ),
             session=http_session,
+            metrics=self.metrics,
         )
         self._secret: bytes | None = None
-        self.service = VoteService(settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret)
+        self.service = VoteService(settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret,
+                                   metrics=self.metrics)
 
     async def open(self) -> None:
         await self.store.open()
@@ -68,8 +73,10 @@ class Runtime:
         except BaseException:
             await self.store.close()
             raise
+        self.metrics.worker(+1)
 
     async def close(self) -> None:
+        self.metrics.worker(-1)
         await self.service.refusals.stop()  # writes what is left
         await self.limiter.close()
         await self.verifier.close()
