@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import logging.config
 import os
 import shutil
 import sys
@@ -71,6 +72,8 @@ def server_options(settings: Settings, *, host: str, port: int) -> dict[str, Any
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if settings.log_format == "json":  # from the first line on, not only once uvicorn starts
+        logging.config.dictConfig(logs.log_config(args.log_level))
     if args.database_url:
         os.environ[PREFIX + "DATABASE_URL"] = args.database_url  # worker processes read it
     with _one_line():
