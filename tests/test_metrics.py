@@ -4,6 +4,7 @@ adding up both workers' figures."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +168,13 @@ def test_two_workers_add_up_in_every_scrape(fake: FakeHCaptcha, tmp_path: Path) 
 )
 def test_export_records_are_counted_by_record_not_by_line(fmt: str, chunk: bytes, records: int) -> None:
     assert export_records(fmt, chunk) == records
+
+
+def test_docs_list_every_metric_and_no_other() -> None:
+    from feedbackwidget.metrics import REGISTRY, Metrics
+
+    Metrics()  # the families exist once a recorder was made
+    ours = {family.name for family in REGISTRY.collect() if family.name.startswith("feedbackwidget_")}
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    listed = set(re.findall(r"^\| `(feedbackwidget_\w+?)(?:_total)?` \|", docs, re.MULTILINE))
+    assert ours and listed == ours
