@@ -15,11 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import admin, api, assets, embed, metrics
+from . import admin, api, assets, embed, metrics, openapi
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-ROUTES: list[Route] = [*api.ROUTES, *assets.ROUTES, *embed.ROUTES, *admin.ROUTES, *metrics.ROUTES]
+ROUTES: list[Route] = [*api.ROUTES, *assets.ROUTES, *embed.ROUTES, *admin.ROUTES, *metrics.ROUTES,
+                       *openapi.ROUTES]
 #: The routes every page view and vote takes: (method, path pattern).
 HOT = frozenset({
     ("POST", "/api/v1/votes"),
