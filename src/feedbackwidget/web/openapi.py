@@ -302,7 +302,7 @@ def _pages() -> Json:
         "/admin/articles/{article_id}": {"get": {
             "operationId": "dashboardArticle", "summary": "One article on the dashboard.",
             "parameters": [ARTICLE_PARAM], **dashboard,
-            "responses": {**dashboard["responses"], **_errors(404)},
+            "responses": {**dashboard["responses"], **_errors(400, 404)},
         }},
         "/admin/login": {
             "get": {"operationId": "signInForm", "summary": "The sign-in form (303 to /admin when signed in).",
