@@ -85,6 +85,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         with _metrics_dir():
             uvicorn.run("feedbackwidget.cli:app_from_env", factory=True, workers=args.workers, **options)
+    elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one worker, in the operator's folder
+        with _metrics_dir():
+            uvicorn.run(FeedbackWidget(settings), **options)
     else:
         uvicorn.run(FeedbackWidget(settings), **options)
     return 0

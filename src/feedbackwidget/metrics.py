@@ -150,8 +150,11 @@ class Metrics:
         self._siteverify[outcome].inc()
         self._f.siteverify_seconds.observe(seconds)
 
-    async def store(self, operation: str, call: Awaitable[T]) -> T:
-        """Await one store call, timing it; a failure is counted and raised unchanged."""
+    def store(self, operation: str, call: Awaitable[T]) -> Awaitable[T]:
+        """``call`` (one store call), timed when awaited; a failure is counted and raised unchanged."""
+        return self._timed(operation, call)
+
+    async def _timed(self, operation: str, call: Awaitable[T]) -> T:
         start = time.perf_counter()
         try:
             return await call
@@ -196,8 +199,8 @@ class _Off(Metrics):
     def siteverify(self, outcome: str, seconds: float) -> None:
         pass
 
-    async def store(self, operation: str, call: Awaitable[T]) -> T:
-        return await call
+    def store(self, operation: str, call: Awaitable[T]) -> Awaitable[T]:
+        return call  # awaited by the caller as it is: not even a wrapper when off
 
     def tally_cache(self, hit: bool) -> None:
         pass
