@@ -4,6 +4,8 @@ adding up both workers' figures."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import secrets
 from collections.abc import Iterator
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedbackwidget.fakecaptcha import FakeHCaptcha
@@ -168,6 +172,13 @@ def test_two_workers_add_up_in_every_scrape(fake: FakeHCaptcha, tmp_path: Path) 
 )
 def test_export_records_are_counted_by_record_not_by_line(fmt: str, chunk: bytes, records: int) -> None:
     assert export_records(fmt, chunk) == records
+
+
+@given(st.lists(st.lists(st.text(alphabet='a,"\r\n =', max_size=6), min_size=1, max_size=4), max_size=8))
+def test_csv_records_are_counted_whatever_the_cells_hold(rows: list[list[str]]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    assert export_records("csv", buffer.getvalue().encode()) == len(rows)
 
 
 def test_docs_list_every_metric_and_no_other() -> None:
