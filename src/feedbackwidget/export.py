@@ -11,8 +11,9 @@ the encoders below remain the definition those lines must equal byte for byte
 (tests/store/test_export_fast.py), and serve the short kinds.
 
 CSV is RFC 4180 (CRLF line ends, quotes doubled) and neutralises spreadsheet
-formulas: a text cell starting with ``= + - @``, tab or CR gets a leading
-``'``. Apart from that prefix, a CSV cell is the NDJSON value written as text
+formulas: a text cell that could start one (``= + - @`` after any blanks, or a
+leading tab or CR; the rule is :mod:`.formulas`) gets a leading ``'``. Apart
+from that prefix, a CSV cell is the NDJSON value written as text
 (``null`` as an empty cell).
 """
 
@@ -30,11 +31,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import InvalidRequest
+from .formulas import needs_prefix
 from .sentiment import share_up, wilson_lower
 from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
 from .types import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 FORMATS, KINDS = EXPORT_FORMATS, EXPORT_KINDS
@@ -199,7 +199,7 @@ def csv_cell(value: Any) -> Any:
     value = _plain(value)
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and needs_prefix(value):
         return "'" + value
     return value
 
