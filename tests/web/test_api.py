@@ -481,6 +481,7 @@ def test_cookie_is_secure_behind_an_https_public_url(make_settings: Callable[...
         ("DELETE", "/api/v1/votes/a%0Ab"),
         ("GET", "/admin/articles/a%0Ab"),
         ("GET", "/api/v1/articles/%0A"),
+        ("GET", "/api/v1/articles/%0Ax"),
     ],
 )
 def test_a_line_end_in_an_article_path_is_a_bad_article_id_not_an_unknown_route(
