@@ -299,6 +299,8 @@ def _pages() -> Json:
         }},
         "/admin": {"get": {"operationId": "dashboard", "summary": "The dashboard.", **dashboard}},
         "/admin/": {"get": {"operationId": "dashboardSlash", "summary": "The dashboard.", **dashboard}},
+        "/admin/webhooks": {"get": {"operationId": "dashboardWebhooks", "summary": "Recent webhook deliveries.",
+                                    **dashboard}},
         "/admin/articles/{article_id}": {"get": {
             "operationId": "dashboardArticle", "summary": "One article on the dashboard.",
             "parameters": [ARTICLE_PARAM], **dashboard,

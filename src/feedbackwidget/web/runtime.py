@@ -23,6 +23,7 @@ from ..metrics import OFF, Metrics
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
+from ..webhooks import Worker
 
 
 def utcnow() -> dt.datetime:
@@ -61,8 +62,12 @@ class Runtime:
             metrics=self.metrics,
         )
         self._secret: bytes | None = None
-        self.service = VoteService(settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret,
-                                   metrics=self.metrics)
+        #: Webhook deliveries of this event loop (None when no WEBHOOK_URLS are set).
+        self.webhooks = Worker(settings, store, clock) if settings.webhook_urls else None
+        self.service = VoteService(
+            settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks,
+            metrics=self.metrics,
+        )
 
     async def open(self) -> None:
         await self.store.open()
@@ -70,6 +75,8 @@ class Runtime:
             self._secret = await self.store.secret()
             await self.verifier.open()
             await self.limiter.open()
+            if self.webhooks is not None:
+                await self.webhooks.start()
         except BaseException:
             await self.store.close()
             raise
@@ -77,6 +84,8 @@ class Runtime:
 
     async def close(self) -> None:
         self.metrics.worker(-1)
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.service.refusals.stop()  # writes what is left
         await self.limiter.close()
         await self.verifier.close()
