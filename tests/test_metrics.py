@@ -4,10 +4,12 @@ adding up both workers' figures."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from feedbackwidget.fakecaptcha import FakeHCaptcha
 from feedbackwidget.metrics import export_records
+from feedbackwidget.webhooks.receiver import WebhookReceiver
 
 from .helpers import EXPORT_TOKEN, vote_body
 from .processes import ServeProcess, serve_env
@@ -158,6 +161,30 @@ def test_two_workers_add_up_in_every_scrape(fake: FakeHCaptcha, tmp_path: Path) 
             assert value(found, "feedbackwidget_siteverify_total", outcome="success") == votes
             assert value(found, "feedbackwidget_store_seconds_count", operation="cast") == votes
     assert list(scratch.glob("feedbackwidget-metrics-*")) == []  # removed when the server stopped
+
+
+def test_webhook_attempts_are_counted_by_outcome(fake: FakeHCaptcha, tmp_path: Path) -> None:
+    secret = "whsec_" + base64.b64encode(b"m" * 32).decode()
+    with WebhookReceiver([secret]) as receiver:
+        env = serve_env(fake.env(), f"sqlite:///{tmp_path / 'votes.db'}", metrics_token=METRICS_TOKEN,
+                        webhook_urls=receiver.url, webhook_secrets=secret, webhook_allowed_hosts="127.0.0.1",
+                        webhook_allow_private="true", webhook_milestones="1", webhook_retry_base="0.05",
+                        webhook_digest_hour="off")
+        with ServeProcess(env, tmp_path / "serve.log") as server, httpx2.Client(base_url=server.url) as client:
+            receiver.failing = True
+            assert client.post("/api/v1/votes", json=vote_body("hooked")).status_code == 200
+            receiver.wait_until(lambda r: r.attempts >= 2)  # refused, tried again, refused again
+            receiver.failing = False
+            receiver.wait_until(lambda r: len(r.received) == 1)
+            deadline = time.monotonic() + 30
+            while value(found := scrape(client, server), "feedbackwidget_webhook_deliveries_total",
+                        outcome="delivered") < 1:
+                assert time.monotonic() < deadline, "the delivery was never counted"
+                time.sleep(0.02)  # polling interval of the condition
+    retries = value(found, "feedbackwidget_webhook_deliveries_total", outcome="retry")
+    assert retries >= 2 and value(found, "feedbackwidget_webhook_deliveries_total", outcome="failed") == 0
+    assert value(found, "feedbackwidget_webhook_deliveries_total", outcome="delivered") == 1
+    assert value(found, "feedbackwidget_webhook_seconds_count") == retries + 1
 
 
 @pytest.mark.parametrize(

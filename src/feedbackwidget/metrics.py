@@ -63,6 +63,8 @@ VOTE_REFUSED = (
 )
 #: What siteverify said: yes, no (the reader's answer), or no answer we can use (``unavailable``).
 SITEVERIFY_OUTCOMES = ("success", "failed", "unavailable")
+#: What became of one webhook delivery attempt: answered 2xx, to be tried again, given up.
+WEBHOOK_OUTCOMES = ("delivered", "retry", "failed")
 #: Store operations timed by the service (each one store call).
 STORE_OPERATIONS = ("cast", "withdraw", "erase", "tally", "vote_of", "set_reason", "add_refusals", "ping")
 #: Siteverify takes tens to hundreds of milliseconds; HCAPTCHA_TIMEOUT (5 s by default) bounds it.
@@ -98,6 +100,11 @@ class _Families:
         self.export_rows = Counter("feedbackwidget_export_rows", "Rows written by exports.",
                                    ["kind", "format"], registry=r)
         self.exports = Counter("feedbackwidget_exports", "Exports started.", ["kind", "format"], registry=r)
+        self.webhooks = Counter("feedbackwidget_webhook_deliveries", "Webhook delivery attempts by outcome.",
+                                ["outcome"], registry=r)
+        self.webhook_seconds = Histogram("feedbackwidget_webhook_seconds",
+                                         "Time of one webhook delivery attempt, until the receiver answered.",
+                                         registry=r, buckets=SITEVERIFY_BUCKETS)
         self.workers = Gauge("feedbackwidget_workers", "Event loops serving the widget (all worker processes).",
                              registry=r, multiprocess_mode="livesum")
 
@@ -130,6 +137,7 @@ class Metrics:
         self._store = {op: f.store_seconds.labels(op) for op in STORE_OPERATIONS}
         self._store_failures = {op: f.store_failures.labels(op) for op in STORE_OPERATIONS}
         self._hit, self._miss = f.tally_cache.labels("hit"), f.tally_cache.labels("miss")
+        self._webhooks = {o: f.webhooks.labels(o) for o in WEBHOOK_OUTCOMES}
         for kind in EXPORT_KINDS:  # present (at 0) from the start, so rate() sees the first export
             for fmt in EXPORT_FORMATS:
                 f.export_rows.labels(kind, fmt)
@@ -168,6 +176,11 @@ class Metrics:
     def tally_cache(self, hit: bool) -> None:
         (self._hit if hit else self._miss).inc()
 
+    def webhook(self, outcome: str, seconds: float) -> None:
+        """One delivery attempt ended: one of :data:`WEBHOOK_OUTCOMES`, after ``seconds``."""
+        self._webhooks[outcome].inc()
+        self._f.webhook_seconds.observe(seconds)
+
     def export(self, kind: str, fmt: str) -> None:
         self._f.exports.labels(kind, fmt).inc()
 
@@ -203,6 +216,9 @@ class _Off(Metrics):
         return call  # awaited by the caller as it is: not even a wrapper when off
 
     def tally_cache(self, hit: bool) -> None:
+        pass
+
+    def webhook(self, outcome: str, seconds: float) -> None:
         pass
 
     def export(self, kind: str, fmt: str) -> None:

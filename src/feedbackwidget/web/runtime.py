@@ -63,7 +63,7 @@ class Runtime:
         )
         self._secret: bytes | None = None
         #: Webhook deliveries of this event loop (None when no WEBHOOK_URLS are set).
-        self.webhooks = Worker(settings, store, clock) if settings.webhook_urls else None
+        self.webhooks = Worker(settings, store, clock, metrics=self.metrics) if settings.webhook_urls else None
         self.service = VoteService(
             settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks,
             metrics=self.metrics,
