@@ -216,3 +216,10 @@ def test_docs_list_every_metric_and_no_other() -> None:
     docs = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
     listed = set(re.findall(r"^\| `(feedbackwidget_\w+?)(?:_total)?` \|", docs, re.MULTILINE))
     assert ours and listed == ours
+
+
+def test_vote_outcomes_are_contract_error_codes() -> None:
+    from feedbackwidget.metrics import VOTE_REFUSED
+    from feedbackwidget.web.openapi import ERROR_CODES
+
+    assert set(VOTE_REFUSED) <= set(ERROR_CODES)  # which the OpenAPI test holds to web/errors.py
