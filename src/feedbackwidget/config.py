@@ -100,6 +100,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "min_votes": parse.whole_number,
     "reasons": _reasons,
     "reason_text": parse.flag,
+    "retain_events_days": parse.days,
+    "retain_refusals_days": parse.days,
+    "retain_reasons_days": parse.days,
     "demo": parse.flag,
     "metrics_token": _optional,
     "log_format": parse.log_format,
@@ -146,6 +149,10 @@ class Settings:
     min_votes: int
     reasons: tuple[str, ...]
     reason_text: bool
+    #: Retention in days (None: kept for ever): the vote history, refused-attempt counts, reason texts.
+    retain_events_days: int | None
+    retain_refusals_days: int | None
+    retain_reasons_days: int | None
     demo: bool
     #: Bearer token for GET /metrics; unset: no figures are recorded and /metrics answers 401.
     metrics_token: str | None
@@ -188,6 +195,9 @@ class Settings:
         min_votes: int | str = 10,
         reasons: str | Iterable[str] | None = None,
         reason_text: bool | str = False,
+        retain_events_days: int | str | None = None,
+        retain_refusals_days: int | str | None = None,
+        retain_reasons_days: int | str | None = None,
         demo: bool | str = False,
         metrics_token: str | None = None,
         log_format: str = "text",

@@ -20,6 +20,7 @@ from ..config import Settings
 from ..errors import StoreUnavailable
 from ..limiter import Limiter
 from ..metrics import OFF, Metrics
+from ..retention import Policy, Sweeper
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
@@ -68,6 +69,8 @@ class Runtime:
             settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks,
             metrics=self.metrics,
         )
+        #: Retention in the background (a no-op without RETAIN_* settings); one server per interval sweeps.
+        self.sweeper = Sweeper(store, Policy.from_settings(settings), clock)
 
     async def open(self) -> None:
         await self.store.open()
@@ -77,6 +80,7 @@ class Runtime:
             await self.limiter.open()
             if self.webhooks is not None:
                 await self.webhooks.start()
+            self.sweeper.start()
         except BaseException:
             await self.store.close()
             raise
@@ -84,6 +88,7 @@ class Runtime:
 
     async def close(self) -> None:
         self.metrics.worker(-1)
+        await self.sweeper.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()
         await self.service.refusals.stop()  # writes what is left
