@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .sqlite_rollups import MIGRATION as ROLLUPS
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: votes, their history, per-article counters, rate-limit state, meta.
     """
@@ -63,6 +65,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (day, article_id, kind)
     ) WITHOUT ROWID;
     """,
+    # 3: rollups kept with the data (daily, hourly, site-wide) and the listing's sort keys.
+    ROLLUPS,
 )
 
 VERSION = len(MIGRATIONS)
