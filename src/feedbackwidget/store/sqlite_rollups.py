@@ -47,11 +47,13 @@ def _floor(column: str, unit: int) -> str:
 #: Change of the site's current up / down votes that one event makes (``IS``: a row written by
 #: something else than this store may lack its vote; it then counts for nothing, never fails).
 _D_UP = (
-    "CASE WHEN NEW.action IN ('cast', 'change') THEN (NEW.vote IS 'up') - (NEW.action = 'change' AND NEW.vote IS 'down') "
+    "CASE WHEN NEW.action IN ('cast', 'change') "
+    "THEN (NEW.vote IS 'up') - (NEW.action = 'change' AND NEW.vote IS 'down') "
     "ELSE -(NEW.vote IS 'up') END"
 )
 _D_DOWN = (
-    "CASE WHEN NEW.action IN ('cast', 'change') THEN (NEW.vote IS 'down') - (NEW.action = 'change' AND NEW.vote IS 'up') "
+    "CASE WHEN NEW.action IN ('cast', 'change') "
+    "THEN (NEW.vote IS 'down') - (NEW.action = 'change' AND NEW.vote IS 'up') "
     "ELSE -(NEW.vote IS 'down') END"
 )
 
