@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import InvalidRequest
 from .sentiment import share_up, wilson_lower
 from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
+from .store.rollups import local_days
 from .types import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -137,13 +138,12 @@ class ExportQuery:
 def rows(store: Store, query: ExportQuery) -> AsyncIterator[Sequence[Row]]:
     """The batches of rows ``query`` asks for.
 
-    ``daily`` in a time zone other than UTC is computed here from the event
-    history (votes cast or changed to each value, counted on the local day);
-    everything else comes straight from the store.
+    ``daily`` in a time zone other than UTC is regrouped from the store's hour
+    rollups into local days (votes cast or changed to each value, counted on the
+    local day; store/rollups.py); everything else comes straight from the store.
     """
     if query.kind == "daily" and query.tz is not None and query.tz.key not in ("UTC", "Etc/UTC"):
-        events = store.export("events", since=query.since, until=query.until)
-        return daily_from_events(events, query.tz)
+        return local_days(store, query.tz, query.since, query.until, BATCH_ROWS)
     return store.export(query.kind, since=query.since, until=query.until, after=query.after)
 
 

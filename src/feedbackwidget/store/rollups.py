@@ -11,11 +11,15 @@ shown plus two days, never by the whole history.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+from .base import Row, Store
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
+_TICK = dt.timedelta(microseconds=1)
 
 
 def floor_to(at: dt.datetime, unit: dt.timedelta) -> dt.datetime:
@@ -70,3 +74,79 @@ def split(since: dt.datetime | None, until: dt.datetime | None, unit: dt.timedel
 def unit_number(at: dt.datetime, unit: dt.timedelta) -> int:
     """Whole ``unit``s from the epoch to ``at`` (aligned), as the SQLite rollups key them."""
     return (at - _EPOCH) // unit
+
+
+# -- daily counts in a time zone, from hour rollups -----------------------------------------
+
+#: {local day: {article_id: [up, down]}} for the days not yet handed out.
+_Pending = dict[dt.date, dict[str, list[int]]]
+
+
+def _add(pending: _Pending, day: dt.date, article_id: str, up: int, down: int) -> None:
+    counts = pending.setdefault(day, {}).setdefault(article_id, [0, 0])
+    counts[0] += up
+    counts[1] += down
+
+
+def _ready(pending: _Pending, before: dt.date | None) -> list[Row]:
+    """Rows of the pending days before ``before`` (all when None), removed from ``pending``."""
+    out: list[Row] = []
+    for day in sorted(d for d in pending if before is None or d < before):
+        counts = pending.pop(day)
+        out.extend({"day": day, "article_id": a, "up": counts[a][0], "down": counts[a][1]} for a in sorted(counts))
+    return out
+
+
+async def _events_by_local_day(
+    store: Store, pending: _Pending, tz: dt.tzinfo, since: dt.datetime, until: dt.datetime
+) -> None:
+    """Count the votes cast or changed in ``[since, until)`` (a part of one hour) on their local day."""
+    async for batch in store.export("events", since=since, until=until):
+        for event in batch:
+            vote = event.get("vote")
+            if event.get("action") in ("cast", "change") and vote in ("up", "down"):
+                day = event["at"].astimezone(tz).date()
+                _add(pending, day, str(event["article_id"]), int(vote == "up"), int(vote == "down"))
+
+
+async def local_days(
+    store: Store, tz: dt.tzinfo, since: dt.datetime | None, until: dt.datetime | None, batch_rows: int = 1000
+) -> AsyncIterator[list[Row]]:
+    """Rows ``day, article_id, up, down`` per local day in ``tz`` (votes cast or changed to each
+    value, on their local day), ordered by day then article, in batches of about ``batch_rows``.
+
+    Whole UTC hours come from the hour rollup, streamed in time order; a local day is handed out
+    once the stream is a day past it (local time goes back by at most hours), so memory holds
+    about two days' (article, day) pairs, however long the range. From the event history come
+    only the partial hours at the ends of the range and the hours that a local midnight cuts
+    (zones whose offset is not whole hours: one hour per day, e.g. Asia/Kolkata).
+    """
+    parts = split(since, until, HOUR)
+    pending: _Pending = {}
+    out: list[Row] = []
+    if parts.head is not None:
+        await _events_by_local_day(store, pending, tz, *parts.head)
+    hour: dt.datetime | None = None
+    day: dt.date | None = None
+    cut = False  # the current hour spans a local midnight: its events were counted instead
+    if parts.whole:
+        async for batch in store.hourly(parts.first, parts.last):
+            for row in batch:
+                if row["hour"] != hour:
+                    hour = row["hour"]
+                    day = hour.astimezone(tz).date()
+                    cut = (hour + HOUR - _TICK).astimezone(tz).date() != day
+                    if cut:
+                        await _events_by_local_day(store, pending, tz, hour, hour + HOUR)
+                    out.extend(_ready(pending, day - DAY))
+                    if len(out) >= batch_rows:
+                        yield out
+                        out = []
+                if not cut:
+                    assert day is not None
+                    _add(pending, day, row["article_id"], int(row["up"]), int(row["down"]))
+    if parts.tail is not None:
+        await _events_by_local_day(store, pending, tz, *parts.tail)
+    out.extend(_ready(pending, None))
+    for start in range(0, len(out), batch_rows):
+        yield out[start:start + batch_rows]
