@@ -150,6 +150,15 @@ async def check_days(store: Any, events: list[Row], start: dt.date, end: dt.date
         site[day][1] += down
     got_site = await store.site_daily(start, end)
     assert [(r["day"], r["up"], r["down"]) for r in got_site] == [(d, *site[d]) for d in sorted(site)]
+    for size in (2, 3):  # several days a row (the dashboard's sparkline points)
+        sums: Counter[tuple[dt.date, str, str]] = Counter()
+        for day, article, up, down in in_range:
+            if article in shown:
+                first = start + dt.timedelta(days=(day - start).days // size * size)
+                sums[(first, article, "up")] += up
+                sums[(first, article, "down")] += down
+        got = await store.daily_of(shown, start, end, size)
+        assert [(r["day"], r["article_id"], r["up"], r["down"]) for r in got] == as_rows(sums)
 
 
 async def check_hours(store: Any, events: list[Row]) -> None:

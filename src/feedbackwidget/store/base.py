@@ -163,9 +163,13 @@ class Store(Protocol):
     async def site_daily(self, start: dt.date, end: dt.date) -> list[Row]:
         """Rows ``day, up, down`` for UTC days ``start <= day < end`` with any vote, all articles summed."""
 
-    async def daily_of(self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date) -> list[Row]:
+    async def daily_of(
+        self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
+    ) -> list[Row]:
         """Rows ``day, article_id, up, down`` of these articles for UTC days ``start <= day < end``,
-        ordered by day then article id (days without votes have no row)."""
+        ordered by day then article id (days without votes have no row). With ``size`` > 1 each
+        row sums ``size`` consecutive days from ``start`` on, and ``day`` is the first of them
+        (a sparkline of two years needs ~100 points, not 730)."""
 
     def hourly(self, first: dt.datetime | None, last: dt.datetime | None) -> AsyncIterator[Sequence[Row]]:
         """Batches of rows ``hour, article_id, up, down`` (``hour`` an aware UTC datetime) for whole

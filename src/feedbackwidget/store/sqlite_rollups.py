@@ -35,6 +35,7 @@ T = TypeVar("T")
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 _EPOCH_DAY = dt.date(1970, 1, 1)
+_EPOCH_ORDINAL = _EPOCH_DAY.toordinal()
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: rank_recent of an article without any vote time: after every other.
 NO_TIME = 2**63 - 1
@@ -132,7 +133,7 @@ def day_number(day: dt.date) -> int:
 
 
 def day_of(number: int) -> dt.date:
-    return _EPOCH_DAY + dt.timedelta(days=number)
+    return dt.date.fromordinal(_EPOCH_ORDINAL + number)
 
 
 def hour_of(number: int) -> dt.datetime:
@@ -172,17 +173,23 @@ def site_daily(conn: sqlite3.Connection, start: dt.date, end: dt.date) -> list[R
     return [{"day": day_of(r[0]), "up": r[1], "down": r[2]} for r in rows]
 
 
-def daily_of(conn: sqlite3.Connection, article_ids: list[ArticleId], start: dt.date, end: dt.date) -> list[Row]:
-    """Rollup rows of some articles over whole days ``[start, end)``, by day then article."""
-    ids = sorted(set(article_ids))
-    if not ids:
-        return []
-    rows = conn.execute(
-        f"SELECT day, article_id, up, down FROM daily_rollup WHERE article_id IN ({', '.join('?' * len(ids))}) "
-        "AND day >= ? AND day < ? ORDER BY day, article_id",
-        (*ids, day_number(start), day_number(end)),
+def daily_of(
+    conn: sqlite3.Connection, article_ids: list[ArticleId], start: dt.date, end: dt.date, size: int = 1
+) -> list[Row]:
+    """Rollup rows of some articles over whole days ``[start, end)``, ``size`` days a row, by day
+    then article: one index range per article (daily_rollup_by_article), whatever the planner
+    thinks of the days."""
+    out: list[tuple[int, str, int, int]] = []
+    first = day_number(start)
+    sql = (
+        "SELECT (day - ?1) / ?2, SUM(up), SUM(down) FROM daily_rollup "
+        "WHERE article_id = ?3 AND day >= ?1 AND day < ?4 GROUP BY 1 ORDER BY 1"
     )
-    return [daily_rollup_row(r) for r in rows]
+    for article_id in sorted(set(article_ids)):
+        rows = conn.execute(sql, (first, size, article_id, day_number(end)))
+        out.extend((first + b * size, article_id, up, down) for b, up, down in rows)
+    out.sort(key=lambda r: r[0])  # stable: article ids stay in order within a day
+    return [{"day": day_of(d), "article_id": a, "up": up, "down": down} for d, a, up, down in out]
 
 
 def daily_all_sql(
@@ -258,8 +265,10 @@ class RollupQueries:
     async def site_daily(self, start: dt.date, end: dt.date) -> list[Row]:
         return await self._read(lambda conn: site_daily(conn, start, end))
 
-    async def daily_of(self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date) -> list[Row]:
-        return await self._read(lambda conn: daily_of(conn, list(article_ids), start, end))
+    async def daily_of(
+        self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
+    ) -> list[Row]:
+        return await self._read(lambda conn: daily_of(conn, list(article_ids), start, end, size))
 
     async def daily(
         self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
