@@ -127,8 +127,8 @@ async def local_days(
     if parts.head is not None:
         await _events_by_local_day(store, pending, tz, *parts.head)
     hour: dt.datetime | None = None
-    day: dt.date | None = None
     cut = False  # the current hour spans a local midnight: its events were counted instead
+    counts: dict[str, list[int]] = {}  # the current hour's local day's, in pending
     if parts.whole:
         async for batch in store.hourly(parts.first, parts.last):
             for row in batch:
@@ -139,12 +139,18 @@ async def local_days(
                     if cut:
                         await _events_by_local_day(store, pending, tz, hour, hour + HOUR)
                     out.extend(_ready(pending, day - DAY))
+                    counts = pending.setdefault(day, {})
                     if len(out) >= batch_rows:
                         yield out
                         out = []
-                if not cut:
-                    assert day is not None
-                    _add(pending, day, row["article_id"], int(row["up"]), int(row["down"]))
+                if cut:
+                    continue
+                known = counts.get(row["article_id"])
+                if known is None:
+                    counts[row["article_id"]] = [int(row["up"]), int(row["down"])]
+                else:
+                    known[0] += row["up"]
+                    known[1] += row["down"]
     if parts.tail is not None:
         await _events_by_local_day(store, pending, tz, *parts.tail)
     out.extend(_ready(pending, None))
