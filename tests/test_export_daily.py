@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from feedbackwidget.export import encode_csv, encode_daily, encode_ndjson
 
-NASTY = ["", ",", '"', "\r", "\n", "=1+1", "+", "-5", "@x", "\t", " =x", "é", "😀", "\u2028", "\\", "'", "null"]
+NASTY = ["", ",", "\"", "\r", "\n", "=1+1", "+", "-5", "@x", "\t", " =x", "\u200b=x", "\uff1d1", "é", "😀", "\u2028", "\\", "'", "null"]
 
 rows = st.lists(
     st.fixed_dictionaries({

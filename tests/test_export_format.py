@@ -177,7 +177,7 @@ def test_empty_export_is_header_only() -> None:
 
 
 @pytest.mark.parametrize("title", ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2+3",
-                                   "@SUM(A1:A2)", "\t=1", "\r=1"])
+                                   "@SUM(A1:A2)", "\t=1", "\r=1", " =1", "\u200b=1", "\uff1d1"])
 def test_formula_injection_is_neutralised(title: str) -> None:
     batches = [[_article("=cmd|' /C calc'!A0", title)]]
     (csv_row,) = parse_csv(encode("articles", "csv", batches))
@@ -188,7 +188,7 @@ def test_formula_injection_is_neutralised(title: str) -> None:
 
 
 def test_harmless_cells_are_not_prefixed() -> None:
-    for value in ["a=b", "1+1", "'=already quoted", " =space first", "Ünïcode", ""]:
+    for value in ["a=b", "1+1", "'=already quoted", "x =space later", "Ünïcode", ""]:
         assert csv_cell(value) == value
     assert csv_cell(None) == ""
     assert csv_cell(-1) == -1  # numbers are numbers, not formulas

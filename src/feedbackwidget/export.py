@@ -11,8 +11,9 @@ the encoders below remain the definition those lines must equal byte for byte
 (tests/store/test_export_fast.py), and serve the short kinds.
 
 CSV is RFC 4180 (CRLF line ends, quotes doubled) and neutralises spreadsheet
-formulas: a text cell starting with ``= + - @``, tab or CR gets a leading
-``'``. Apart from that prefix, a CSV cell is the NDJSON value written as text
+formulas: a text cell that could start one (``= + - @`` after any blanks, or a
+leading tab or CR; the rule is :mod:`.formulas`) gets a leading ``'``. Apart
+from that prefix, a CSV cell is the NDJSON value written as text
 (``null`` as an empty cell).
 """
 
@@ -30,12 +31,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import InvalidRequest
+from .formulas import needs_prefix
 from .sentiment import share_up, wilson_lower
 from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
 from .store.rollups import local_days
 from .types import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 FORMATS, KINDS = EXPORT_FORMATS, EXPORT_KINDS
@@ -199,7 +199,7 @@ def csv_cell(value: Any) -> Any:
     value = _plain(value)
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and needs_prefix(value):
         return "'" + value
     return value
 
@@ -269,7 +269,6 @@ async def _body(kind: ExportKind, fmt: ExportFormat, batches: AsyncIterator[Sequ
 
 
 _CSV_QUOTED = re.compile('[,"\r\n]')  # what makes csv.writer quote a cell
-_FORMULA_CHARS = "".join(_FORMULA_START)
 
 
 def encode_daily(fmt: ExportFormat, batch: Sequence[Row]) -> bytes:
@@ -284,7 +283,7 @@ def encode_daily(fmt: ExportFormat, batch: Sequence[Row]) -> bytes:
             day = _plain(last_day)
         article = row["article_id"]
         if fmt == "csv":
-            if article[:1] and article[0] in _FORMULA_CHARS:
+            if needs_prefix(article):
                 article = "'" + article
             if _CSV_QUOTED.search(article):
                 article = '"' + article.replace('"', '""') + '"'

@@ -30,6 +30,7 @@ from feedbackwidget.store.base import TEXT_KINDS, TextExport
 from feedbackwidget.store.sqlite_sql import to_us
 from feedbackwidget.types import Cast, ExportFormat, ExportKind
 
+from ..test_formulas import CELLS
 from .backends import Backend
 
 FORMATS: tuple[ExportFormat, ...] = ("csv", "ndjson")
@@ -39,6 +40,7 @@ NASTY = [
     "\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "\x80", "\u2028", "\u2029", "\ufeff",
     "é", "€", "😀", "null", ":null", '":null', "{}", "[", "%s", "%", "=1+1", "-5", "@home", " lead", "trail ",
     '=HYPERLINK("http://x")', 'a,"b"\r\nc',
+    *(cell for cell, _ in CELLS),  # the formula prefix's table: blanks before formula characters
 ]
 TIMES = [
     dt.datetime(2026, 1, 1, tzinfo=dt.UTC),

@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..formulas import sql_needs_prefix
 from ..types import ArticleId, ExportFormat, ExportKind
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TEXT_KINDS, TIME_COLUMNS, WORD_COLUMNS, Row
 
@@ -260,8 +261,9 @@ def _csv_sql(column: str) -> str:
         return f"coalesce({column}::text, '')"
     if column in WORD_COLUMNS:
         return f"coalesce({column}, '')"
-    # = + - @ TAB CR start a formula; quoted (quotes doubled) only with , " CR or LF inside.
-    cell = f"CASE WHEN ascii({column}) IN (9, 13, 43, 45, 61, 64) THEN '''' || {column} ELSE {column} END"
+    # A cell that could start a formula gets a ' (the rule: formulas.py); quoted (quotes
+    # doubled) only with , " CR or LF inside.
+    cell = f"CASE WHEN {sql_needs_prefix(column, 'postgresql')} THEN '''' || {column} ELSE {column} END"
     special = " OR ".join(f"strpos({column}, {c}) > 0" for c in ("','", "'\"'", "E'\\r'", "E'\\n'"))
     quoted = f"""'"' || replace({cell}, '"', '""') || '"'"""
     return f"CASE WHEN {column} IS NULL THEN '' WHEN {special} THEN {quoted} ELSE {cell} END"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from ..formulas import sql_needs_prefix
 from ..types import ArticleId, Cast, CastResult, ExportFormat, ExportKind, Tally, Vote, VoterKey
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TIME_COLUMNS, WORD_COLUMNS, Row
 
@@ -281,8 +282,8 @@ def _cell_sql(fmt: ExportFormat, column: str, present: bool) -> str:
         value = iso_sql(column)
     elif fmt == "ndjson" or column in WORD_COLUMNS:
         value = column
-    else:  # = + - @ TAB CR start a formula (unicode() of NULL or '' is NULL)
-        value = f"CASE WHEN unicode({column}) IN (9, 13, 43, 45, 61, 64) THEN '''' || {column} ELSE {column} END"
+    else:  # a cell that could start a formula gets a ' (the rule: formulas.py)
+        value = f"CASE WHEN {sql_needs_prefix(column, 'sqlite')} THEN '''' || {column} ELSE {column} END"
     if present:
         return f"CAST({value} AS BLOB)"
     if fmt == "ndjson" and column not in INTEGER_COLUMNS:

@@ -22,7 +22,7 @@ from ..tokens import VoterToken
 from ..types import ORDERS, Tally
 from . import admin, form
 from .bodies import is_form, read_fields
-from .context import RequestContext, context
+from .context import RequestContext, context, may_name_a_reader
 from .cookies import clear_voter_cookies, set_voter_cookie
 from .responses import Prepared, json_bytes, json_response, raw_headers
 from .runtime import Runtime, runtime_of
@@ -61,12 +61,14 @@ def _with_language(body: dict[str, Any], lang: str | None) -> dict[str, Any]:
 
 async def get_article(request: Request) -> Response:
     """Public tally; anonymous answers are CDN-cacheable, a reader's own answer is private."""
-    ctx = context(request)
-    service = ctx.runtime.service
+    scope = request.scope
     aid = validate.article_id(request.path_params["article_id"])
-    lang = validate.lang(request.query_params.get("lang")) if request.scope.get("query_string") else None
-    if ctx.reader is not None:  # a reader's own answer is always read fresh
-        return await _own_sentiment(ctx, aid, ctx.reader, await service.tally(aid), lang)
+    lang = validate.lang(request.query_params.get("lang")) if scope.get("query_string") else None
+    if may_name_a_reader(scope):  # the busiest request, an anonymous read, builds no context
+        ctx = context(request)
+        if ctx.reader is not None:  # a reader's own answer is always read fresh
+            return await _own_sentiment(ctx, aid, ctx.reader, await ctx.runtime.service.tally(aid), lang)
+    service = scope["feedbackwidget"].service
     # The answer depends on the language only through the one it resolves to: at most one
     # cache entry per supported language, whatever a client puts in ?lang=.
     key = i18n.negotiate(lang) if lang else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from ..service import Caller
 from ..tokens import VoterToken
@@ -68,7 +69,7 @@ class RequestContext:
         a voter header nor any cookie — most page views — cost nothing here."""
         if not self._reader_known:
             self._reader_known = True
-            if any(name in (b"cookie", b"x-feedback-voter") for name, _ in self.request.scope["headers"]):
+            if may_name_a_reader(self.request.scope):
                 cookies = self.request.cookies
                 self._reader = self.runtime.service.reader(
                     self.request.headers.get(VOTER_HEADER),
@@ -80,6 +81,12 @@ class RequestContext:
     @property
     def caller(self) -> Caller:
         return Caller(self.origin != "forbidden", self.reader, client_address(self.request))
+
+
+def may_name_a_reader(scope: Scope) -> bool:
+    """Whether the request carries a voter header or any cookie: without either (most page
+    views) there is no reader to look for, and no context needs building."""
+    return any(name in (b"cookie", b"x-feedback-voter") for name, _ in scope["headers"])
 
 
 def context(request: Request) -> RequestContext:
