@@ -253,7 +253,7 @@ async def fill_postgres(url: str, articles: int, events: int, last_day: dt.date)
             "CASE WHEN n % 10 = 9 THEN 'change' ELSE 'cast' END, "
             "CASE WHEN n % 10 = 9 THEN (CASE WHEN (n - 1) % 3 = 0 THEN 'up' ELSE 'down' END) "
             "     WHEN n % 3 = 0 THEN 'down' ELSE 'up' END "
-            f"FROM generate_series(0, {events - 1}) AS n"
+            f"FROM generate_series(0::bigint, {events - 1}) AS n"
         )
         await conn.execute(
             "INSERT INTO fw_votes (article_id, voter, vote, created_at, updated_at) "
@@ -287,12 +287,13 @@ async def _pg(url: str, sql: str) -> None:
 
 # -- measuring -----------------------------------------------------------------------------------
 
+ONLY: list[str] = []
 FIGURES = ("admin30", "admin365", "admin730", "article", "listing", "deep", "export_tz", "vote_p99", "throughput")
 
 
 def measure(src: Path, url: str, articles: int, last_day: dt.date, tag: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for what in FIGURES:
+    for what in ONLY or FIGURES:
         out[what] = child(src, url=url, what=what, articles=articles, last_day=last_day.isoformat(), tag=tag)
         print(f"  {tag:6} {what:10} {json.dumps(out[what])}", flush=True)
     return out
@@ -321,9 +322,11 @@ def main() -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="S")
     parser.add_argument("--before", type=Path, help="src directory of the code to compare against")
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--only", help="comma-separated figures to measure (default all): " + ",".join(FIGURES))
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    ONLY[:] = args.only.split(",") if args.only else []
     articles, events = SIZES[args.size]
     results: dict[str, Any] = {
         "size": args.size, "articles": articles, "events": events,

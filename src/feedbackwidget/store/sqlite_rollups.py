@@ -228,8 +228,15 @@ def hourly_sql(start: int | None, end: int | None) -> tuple[str, list[Any]]:
     return f"SELECT hour, article_id, up, down FROM hourly_rollup{clause} ORDER BY hour, article_id", params
 
 
-def hourly_row(r: tuple[Any, ...]) -> Row:
-    return {"hour": hour_of(r[0]), "article_id": r[1], "up": r[2], "down": r[3]}
+def hourly_rows(rows: list[tuple[Any, ...]]) -> list[Row]:
+    """Hour rows as the store answers them; rows of one hour share its datetime."""
+    out: list[Row] = []
+    number, hour = None, _EPOCH
+    for r in rows:
+        if r[0] != number:
+            number, hour = r[0], hour_of(r[0])
+        out.append({"hour": hour, "article_id": r[1], "up": r[2], "down": r[3]})
+    return out
 
 
 
@@ -310,7 +317,7 @@ class RollupQueries:
         sql, params = hourly_sql(
             None if first is None else unit_number(first, HOUR), None if last is None else unit_number(last, HOUR)
         )
-        return self._stream(sql, params, lambda rows: [hourly_row(r) for r in rows], 4000)
+        return self._stream(sql, params, hourly_rows, 4000)
 
 
 def _from_events(
