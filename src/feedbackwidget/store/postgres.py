@@ -237,14 +237,6 @@ class PostgresStore(RollupQueries):
     def _begin(self) -> str:
         return self._connector.begin()
 
-    async def _batches(
-        self, sql: str, params: list[Any], convert: Callable[[list[Any]], list[Row]]
-    ) -> AsyncIterator[list[Row]]:
-        """Batches of one query's rows read in one snapshot."""
-        async with self._connection(single=False) as conn:
-            async for records in snapshot_batches(conn, self._connector, sql, params, _EXPORT_BATCH):
-                yield convert(records)
-
     def _slot(self) -> int:
         return random.randrange(self.counter_slots)  # noqa: S311 - spreading load, not a secret
 
