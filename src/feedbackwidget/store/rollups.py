@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from ..sentiment import Z95
 from .base import Row, Store
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -156,3 +157,17 @@ async def local_days(
     out.extend(_ready(pending, None))
     for start in range(0, len(out), batch_rows):
         yield out[start:start + batch_rows]
+
+
+def wilson_sql(up: str, down: str) -> str:
+    """SQL (SQLite) for ``sentiment.wilson_lower(up, up + down)`` of two integer expressions,
+    operation for operation, so that it gives the same double: the listing's sort key is kept in
+    the writer's statements without calling back into Python from inside SQLite (which would
+    wait for the interpreter lock held by the event loop). Needs SQLite's ``sqrt`` (built in
+    since 3.35 with its math functions; ``sqlite_writer.connect`` supplies it otherwise)."""
+    z = Z95
+    total = f"(({up}) + ({down}))"
+    p = f"(CAST({up} AS REAL) / {total})"
+    centre = f"({p} + {z * z!r} / (2 * {total}))"
+    margin = f"({z!r} * sqrt({p} * (1 - {p}) / {total} + {z * z!r} / (4 * {total} * {total})))"
+    return f"(CASE WHEN {total} <= 0 THEN 0.0 ELSE max(0.0, ({centre} - {margin}) / (1 + {z * z!r} / {total})) END)"

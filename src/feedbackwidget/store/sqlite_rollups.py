@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
 from .base import Row
-from .rollups import HOUR, split, unit_number
+from .rollups import HOUR, split, unit_number, wilson_sql
 from .sqlite_sql import daily_row, daily_sql, from_us
 
 T = TypeVar("T")
@@ -82,7 +82,7 @@ MIGRATION = f"""
 ALTER TABLE articles ADD COLUMN rank_wilson REAL NOT NULL DEFAULT 0;
 ALTER TABLE articles ADD COLUMN rank_total INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE articles ADD COLUMN rank_recent INTEGER NOT NULL DEFAULT {NO_TIME};
-UPDATE articles SET rank_wilson = -wilson(up, down), rank_total = -(up + down),
+UPDATE articles SET rank_wilson = -{wilson_sql("up", "down")}, rank_total = -(up + down),
     rank_recent = COALESCE(-last_vote_at, {NO_TIME});
 CREATE INDEX articles_by_wilson ON articles (rank_wilson, rank_total, article_id);
 CREATE INDEX articles_by_total ON articles (rank_total, article_id);

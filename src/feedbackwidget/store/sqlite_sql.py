@@ -16,6 +16,7 @@ from typing import Any
 from ..formulas import sql_needs_prefix
 from ..types import ArticleId, Cast, CastResult, ExportFormat, ExportKind, Tally, Vote, VoterKey
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TIME_COLUMNS, WORD_COLUMNS, Row
+from .rollups import wilson_sql
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -98,13 +99,14 @@ def apply_cast(conn: sqlite3.Connection, cast: Cast) -> CastResult:
 #: only for a new or changed vote (?6), and the listing's sort keys with them (sqlite_rollups.py).
 #: (SQLite checks CHECK constraints on the row to insert before it finds the conflict, so a
 #: change's negative step is kept out of VALUES; a new article's first vote never has one.)
-_ARTICLE_AFTER_CAST = """
+_ARTICLE_AFTER_CAST = f"""
 INSERT INTO articles (article_id, title, up, down, first_vote_at, last_vote_at, rank_wilson, rank_total, rank_recent)
-VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5, -wilson(MAX(?3, 0), MAX(?4, 0)), -(MAX(?3, 0) + MAX(?4, 0)), -?5)
+VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5,
+        -{wilson_sql("MAX(?3, 0)", "MAX(?4, 0)")}, -(MAX(?3, 0) + MAX(?4, 0)), -?5)
 ON CONFLICT (article_id) DO UPDATE SET
     up = up + ?3,
     down = down + ?4,
-    rank_wilson = -wilson(up + ?3, down + ?4),
+    rank_wilson = -{wilson_sql("up + ?3", "down + ?4")},
     rank_total = rank_total - ?3 - ?4,
     rank_recent = CASE WHEN ?6 THEN -MAX(COALESCE(last_vote_at, 0), ?5) ELSE rank_recent END,
     last_vote_at = CASE WHEN ?6 THEN MAX(COALESCE(last_vote_at, 0), ?5) ELSE last_vote_at END,
@@ -114,6 +116,12 @@ ON CONFLICT (article_id) DO UPDATE SET
                  ELSE title END
 RETURNING up, down
 """
+
+
+_ARTICLE_AFTER_WITHDRAW = (
+    f"UPDATE articles SET up = up - ?1, down = down - ?2, rank_wilson = -{wilson_sql('up - ?1', 'down - ?2')}, "
+    "rank_total = rank_total + 1 WHERE article_id = ?3"
+)
 
 
 def apply_withdraw(
@@ -127,8 +135,7 @@ def apply_withdraw(
     vote, version = row
     conn.execute("DELETE FROM votes WHERE article_id = ? AND voter = ?", (article_id, voter))
     conn.execute(
-        "UPDATE articles SET up = up - ?1, down = down - ?2, rank_wilson = -wilson(up - ?1, down - ?2), "
-        "rank_total = rank_total + 1 WHERE article_id = ?3",
+        _ARTICLE_AFTER_WITHDRAW,
         (int(vote == "up"), int(vote == "down"), article_id),
     )
     conn.execute(
