@@ -171,6 +171,11 @@ class Store(Protocol):
         row sums ``size`` consecutive days from ``start`` on, and ``day`` is the first of them
         (a sparkline of two years needs ~100 points, not 730)."""
 
+    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
+        """Rows ``article_id, up, down``: votes cast or changed to each value at ``since <= at < until``
+        (one local day of a ``tz=`` export), by article id, articles with none left out: whole UTC
+        hours from the hour rollup, the partial hours at either end from their events."""
+
     def hourly(self, first: dt.datetime | None, last: dt.datetime | None) -> AsyncIterator[Sequence[Row]]:
         """Batches of rows ``hour, article_id, up, down`` (``hour`` an aware UTC datetime) for whole
         UTC hours ``first <= hour < last`` (hour-aligned; None: open), by hour then article, streamed."""

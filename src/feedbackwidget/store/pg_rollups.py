@@ -36,7 +36,7 @@ from ..errors import StoreUnavailable
 from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
 from . import pg_queries
 from .base import Row
-from .rollups import split
+from .rollups import split, window
 
 #: Events folded by one statement at most (a backlog is folded in several).
 FOLD_LIMIT = 50_000
@@ -227,6 +227,15 @@ WHERE hour >= $1 AND hour < $2 AND (hour, article_id) > ($3::timestamptz, $4::te
 ORDER BY hour, article_id LIMIT $5
 """
 KEYSET_BATCH = 5000
+#: Whole hours $1 <= hour < $2 from the rollup, the partial ones $3 <= at < $1 and $2 <= at < $4 from events.
+COUNTS_BETWEEN = """
+SELECT article_id, sum(up)::bigint, sum(down)::bigint FROM (
+    SELECT article_id, up, down FROM fw_hourly WHERE hour >= $1 AND hour < $2
+    UNION ALL
+    SELECT article_id, (vote = 'up')::int, (vote = 'down')::int FROM fw_events
+    WHERE ((at >= $3 AND at < $1) OR (at >= $2 AND at < $4)) AND action IN ('cast', 'change')
+) u GROUP BY article_id HAVING sum(up) + sum(down) > 0 ORDER BY article_id
+"""
 
 
 def daily_sql(article_id: ArticleId | None, first: dt.date | None, last: dt.date | None) -> tuple[str, list[Any]]:
@@ -379,6 +388,11 @@ class RollupQueries:
             return []
         sql, params = pg_queries.daily_sql(article_id, part[0], part[1])
         return _daily_rows(await self._fetch(sql, *params))
+
+    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
+        await self._fresh()
+        rows = await self._fetch(COUNTS_BETWEEN, *window(since, until))
+        return [{"article_id": r[0], "up": r[1], "down": r[2]} for r in rows]
 
     async def hourly(self, first: dt.datetime | None, last: dt.datetime | None) -> AsyncIterator[list[Row]]:
         await self._fresh()

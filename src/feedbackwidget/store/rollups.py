@@ -20,7 +20,6 @@ from .base import Row, Store
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
-_TICK = dt.timedelta(microseconds=1)
 
 
 def floor_to(at: dt.datetime, unit: dt.timedelta) -> dt.datetime:
@@ -79,35 +78,19 @@ def unit_number(at: dt.datetime, unit: dt.timedelta) -> int:
 
 # -- daily counts in a time zone, from hour rollups -----------------------------------------
 
-#: {local day: {article_id: [up, down]}} for the days not yet handed out.
-_Pending = dict[dt.date, dict[str, list[int]]]
+
+def window(since: dt.datetime, until: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime, dt.datetime]:
+    """``[since, until)`` as its whole UTC hours ``[first, last)`` (empty when ``first == last``) and
+    the partial hours ``[since, first)`` and ``[last, until)`` (empty when equal): what
+    :meth:`Store.counts_between` reads from the hour rollup and from the events."""
+    parts = split(since, until, HOUR)
+    if not parts.whole or parts.first is None or parts.last is None:
+        return since, since, since, until  # no whole hour: all from events
+    return parts.first, parts.last, since, until
 
 
-def _add(pending: _Pending, day: dt.date, article_id: str, up: int, down: int) -> None:
-    counts = pending.setdefault(day, {}).setdefault(article_id, [0, 0])
-    counts[0] += up
-    counts[1] += down
-
-
-def _ready(pending: _Pending, before: dt.date | None) -> list[Row]:
-    """Rows of the pending days before ``before`` (all when None), removed from ``pending``."""
-    out: list[Row] = []
-    for day in sorted(d for d in pending if before is None or d < before):
-        counts = pending.pop(day)
-        out.extend({"day": day, "article_id": a, "up": counts[a][0], "down": counts[a][1]} for a in sorted(counts))
-    return out
-
-
-async def _events_by_local_day(
-    store: Store, pending: _Pending, tz: dt.tzinfo, since: dt.datetime, until: dt.datetime
-) -> None:
-    """Count the votes cast or changed in ``[since, until)`` (a part of one hour) on their local day."""
-    async for batch in store.export("events", since=since, until=until):
-        for event in batch:
-            vote = event.get("vote")
-            if event.get("action") in ("cast", "change") and vote in ("up", "down"):
-                day = event["at"].astimezone(tz).date()
-                _add(pending, day, str(event["article_id"]), int(vote == "up"), int(vote == "down"))
+def _midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
 
 
 async def local_days(
@@ -116,47 +99,29 @@ async def local_days(
     """Rows ``day, article_id, up, down`` per local day in ``tz`` (votes cast or changed to each
     value, on their local day), ordered by day then article, in batches of about ``batch_rows``.
 
-    Whole UTC hours come from the hour rollup, streamed in time order; a local day is handed out
-    once the stream is a day past it (local time goes back by at most hours), so memory holds
-    about two days' (article, day) pairs, however long the range. From the event history come
-    only the partial hours at the ends of the range and the hours that a local midnight cuts
-    (zones whose offset is not whole hours: one hour per day, e.g. Asia/Kolkata).
+    One local day at a time, counted by the database (:meth:`Store.counts_between`): its whole UTC
+    hours from the hour rollup, and from the events only the part of an hour that a local midnight
+    cuts (zones whose offset is not whole hours, such as Asia/Kolkata) or the range's ends cut.
+    Memory holds one day's articles, however long the range.
     """
-    parts = split(since, until, HOUR)
-    pending: _Pending = {}
+    if since is None or until is None:
+        days = await store.site_daily(dt.date.min, dt.date.max)
+        if not days:
+            return
+        since = since or _midnight(days[0]["day"] - DAY, dt.UTC)
+        until = until or _midnight(days[-1]["day"] + 2 * DAY, dt.UTC)
+    day = since.astimezone(tz).date()
     out: list[Row] = []
-    if parts.head is not None:
-        await _events_by_local_day(store, pending, tz, *parts.head)
-    hour: dt.datetime | None = None
-    cut = False  # the current hour spans a local midnight: its events were counted instead
-    counts: dict[str, list[int]] = {}  # the current hour's local day's, in pending
-    if parts.whole:
-        async for batch in store.hourly(parts.first, parts.last):
-            for row in batch:
-                if row["hour"] != hour:
-                    hour = row["hour"]
-                    day = hour.astimezone(tz).date()
-                    cut = (hour + HOUR - _TICK).astimezone(tz).date() != day
-                    if cut:
-                        await _events_by_local_day(store, pending, tz, hour, hour + HOUR)
-                    out.extend(_ready(pending, day - DAY))
-                    counts = pending.setdefault(day, {})
-                    if len(out) >= batch_rows:
-                        yield out
-                        out = []
-                if cut:
-                    continue
-                known = counts.get(row["article_id"])
-                if known is None:
-                    counts[row["article_id"]] = [int(row["up"]), int(row["down"])]
-                else:
-                    known[0] += row["up"]
-                    known[1] += row["down"]
-    if parts.tail is not None:
-        await _events_by_local_day(store, pending, tz, *parts.tail)
-    out.extend(_ready(pending, None))
-    for start in range(0, len(out), batch_rows):
-        yield out[start:start + batch_rows]
+    while (start := max(_midnight(day, tz), since)) < until:
+        end = min(_midnight(day + DAY, tz), until)
+        if start < end:
+            out.extend({"day": day, **row} for row in await store.counts_between(start, end))
+            if len(out) >= batch_rows:
+                yield out
+                out = []
+        day += DAY
+    if out:
+        yield out
 
 
 def wilson_sql(up: str, down: str) -> str:

@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 
 from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
 from .base import Row
-from .rollups import HOUR, split, unit_number, wilson_sql
-from .sqlite_sql import daily_row, daily_sql, from_us
+from .rollups import HOUR, split, unit_number, wilson_sql, window
+from .sqlite_sql import daily_row, daily_sql, from_us, to_us
 
 T = TypeVar("T")
 
@@ -240,6 +240,20 @@ def hourly_rows(rows: list[tuple[Any, ...]]) -> list[Row]:
 
 
 
+#: Whole hours ?1 <= hour < ?2 from the rollup, the partial ones ?3 <= at < ?4 and ?5 <= at < ?6 from events.
+_COUNTS_BETWEEN = """
+SELECT article_id, SUM(up), SUM(down) FROM (
+    SELECT article_id, up, down FROM hourly_rollup WHERE hour >= ?1 AND hour < ?2
+    UNION ALL
+    SELECT article_id, vote = 'up', vote = 'down' FROM events
+    WHERE at >= ?3 AND at < ?4 AND action IN ('cast', 'change')
+    UNION ALL
+    SELECT article_id, vote = 'up', vote = 'down' FROM events
+    WHERE at >= ?5 AND at < ?6 AND action IN ('cast', 'change')
+) GROUP BY article_id HAVING SUM(up) + SUM(down) > 0 ORDER BY article_id
+"""
+
+
 class RollupQueries:
     """Mixed into :class:`~feedbackwidget.store.sqlite.SQLiteStore`, which provides the plumbing:
     the reads behind the dashboard, the listing and the daily exports, all from rollups."""
@@ -312,6 +326,16 @@ class RollupQueries:
         tail = await self._read(lambda conn: _from_events(conn, None, parts.tail))
         if tail:
             yield tail
+
+    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
+        first, last, since, until = window(since, until)
+        params = (unit_number(first, HOUR), unit_number(last, HOUR), to_us(since), to_us(first),
+                  to_us(last), to_us(until))
+
+        def run(conn: sqlite3.Connection) -> list[Row]:
+            return [{"article_id": r[0], "up": r[1], "down": r[2]} for r in conn.execute(_COUNTS_BETWEEN, params)]
+
+        return await self._read(run)
 
     def hourly(self, first: dt.datetime | None, last: dt.datetime | None) -> AsyncIterator[Sequence[Row]]:
         sql, params = hourly_sql(
