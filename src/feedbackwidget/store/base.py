@@ -176,11 +176,6 @@ class Store(Protocol):
         (one local day of a ``tz=`` export), by article id, articles with none left out: whole UTC
         hours from the hour rollup, the partial hours at either end from their events."""
 
-    def hourly(self, first: dt.datetime | None, last: dt.datetime | None) -> AsyncIterator[Sequence[Row]]:
-        """Batches of rows ``hour, article_id, up, down`` (``hour`` an aware UTC datetime) for whole
-        UTC hours ``first <= hour < last`` (hour-aligned; None: open), by hour then article, streamed."""
-        ...
-
     async def versions(self, article_id: ArticleId) -> list[Row]:
         """Current votes of one article split by revision: ``article_version, up, down``."""
 

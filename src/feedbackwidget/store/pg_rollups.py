@@ -213,18 +213,13 @@ def _bounds(column: str, first: Any, last: Any, params: list[Any]) -> list[str]:
     return where
 
 
-#: The whole-site daily and hourly rollups are read in key order by keyset batches ($3, $4: the
+#: The whole-site daily rollup is read in key order by keyset batches ($3, $4: the
 #: last key read; $5 rows): each batch is an index range that starts at once, where one query
 #: over a long range would be planned as a full scan and a sort (seconds before the first row).
 DAILY_AFTER = """
 SELECT day, article_id, up, down FROM fw_daily
 WHERE day >= $1 AND day < $2 AND (day, article_id) > ($3::date, $4::text)
 ORDER BY day, article_id LIMIT $5
-"""
-HOURLY_AFTER = """
-SELECT hour, article_id, up, down FROM fw_hourly
-WHERE hour >= $1 AND hour < $2 AND (hour, article_id) > ($3::timestamptz, $4::text)
-ORDER BY hour, article_id LIMIT $5
 """
 KEYSET_BATCH = 5000
 #: Whole hours $1 <= hour < $2 from the rollup, the partial ones $3 <= at < $1 and $2 <= at < $4 from events.
@@ -250,10 +245,6 @@ def daily_sql(article_id: ArticleId | None, first: dt.date | None, last: dt.date
 
 def _daily_rows(records: list[Any]) -> list[Row]:
     return [{"day": r[0], "article_id": r[1], "up": r[2], "down": r[3]} for r in records]
-
-
-def _hourly_rows(records: list[Any]) -> list[Row]:
-    return [{"hour": r[0], "article_id": r[1], "up": r[2], "down": r[3]} for r in records]
 
 
 def _date(at: dt.datetime | None) -> dt.date | None:
@@ -394,17 +385,10 @@ class RollupQueries:
         rows = await self._fetch(COUNTS_BETWEEN, *window(since, until))
         return [{"article_id": r[0], "up": r[1], "down": r[2]} for r in rows]
 
-    async def hourly(self, first: dt.datetime | None, last: dt.datetime | None) -> AsyncIterator[list[Row]]:
-        await self._fresh()
-        low = first or dt.datetime.min.replace(tzinfo=dt.UTC)
-        high = last or dt.datetime.max.replace(tzinfo=dt.UTC)
-        async for batch in self._keyset(HOURLY_AFTER, low, high, low, _hourly_rows):
-            yield batch
-
     async def _keyset(
         self, sql: str, low: Any, high: Any, start: Any, convert: Callable[[list[Any]], list[Row]]
     ) -> AsyncIterator[list[Row]]:
-        """Rows of ``sql`` (DAILY_AFTER, HOURLY_AFTER) with keys in ``[low, high)``, batch by batch."""
+        """Rows of ``sql`` (DAILY_AFTER) with keys in ``[low, high)``, batch by batch."""
         key: tuple[Any, str] = (start, "")  # article ids are never empty: before every row of ``start``
         while True:
             records = await self._fetch(sql, low, high, key[0], key[1], KEYSET_BATCH)

@@ -136,19 +136,6 @@ def day_of(number: int) -> dt.date:
     return dt.date.fromordinal(_EPOCH_ORDINAL + number)
 
 
-def hour_of(number: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(hours=number)
-
-
-# -- reads --------------------------------------------------------------------------------
-
-_ORDER_KEYS: dict[str, str] = {
-    "wilson": "rank_wilson, rank_total, article_id",
-    "total": "rank_total, article_id",
-    "recent": "rank_recent, article_id",
-}
-
-
 def listing_sql(order: ArticleOrder, after: bool) -> str:
     """A listing page: by one index, from its start (``LIMIT ? OFFSET ?``) or, with ``after``,
     from just past that article's place (``?`` = its id, then ``LIMIT ? OFFSET ?``)."""
@@ -213,31 +200,6 @@ def daily_all_sql(
 
 def daily_rollup_row(r: tuple[Any, ...]) -> Row:
     return {"day": day_of(r[0]), "article_id": r[1], "up": r[2], "down": r[3]}
-
-
-def hourly_sql(start: int | None, end: int | None) -> tuple[str, list[Any]]:
-    """Hour rows with ``start <= hour < end`` (hour numbers; either open), by hour then article."""
-    where, params = [], []
-    if start is not None:
-        where.append("hour >= ?")
-        params.append(start)
-    if end is not None:
-        where.append("hour < ?")
-        params.append(end)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT hour, article_id, up, down FROM hourly_rollup{clause} ORDER BY hour, article_id", params
-
-
-def hourly_rows(rows: list[tuple[Any, ...]]) -> list[Row]:
-    """Hour rows as the store answers them; rows of one hour share its datetime."""
-    out: list[Row] = []
-    number, hour = None, _EPOCH
-    for r in rows:
-        if r[0] != number:
-            number, hour = r[0], hour_of(r[0])
-        out.append({"hour": hour, "article_id": r[1], "up": r[2], "down": r[3]})
-    return out
-
 
 
 #: Whole hours ?1 <= hour < ?2 from the rollup, the partial ones ?3 <= at < ?4 and ?5 <= at < ?6 from events.
@@ -336,12 +298,6 @@ class RollupQueries:
             return [{"article_id": r[0], "up": r[1], "down": r[2]} for r in conn.execute(_COUNTS_BETWEEN, params)]
 
         return await self._read(run)
-
-    def hourly(self, first: dt.datetime | None, last: dt.datetime | None) -> AsyncIterator[Sequence[Row]]:
-        sql, params = hourly_sql(
-            None if first is None else unit_number(first, HOUR), None if last is None else unit_number(last, HOUR)
-        )
-        return self._stream(sql, params, hourly_rows, 4000)
 
 
 def _from_events(
