@@ -36,7 +36,6 @@ DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH_DAY.toordinal()
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: rank_recent of an article without any vote time: after every other.
 NO_TIME = 2**63 - 1
 
@@ -134,6 +133,15 @@ def day_number(day: dt.date) -> int:
 
 def day_of(number: int) -> dt.date:
     return dt.date.fromordinal(_EPOCH_ORDINAL + number)
+
+
+# -- reads --------------------------------------------------------------------------------
+
+_ORDER_KEYS: dict[str, str] = {
+    "wilson": "rank_wilson, rank_total, article_id",
+    "total": "rank_total, article_id",
+    "recent": "rank_recent, article_id",
+}
 
 
 def listing_sql(order: ArticleOrder, after: bool) -> str:
