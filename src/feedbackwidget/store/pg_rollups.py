@@ -41,7 +41,7 @@ from .rollups import split, window
 #: Events folded by one statement at most (a backlog is folded in several).
 FOLD_LIMIT = 50_000
 #: How old a fold may be before a read folds again even without a write of its own (seconds).
-READ_FRESH = 0.05
+READ_FRESH = 1.0
 _MAX_KEY = 9223372036854775807
 
 
@@ -228,7 +228,10 @@ SELECT article_id, sum(up)::bigint, sum(down)::bigint FROM (
     SELECT article_id, up, down FROM fw_hourly WHERE hour >= $1 AND hour < $2
     UNION ALL
     SELECT article_id, (vote = 'up')::int, (vote = 'down')::int FROM fw_events
-    WHERE ((at >= $3 AND at < $1) OR (at >= $2 AND at < $4)) AND action IN ('cast', 'change')
+    WHERE at >= $3 AND at < $1 AND action IN ('cast', 'change')
+    UNION ALL  -- two plain ranges, not one OR: a generic plan keeps each an index range (fw_events_by_time)
+    SELECT article_id, (vote = 'up')::int, (vote = 'down')::int FROM fw_events
+    WHERE at >= $2 AND at < $4 AND action IN ('cast', 'change')
 ) u GROUP BY article_id HAVING sum(up) + sum(down) > 0 ORDER BY article_id
 """
 
