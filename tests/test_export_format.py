@@ -26,11 +26,11 @@ from feedbackwidget.export import (
     parse_tz,
     stream,
 )
+from feedbackwidget.formulas import needs_prefix
 from feedbackwidget.store.base import EXPORT_COLUMNS, Row
 from feedbackwidget.types import ExportFormat, ExportKind
 
 UTC = dt.UTC
-FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 T = TypeVar("T")
 
@@ -70,7 +70,7 @@ def as_csv_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return "'" + value if value.startswith(FORMULA) else value
+        return "'" + value if needs_prefix(value) else value  # the rule's own table: test_formulas.py
     return str(value)
 
 

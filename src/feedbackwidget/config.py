@@ -29,7 +29,7 @@ PREFIX = "FEEDBACKWIDGET_"
 MAX_REASONS = 12
 #: Settings whose values are never shown (repr, logs, errors).
 SECRETS = frozenset({"secret_key", "secret_key_fallbacks", "hcaptcha_secret", "export_token", "redis_url",
-                     "database_url"})
+                     "database_url", "webhook_secrets", "webhook_urls"})
 
 __all__ = ["MAX_REASONS", "PREFIX", "RateLimit", "Settings"]
 
@@ -101,6 +101,20 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "reasons": _reasons,
     "reason_text": parse.flag,
     "demo": parse.flag,
+    # Webhooks (webhooks/): where, signed how, and which events.
+    "webhook_urls": lambda v: _unique(parse.webhook_url(u) for u in parse.items(v)),
+    "webhook_secrets": lambda v: _unique(parse.webhook_secret(k) for k in parse.items(v)),
+    "webhook_allowed_hosts": lambda v: _unique(parse.hostname(h) for h in parse.items(v)),
+    "webhook_allow_private": parse.flag,
+    "webhook_format": lambda v: parse.choice(str(v), parse.WEBHOOK_FORMATS),
+    "webhook_milestones": parse.milestones,
+    "webhook_sentiment_below": parse.fraction,
+    "webhook_sentiment_above": parse.fraction,
+    "webhook_min_votes": lambda v: parse.whole_number(v, minimum=1),
+    "webhook_refusal_burst": parse.whole_number,
+    "webhook_digest_hour": parse.hour,
+    "webhook_max_attempts": lambda v: parse.whole_number(v, minimum=1),
+    "webhook_retry_base": parse.seconds,
 }
 
 
@@ -131,6 +145,19 @@ class Settings:
     reasons: tuple[str, ...]
     reason_text: bool
     demo: bool
+    webhook_urls: tuple[str, ...]
+    webhook_secrets: tuple[str, ...]
+    webhook_allowed_hosts: tuple[str, ...]
+    webhook_allow_private: bool
+    webhook_format: str
+    webhook_milestones: tuple[int, ...]
+    webhook_sentiment_below: float | None
+    webhook_sentiment_above: float | None
+    webhook_min_votes: int
+    webhook_refusal_burst: int
+    webhook_digest_hour: int | None
+    webhook_max_attempts: int
+    webhook_retry_base: float
     #: PUBLIC_URL taken apart (derived).
     public: PublicUrl = field(init=False, repr=False, compare=False)
 
@@ -156,6 +183,19 @@ class Settings:
         reasons: str | Iterable[str] | None = None,
         reason_text: bool | str = False,
         demo: bool | str = False,
+        webhook_urls: str | Iterable[str] | None = None,
+        webhook_secrets: str | Iterable[str] | None = None,
+        webhook_allowed_hosts: str | Iterable[str] | None = None,
+        webhook_allow_private: bool | str = False,
+        webhook_format: str = "standard",
+        webhook_milestones: str | Iterable[int | str] | None = "100,1000,10000",
+        webhook_sentiment_below: float | str | None = None,
+        webhook_sentiment_above: float | str | None = None,
+        webhook_min_votes: int | str = 30,
+        webhook_refusal_burst: int | str = 100,
+        webhook_digest_hour: int | str | None = 6,
+        webhook_max_attempts: int | str = 12,
+        webhook_retry_base: float | str = 5,
     ) -> None:
         given = locals()
         for name, parser in _PARSERS.items():
@@ -175,6 +215,13 @@ class Settings:
             object.__setattr__(self, "secret_key", os.urandom(32).hex())  # demo only: one process, labelled
         if self.reason_text and not self.reasons:
             raise ConfigError(_var("reason_text"), "needs FEEDBACKWIDGET_REASONS (free text accompanies a reason)")
+        if self.webhook_urls:
+            if not self.webhook_secrets:
+                raise ConfigError(_var("webhook_urls"), "needs FEEDBACKWIDGET_WEBHOOK_SECRETS (whsec_ + base64)")
+            try:
+                parse.webhook_destinations(self.webhook_urls, self.webhook_allowed_hosts, self.webhook_allow_private)
+            except ValueError as exc:
+                raise ConfigError(_var("webhook_urls"), str(exc)) from None
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (validated again)."""

@@ -11,6 +11,8 @@ durations are seconds.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import math
 import re
@@ -237,3 +239,114 @@ class RateLimit:
 
     def __str__(self) -> str:
         return f"{self.count}/{self.period:g}s"
+
+
+# -- webhooks (see webhooks/) ------------------------------------------------------
+
+WEBHOOK_FORMATS = ("standard", "slack")
+
+
+def webhook_url(value: str) -> str:
+    """A receiver's URL: http(s), a host, no user or fragment; scheme and host lowercased."""
+    value = value.strip()
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"expected an https:// URL, got {value!r}")
+    if parts.username or parts.password or parts.fragment:
+        raise ValueError("a webhook URL takes no user name, password or #fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("a webhook URL has an invalid port") from None
+    netloc = ascii_host(parts.hostname) + ("" if port is None else f":{port}")
+    return parts._replace(scheme=scheme, netloc=netloc).geturl()
+
+
+def webhook_secret(value: str) -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` and the base64 of 24 to 64 random bytes."""
+    value = value.strip()
+    if not value.startswith("whsec_"):
+        raise ValueError("a webhook secret starts with whsec_ (whsec_ + base64 of 24-64 random bytes)")
+    try:
+        key = base64.b64decode(value[len("whsec_"):], validate=True)
+    except (ValueError, binascii.Error):
+        raise ValueError("a webhook secret is whsec_ followed by base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError("a webhook secret holds 24 to 64 bytes (32 recommended)")
+    return value
+
+
+def milestones(value: str | Iterable[int | str] | None) -> tuple[int, ...]:
+    """Vote counts, ascending and distinct: ``100,1000,10000``; ``off`` for none."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "none"):
+        return ()
+    counts = sorted({whole_number(item, minimum=1) for item in items(value if isinstance(value, str | None)
+                                                                      else [str(v) for v in value])})
+    return tuple(counts)
+
+
+def fraction(value: float | str | None) -> float | None:
+    """A share strictly between 0 and 1 (``0.35``, ``35%``); empty means off."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    try:
+        number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"expected a share such as 0.35 or 35%, got {value!r}") from None
+    if not 0 < number < 1:
+        raise ValueError("must be between 0 and 1 (exclusive)")
+    return number
+
+
+def hour(value: int | str | None) -> int | None:
+    """A UTC hour 0-23; empty or ``off`` means never."""
+    if value is None or str(value).strip().lower() in ("", "off", "none"):
+        return None
+    number = whole_number(value)
+    if number > 23:
+        raise ValueError("must be an hour of the day, 0 to 23 (UTC)")
+    return number
+
+
+def choice(value: str, allowed: tuple[str, ...]) -> str:
+    text = value.strip().lower()
+    if text not in allowed:
+        raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+    return text
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address literal (what may be reached over plain http)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_destinations(urls: Iterable[str], allowed_hosts: Iterable[str], allow_private: bool) -> None:
+    """Refuse receivers a publisher did not allow: a host off the allow-list, plain http away
+    from loopback, a private or loopback address literal unless private receivers are allowed.
+    (Names are resolved and checked again at every delivery: see webhooks/guard.py.)"""
+    allowed = tuple(allowed_hosts)
+    for url in urls:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if not matches_host(host, allowed):
+            raise ValueError(f"the host {host!r} is not in FEEDBACKWIDGET_WEBHOOK_ALLOWED_HOSTS")
+        if parts.scheme != "https" and not is_loopback_host(host):
+            raise ValueError(f"{host!r} must be reached over https (plain http only on loopback)")
+        if not allow_private and (is_loopback_host(host) or _private_literal(host)):
+            raise ValueError(f"{host!r} is a private or loopback address; "
+                             "set FEEDBACKWIDGET_WEBHOOK_ALLOW_PRIVATE=true to allow it")
+
+
+def _private_literal(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_global
+    except ValueError:
+        return False  # a name, resolved and judged at delivery

@@ -8,6 +8,8 @@ other by itself: without network access the test keys simply fail, visibly.
 
 from __future__ import annotations
 
+import base64
+import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from .config import Settings
 from .fakecaptcha import FakeHCaptcha
 from .i18n import static_dir
 from .web.assets import captcha_sources, stylesheet
+from .webhooks.receiver import WebhookReceiver
 
 TEST_SITEKEY = "10000000-ffff-ffff-ffff-000000000001"
 TEST_SECRET = "0x0000000000000000000000000000000000000000"  # noqa: S105 - hCaptcha's published test secret
@@ -42,7 +45,24 @@ class Demo:
     captcha: str
 
 
-def demo_settings(captcha: str, database_url: str, fake: FakeHCaptcha | None = None) -> Settings:
+def demo_webhooks(receiver: WebhookReceiver, secret: str) -> dict[str, Any]:
+    """Webhooks to the loopback receiver stub, with events that a few votes already cause."""
+    return {
+        "webhook_urls": receiver.url,
+        "webhook_secrets": secret,
+        "webhook_allowed_hosts": receiver.host,
+        "webhook_allow_private": True,  # the stub listens on loopback
+        "webhook_milestones": "1,5,10,25,50,100",
+        "webhook_sentiment_below": 0.4,
+        "webhook_sentiment_above": 0.8,
+        "webhook_min_votes": 5,
+        "webhook_retry_base": 1,
+    }
+
+
+def demo_settings(
+    captcha: str, database_url: str, fake: FakeHCaptcha | None = None, **more: Any
+) -> Settings:
     if captcha not in MODES:
         raise ValueError(f"--captcha must be one of {', '.join(MODES)}")
     if captcha == "fake":
@@ -51,12 +71,13 @@ def demo_settings(captcha: str, database_url: str, fake: FakeHCaptcha | None = N
         keys: dict[str, Any] = fake.settings()
     else:
         keys = {"hcaptcha_sitekey": TEST_SITEKEY, "hcaptcha_secret": TEST_SECRET}
-    return Settings(demo=True, database_url=database_url, public_url=PREFIX, **keys)
+    return Settings(demo=True, database_url=database_url, public_url=PREFIX, **keys, **more)
 
 
-def build_demo(captcha: str, *, database_url: str, fake: FakeHCaptcha | None = None) -> Demo:
-    """The demo as an ASGI app: the article at ``/``, the widget mounted at ``/feedback``."""
-    settings = demo_settings(captcha, database_url, fake)
+def build_demo(captcha: str, *, database_url: str, fake: FakeHCaptcha | None = None, **more: Any) -> Demo:
+    """The demo as an ASGI app: the article at ``/``, the widget mounted at ``/feedback``.
+    ``more`` are further settings (``run_demo`` adds webhooks and a dashboard token)."""
+    settings = demo_settings(captcha, database_url, fake, **more)
     widget = FeedbackWidget(settings)
     templates = jinja2.Environment(loader=jinja2.PackageLoader("feedbackwidget", "templates"), autoescape=True)
     csp = "; ".join(
@@ -99,8 +120,14 @@ def run_demo(port: int, captcha: str) -> None:
         raise SystemExit("feedbackwidget demo: static/widget.js is missing from this installation")
     folder = Path(tempfile.mkdtemp(prefix="feedbackwidget-demo-"))
     fake = FakeHCaptcha().start() if captcha == "fake" else None
+    hook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    receiver = WebhookReceiver([hook_secret]).start()
+    token = secrets.token_urlsafe(18)
     try:
-        demo = build_demo(captcha, database_url=f"sqlite:///{folder / 'demo.db'}", fake=fake)
+        demo = build_demo(
+            captcha, database_url=f"sqlite:///{folder / 'demo.db'}", fake=fake, export_token=token,
+            **demo_webhooks(receiver, hook_secret),
+        )
         label = (
             "OFFLINE FAKE captcha (nothing is checked by hCaptcha)"
             if fake
@@ -108,7 +135,10 @@ def run_demo(port: int, captcha: str) -> None:
         )
         print(f"feedbackwidget demo: http://127.0.0.1:{port}/  — captcha: {label}")
         print(f"votes are stored in {folder / 'demo.db'}; press Ctrl+C to stop")
+        print(f"dashboard: http://127.0.0.1:{port}{PREFIX}/admin (token {token}); webhook deliveries to the "
+              f"receiver stub at {receiver.url}: http://127.0.0.1:{port}{PREFIX}/admin/webhooks")
         uvicorn.run(demo.app, host="127.0.0.1", port=port, log_level="warning", forwarded_allow_ips="")
     finally:
+        receiver.stop()
         if fake is not None:
             fake.stop()

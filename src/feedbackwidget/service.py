@@ -29,6 +29,7 @@ from .store import Store
 from .tally_cache import TallyCache
 from .tokens import Tokens, VoterToken, client_key, pseudonym, same_secret
 from .types import ArticleId, Cast, Tally, Vote
+from .webhooks import Worker
 
 #: Dashboard sign-in attempts allowed per client address (IPv6 by /64): count, period in seconds.
 SIGN_IN_LIMIT = (10, 60.0)
@@ -74,8 +75,10 @@ class VoteService:
         *,
         clock: Callable[[], dt.datetime],
         secret: Callable[[], bytes],
+        webhooks: Worker | None = None,
     ) -> None:
         self.settings = settings
+        self.webhooks = webhooks
         self.store = store
         self.tokens = tokens
         self.verifier = verifier
@@ -142,17 +145,23 @@ class VoteService:
         vouched = self.tokens.embed(signed, article_id)
         if vouched is not None:
             title, version = vouched
+        at = self.clock()
+        # Webhook messages the vote causes are written in the vote's own transaction.
+        alerts = self.webhooks.alerts(vote, at) if self.webhooks is not None else None
         result = await self.store.cast(
             Cast(
                 article_id=article_id,
                 voter=self.voter_key(reader),
                 vote=vote,
-                at=self.clock(),
+                at=at,
                 version=version,
                 title=title,
                 title_trusted=vouched is not None and title is not None,
-            )
+            ),
+            alerts,
         )
+        if alerts is not None and alerts.produced:
+            alerts.wake()
         self.tallies.forget(article_id)
         return Voted(article_id, vote, result.changed, reader.current, result.tally, return_to)
 

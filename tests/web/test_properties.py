@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
@@ -105,11 +105,16 @@ def test_any_bytes_and_origin_get_a_contract_answer(
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(aid=st.text(min_size=0, max_size=300), query=st.text(max_size=40))
+@example(aid=".", query="").via("a dot segment")
+@example(aid="..", query="").via("a dot-dot segment")
 def test_any_article_path_and_query_gets_a_contract_answer(fake: FakeHCaptcha, aid: str, query: str) -> None:
     from urllib.parse import quote
 
     with widget_client(fake) as client:
-        for path in (f"/api/v1/articles/{quote(aid, safe='')}", f"/embed/{quote(aid, safe='')}"):
+        # Dots escaped too: a client removes "." and ".." path segments (RFC 3986, 5.2.4) before
+        # sending, and "/api/v1/articles/." would reach the server as the token-only listing.
+        segment = quote(aid, safe="").replace(".", "%2E")
+        for path in (f"/api/v1/articles/{segment}", f"/embed/{segment}"):
             r = client.get(path + "?" + quote(query, safe="=&"))
             assert r.status_code in {200, 400, 404}, r.text
         r = client.get("/api/v1/export?" + quote(query, safe="=&"), headers=AUTH)

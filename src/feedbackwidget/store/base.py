@@ -23,6 +23,7 @@ from ..types import (
     Vote,
     VoterKey,
 )
+from .outbox import Alerts, Outbox
 
 #: One exported row: column name -> value (str, int, float, datetime, date or None).
 Row = dict[str, Any]
@@ -93,8 +94,9 @@ def gcra_start(tat: float | None, now: float, period: float) -> float:
     return tat
 
 
-class Store(Protocol):
-    """Asynchronous storage of votes, their history and per-article counters.
+class Store(Outbox, Protocol):
+    """Asynchronous storage of votes, their history and per-article counters, and the
+    webhook outbox (:class:`~feedbackwidget.store.outbox.Outbox`).
 
     Every method raises :class:`~feedbackwidget.errors.StoreUnavailable` when the
     database does not answer; a write that raises has changed nothing.
@@ -111,8 +113,9 @@ class Store(Protocol):
     async def secret(self) -> bytes:
         """A random per-installation key, created once, used for pseudonyms."""
 
-    async def cast(self, cast: Cast) -> CastResult:
-        """Put the reader's vote; a repeat is a no-op (``changed=False``)."""
+    async def cast(self, cast: Cast, alerts: Alerts | None = None) -> CastResult:
+        """Put the reader's vote; a repeat is a no-op (``changed=False``). The messages
+        ``alerts`` returns for the result are written in the same transaction."""
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
         """Remove the reader's vote; None when there was none (nothing changes)."""

@@ -152,8 +152,11 @@ WITH e AS MATERIALIZED (
     ON CONFLICT (day) DO UPDATE SET up = r.up + excluded.up, down = r.down + excluded.down
 ), ranks AS (
     INSERT INTO fw_ranks AS r (article_id, up, down, last_vote_at, rank_wilson, rank_total, rank_recent)
+    -- An article seen before takes the UPDATE below; a new one's sums are its counts, never negative.
+    -- (The row to insert is computed first either way: fw_wilson must not see a negative change.)
     SELECT article_id, sum(du), sum(dd), max(at) FILTER (WHERE cu + cd > 0),
-           -fw_wilson(sum(du), sum(dd)), -(sum(du) + sum(dd)), fw_recent_key(max(at) FILTER (WHERE cu + cd > 0))
+           -fw_wilson(greatest(sum(du), 0), greatest(sum(dd), 0)), -(sum(du) + sum(dd)),
+           fw_recent_key(max(at) FILTER (WHERE cu + cd > 0))
     FROM e GROUP BY article_id
     ON CONFLICT (article_id) DO UPDATE SET
         up = r.up + excluded.up, down = r.down + excluded.down,

@@ -221,6 +221,29 @@ MIGRATIONS: tuple[str, ...] = (
     # 5: rollups (daily, hourly, site-wide) and the listing's sort keys, folded in from the
     #    events after the vote's transaction (pg_rollups.py says why), built here for what is stored.
     rollups_migration(LOCK_NS, LOCK_EVENTS),
+    # 6: the webhook outbox (see store/outbox.py), written in the transaction of the vote that
+    #    caused each message. A claim moves next_at to the end of its lease; servers claim with
+    #    FOR UPDATE SKIP LOCKED, so they never wait for each other nor take the same row.
+    """
+    CREATE TABLE fw_outbox (
+        id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        message_id   text NOT NULL,
+        endpoint     text NOT NULL,
+        type         text NOT NULL,
+        payload      text NOT NULL,
+        dedupe       text COLLATE "C",
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        next_at      timestamptz NOT NULL DEFAULT now(),
+        attempts     integer NOT NULL DEFAULT 0,
+        lease_owner  text,
+        delivered_at timestamptz,
+        failed_at    timestamptz,
+        last_status  integer,
+        last_error   text
+    );
+    CREATE UNIQUE INDEX fw_outbox_once ON fw_outbox (dedupe, endpoint) WHERE dedupe IS NOT NULL;
+    CREATE INDEX fw_outbox_due ON fw_outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

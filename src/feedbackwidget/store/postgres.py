@@ -47,6 +47,7 @@ from ..types import (
 )
 from . import pg_queries as q
 from .base import TEXT_KINDS, Row, gcra_start
+from .outbox import Alerts
 from .pg_connection import (
     CONNECTION_LOST,
     RETRYABLE,
@@ -58,6 +59,7 @@ from .pg_connection import (
     roll_back,
     unavailable,
 )
+from .pg_outbox import INSERT_MESSAGES, PgOutbox, lock_article, message_columns
 from .pg_pooler import Connector, snapshot_batches
 from .pg_rollups import RollupQueries
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
@@ -77,7 +79,7 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-class PostgresStore(RollupQueries):
+class PostgresStore(RollupQueries, PgOutbox):
     """The store for several app servers sharing one PostgreSQL database.
 
     ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not
@@ -200,12 +202,13 @@ class PostgresStore(RollupQueries):
                     await pool.expire_connections()
             raise unavailable(exc) from None
 
-    async def _write(self, work: Callable[[Any], Any]) -> Any:
-        """Run ``work(conn)`` in a writing transaction (which holds the shared event lock)."""
+    async def _write(self, work: Callable[[Any], Any], also: str = "") -> Any:
+        """Run ``work(conn)`` in a writing transaction (which holds the shared event lock);
+        ``also`` is SQL without parameters sent with its BEGIN (no extra round trip)."""
         for attempt in range(_RETRIES):
             async with self._connection(single=False) as conn:
                 try:
-                    await conn.execute(self._begin_write)
+                    await conn.execute(f"{self._begin_write}; {also}" if also else self._begin_write)
                     result = await work(conn)
                     await conn.execute("COMMIT")
                     return result
@@ -323,22 +326,30 @@ class PostgresStore(RollupQueries):
 
     # -- changes ----------------------------------------------------------
 
-    async def cast(self, cast: Cast) -> CastResult:
-        # One statement, so one transaction and one round trip (see fw_cast in pg_schema.py).
-        row = await self._statement(
-            q.CAST,
-            cast.article_id,
-            cast.voter,
-            cast.vote,
-            cast.at,
-            cast.version,
-            cast.title,
-            cast.title_trusted,
+    async def cast(self, cast: Cast, alerts: Alerts | None = None) -> CastResult:
+        args = (
+            cast.article_id, cast.voter, cast.vote, cast.at, cast.version, cast.title, cast.title_trusted,
             self._slot(),
         )
-        changed, previous, up, down = row
-        self._rollup_dirty |= changed
-        return CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
+        if alerts is None:
+            # One statement, so one transaction and one round trip (see fw_cast in pg_schema.py).
+            changed, previous, up, down = await self._statement(q.CAST, *args)
+            self._rollup_dirty |= changed
+            return CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
+
+        async def work(conn: Any) -> CastResult:
+            # The vote and the messages it causes commit together (or not at all).
+            changed, previous, up, down = await conn.fetchrow(q.CAST, *args)
+            result = CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
+            messages = alerts(result)
+            if messages:
+                await conn.execute(INSERT_MESSAGES, *message_columns(messages))
+            return result
+
+        # The article's lock, taken with BEGIN, makes its tally before and after this vote exact.
+        result: CastResult = await self._write(work, lock_article(cast.article_id))
+        self._rollup_dirty |= result.changed
+        return result
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
         async def work(conn: Any) -> Tally | None:

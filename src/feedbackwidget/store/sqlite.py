@@ -32,7 +32,9 @@ from ..types import (
 )
 from . import failures
 from .base import TEXT_KINDS, Row, gcra_start
+from .outbox import Alerts
 from .sqlite_feedback import FeedbackQueries
+from .sqlite_outbox import SQLiteOutbox, write_messages
 from .sqlite_rollups import RollupQueries
 from .sqlite_schema import MIGRATIONS, VERSION
 from .sqlite_sql import (
@@ -56,7 +58,7 @@ _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _GCRA_START = "(CASE WHEN tat > ?2 + ?4 THEN ?2 ELSE MAX(tat, ?2) END)"
 
 
-class SQLiteStore(FeedbackQueries, RollupQueries):
+class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox):
     """The default store. ``path`` is a file path (``:memory:`` is not supported).
 
     ``busy_timeout`` is how long a write waits for another process's lock
@@ -303,8 +305,16 @@ class SQLiteStore(FeedbackQueries, RollupQueries):
 
     # -- changes ----------------------------------------------------------
 
-    async def cast(self, cast: Cast) -> CastResult:
-        return await self._write(lambda conn: apply_cast(conn, cast))
+    async def cast(self, cast: Cast, alerts: Alerts | None = None) -> CastResult:
+        if alerts is None:
+            return await self._write(lambda conn: apply_cast(conn, cast))
+
+        def op(conn: sqlite3.Connection) -> CastResult:
+            result = apply_cast(conn, cast)
+            write_messages(conn, alerts(result), to_us(cast.at))
+            return result
+
+        return await self._write(op)
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
         return await self._write(lambda conn: apply_withdraw(conn, article_id, voter, to_us(at)))

@@ -67,6 +67,30 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: rollups kept with the data (daily, hourly, site-wide) and the listing's sort keys.
     ROLLUPS,
+    # 4: the webhook outbox, written in the transaction of the vote that caused each message.
+    #    A message is due while neither delivered nor failed and next_at has come; a claim
+    #    moves next_at to the end of its lease, so a server that dies mid-delivery only
+    #    delays it. dedupe makes some messages once-only per endpoint (a milestone, a digest).
+    """
+    CREATE TABLE outbox (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id   TEXT NOT NULL,
+        endpoint     TEXT NOT NULL,
+        type         TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        dedupe       TEXT,
+        created_at   INTEGER NOT NULL,
+        next_at      INTEGER NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        lease_owner  TEXT,
+        delivered_at INTEGER,
+        failed_at    INTEGER,
+        last_status  INTEGER,
+        last_error   TEXT
+    );
+    CREATE UNIQUE INDEX outbox_once ON outbox (dedupe, endpoint) WHERE dedupe IS NOT NULL;
+    CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -26,6 +26,7 @@ from ..tokens import same_secret
 from . import admin_feedback as feedback
 from . import admin_views as views
 from .admin_session import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_SALT
+from .admin_webhooks import webhooks_context
 from .context import context
 from .errors import error_response
 from .origin import client_address, origin_status
@@ -215,7 +216,19 @@ async def dashboard(request: Request) -> Response:
     days = context["days"]
     context["reasons"] = await feedback.reasons_context(store, settings, None, days)
     context["refusals"] = await feedback.refusals_context(store, None, days, prefix)
+    context["webhooks"] = await webhooks_context(store, settings, 0)
     return _page(request, "admin/dashboard.html", logout_token=_logout_token(request), **context)
+
+
+async def webhooks(request: Request) -> Response:
+    """Recent webhook deliveries: pending, delivered, failed, with the last error of each."""
+    runtime = _runtime(request)
+    if runtime.settings.export_token is None:
+        return _disabled()
+    if not is_authorised(request):
+        return _refuse(request)
+    context = await webhooks_context(runtime.store, runtime.settings)
+    return _page(request, "admin/webhooks.html", logout_token=_logout_token(request), webhooks=context)
 
 
 async def article(request: Request) -> Response:
@@ -259,6 +272,7 @@ ROUTES: list[Route] = [
     Route("/admin/logout", logout, methods=["POST"]),
     Route("/admin/admin.css", stylesheet, methods=["GET", "HEAD"]),
     Route("/admin/articles/{article_id:path}", article, methods=["GET", "HEAD"]),
+    Route("/admin/webhooks", webhooks, methods=["GET", "HEAD"]),
 ]
 
 __all__ = ["CSP", "ROUTES", "SESSION_COOKIE", "SESSION_MAX_AGE", "SESSION_SALT",

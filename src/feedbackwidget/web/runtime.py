@@ -22,6 +22,7 @@ from ..limiter import Limiter
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
+from ..webhooks import Worker
 
 
 def utcnow() -> dt.datetime:
@@ -57,7 +58,11 @@ class Runtime:
             session=http_session,
         )
         self._secret: bytes | None = None
-        self.service = VoteService(settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret)
+        #: Webhook deliveries of this event loop (None when no WEBHOOK_URLS are set).
+        self.webhooks = Worker(settings, store, clock) if settings.webhook_urls else None
+        self.service = VoteService(
+            settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks
+        )
 
     async def open(self) -> None:
         await self.store.open()
@@ -65,11 +70,15 @@ class Runtime:
             self._secret = await self.store.secret()
             await self.verifier.open()
             await self.limiter.open()
+            if self.webhooks is not None:
+                await self.webhooks.start()
         except BaseException:
             await self.store.close()
             raise
 
     async def close(self) -> None:
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.service.refusals.stop()  # writes what is left
         await self.limiter.close()
         await self.verifier.close()
