@@ -61,6 +61,7 @@ from .pg_connection import (
 )
 from .pg_outbox import INSERT_MESSAGES, PgOutbox, lock_article, message_columns
 from .pg_pooler import Connector, snapshot_batches
+from .pg_retention import RetentionQueries
 from .pg_rollups import RollupQueries
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
@@ -79,7 +80,7 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-class PostgresStore(RollupQueries, PgOutbox):
+class PostgresStore(RollupQueries, PgOutbox, RetentionQueries):
     """The store for several app servers sharing one PostgreSQL database.
 
     ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not
