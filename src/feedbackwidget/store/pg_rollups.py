@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -38,6 +39,7 @@ from . import pg_queries
 from .base import Row
 from .rollups import split, window
 
+_log = logging.getLogger("feedbackwidget.store")
 #: Events folded by one statement at most (a backlog is folded in several).
 FOLD_LIMIT = 50_000
 #: How old a fold may be before a read folds again even without a write of its own (seconds).
@@ -152,8 +154,9 @@ WITH e AS MATERIALIZED (
     ON CONFLICT (day) DO UPDATE SET up = r.up + excluded.up, down = r.down + excluded.down
 ), ranks AS (
     INSERT INTO fw_ranks AS r (article_id, up, down, last_vote_at, rank_wilson, rank_total, rank_recent)
-    -- An article seen before takes the UPDATE below; a new one's sums are its counts, never negative.
-    -- (The row to insert is computed first either way: fw_wilson must not see a negative change.)
+    -- fw_wilson never sees a negative count: the row to insert is computed (from the changes alone)
+    -- before the article's row is found, and rows written into fw_events by anything but this store
+    -- may withdraw votes that never were; one such event must not stop every fold after it.
     SELECT article_id, sum(du), sum(dd), max(at) FILTER (WHERE cu + cd > 0),
            -fw_wilson(greatest(sum(du), 0), greatest(sum(dd), 0)), -(sum(du) + sum(dd)),
            fw_recent_key(max(at) FILTER (WHERE cu + cd > 0))
@@ -161,7 +164,7 @@ WITH e AS MATERIALIZED (
     ON CONFLICT (article_id) DO UPDATE SET
         up = r.up + excluded.up, down = r.down + excluded.down,
         last_vote_at = greatest(r.last_vote_at, excluded.last_vote_at),
-        rank_wilson = -fw_wilson(r.up + excluded.up, r.down + excluded.down),
+        rank_wilson = -fw_wilson(greatest(r.up + excluded.up, 0), greatest(r.down + excluded.down, 0)),
         rank_total = r.rank_total + excluded.rank_total,
         rank_recent = least(r.rank_recent, excluded.rank_recent)
 )
@@ -309,8 +312,12 @@ class RollupQueries:
     async def _fold_forever(self) -> None:
         while True:
             await asyncio.sleep(self.rollup_interval)
-            with contextlib.suppress(StoreUnavailable):  # logged where it arose; the next round retries
+            try:
                 await self.catch_up(wait=False)
+            except StoreUnavailable:
+                pass  # logged where it arose; the next round retries
+            except Exception as exc:  # the task must outlive any one failed fold; the next round retries
+                _log.warning("Folding events into the rollups failed (%s); retrying.", type(exc).__name__)
 
     def _start_folding(self) -> None:
         if self.rollup_interval > 0:
