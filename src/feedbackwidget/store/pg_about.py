@@ -94,6 +94,9 @@ class PgAboutQueries:
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         raise NotImplementedError
 
+    async def _fresh(self) -> None:
+        raise NotImplementedError  # the rollups' (pg_rollups.py): fold what is pending before a read
+
     def _export(self, kind: Any, query: Callable[[int | None], Any]) -> AsyncIterator[Any]:
         raise NotImplementedError
 
@@ -130,28 +133,28 @@ class PgAboutQueries:
         ]
 
     async def group_daily(self, by: GroupBy, name: str, start: dt.date, end: dt.date) -> list[Row]:
+        await self._fresh()  # the rollups fold events after their transactions (pg_rollups.py)
         members, params = q.group_articles_sql(DIALECT, by, name)
-        first, last = q.day_bounds(start, end)
         n = len(params)
         sql = (
-            "SELECT (at AT TIME ZONE 'UTC')::date, count(*) FILTER (WHERE vote = 'up'), "
-            f"count(*) FILTER (WHERE vote = 'down') FROM fw_events WHERE article_id IN ({members}) "
-            f"AND at >= ${n + 1} AND at < ${n + 2} AND action IN ('cast', 'change') GROUP BY 1 ORDER BY 1"
+            f"SELECT day, sum(up), sum(down) FROM fw_daily WHERE article_id IN ({members}) "
+            f"AND day >= ${n + 1} AND day < ${n + 2} GROUP BY 1 HAVING sum(up) + sum(down) > 0 ORDER BY 1"
         )
-        return [{"day": r[0], "up": r[1], "down": r[2]} for r in await self._fetch(sql, *params, first, last)]
+        return [{"day": r[0], "up": int(r[1]), "down": int(r[2])}
+                for r in await self._fetch(sql, *params, start, end)]
 
     async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
         if not names:
             return []
-        first, last = q.day_bounds(start, end)
-        p = q.Params(DIALECT, [first, last])
-        join, name = q.member_join(DIALECT, by, list(names), p)
+        await self._fresh()
+        p = q.Params(DIALECT, [start, end])
+        join, name = q.member_join(DIALECT, by, list(names), p, source="r")
         sql = (
-            f"SELECT {name}, (e.at AT TIME ZONE 'UTC')::date, count(*) FILTER (WHERE e.vote = 'up'), "
-            f"count(*) FILTER (WHERE e.vote = 'down') FROM fw_events e{join} "
-            "WHERE e.at >= $1 AND e.at < $2 AND e.action IN ('cast', 'change') GROUP BY 1, 2 ORDER BY 1, 2"
+            f"SELECT {name}, r.day, sum(r.up), sum(r.down) FROM fw_daily r{join} "
+            "WHERE r.day >= $1 AND r.day < $2 GROUP BY 1, 2 HAVING sum(r.up) + sum(r.down) > 0 ORDER BY 1, 2"
         )
-        return [{"name": r[0], "day": r[1], "up": r[2], "down": r[3]} for r in await self._fetch(sql, *p.values)]
+        return [{"name": r[0], "day": r[1], "up": int(r[2]), "down": int(r[3])}
+                for r in await self._fetch(sql, *p.values)]
 
     async def attention(
         self, min_votes: int, since: dt.datetime, *, below: float = 0.5, limit: int = 20,

@@ -10,14 +10,26 @@ from typing import Any, TypeVar
 from ..types import About, AboutFilter, AboutSource, ArticleId, GroupBy
 from . import about_sql as q
 from .base import Row
+from .rollups import wilson_sql
 from .sqlite_sql import from_us, time_range, to_us
 
 T = TypeVar("T")
 
-_DAY_US = 86_400_000_000
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
-DIALECT = q.Dialect(prefix="", counts="articles a", mark=lambda n: "?", wilson="wilson({up}, {down})")
+
+def _day_number(day: dt.date) -> int:
+    """A UTC day as the rollups key it: whole days since 1970-01-01."""
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+def _day(number: int) -> dt.date:
+    return dt.date.fromordinal(_EPOCH_ORDINAL + number)
+
+#: The Wilson bound in SQL, operation for operation the same double as ``sentiment.wilson_lower`` (rollups.py).
+DIALECT = q.Dialect(prefix="", counts="articles a", mark=lambda n: "?",
+                    wilson=wilson_sql("{up}", "{down}").replace("{", "{{").replace("}", "}}")
+                    .replace("{{up}}", "{up}").replace("{{down}}", "{down}"))
 
 
 def _about_row(r: tuple[Any, ...], authors: tuple[str, ...], tags: tuple[str, ...]) -> About:
@@ -118,38 +130,33 @@ class AboutQueries:
 
     async def group_daily(self, by: GroupBy, name: str, start: dt.date, end: dt.date) -> list[Row]:
         members, params = q.group_articles_sql(DIALECT, by, name)
-        first, last = q.day_bounds(start, end)
+        # The rollups' per-article days (sqlite_rollups.py), each member's by its (article, day) index.
         sql = (
-            "SELECT date(at / 1000000, 'unixepoch') AS day, SUM(vote = 'up'), SUM(vote = 'down') FROM events "
-            f"WHERE article_id IN ({members}) AND at >= ? AND at < ? AND action IN ('cast', 'change') "
-            "GROUP BY day ORDER BY day"
+            f"SELECT day, SUM(up), SUM(down) FROM daily_rollup WHERE article_id IN ({members}) "
+            "AND day >= ? AND day < ? GROUP BY day HAVING SUM(up) + SUM(down) > 0 ORDER BY day"
         )
-        params = [*params, to_us(first), to_us(last)]
+        params = [*params, _day_number(start), _day_number(end)]
 
         def run(conn: sqlite3.Connection) -> list[Row]:
-            return [{"day": dt.date.fromisoformat(r[0]), "up": r[1], "down": r[2]} for r in conn.execute(sql, params)]
+            return [{"day": _day(r[0]), "up": r[1], "down": r[2]} for r in conn.execute(sql, params)]
 
         return await self._read(run)
 
     async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
         if not names:
             return []
-        first, last = q.day_bounds(start, end)
-        p = q.Params(DIALECT, [to_us(first), to_us(last)])
-        join, name = q.member_join(DIALECT, by, list(names), p)
-        # The range's events in time order (events_by_time), each meeting its article's group by key:
+        p = q.Params(DIALECT)
+        join, name = q.member_join(DIALECT, by, list(names), p, source="r")
+        # The range's rollup rows in day order (their key), each meeting its article's group by key:
         # one pass for every group, where one query per big group would seek each of its articles.
-        day = f"((e.at - ((e.at % {_DAY_US}) + {_DAY_US}) % {_DAY_US}) / {_DAY_US})"  # floor: days since 1970
         sql = (
-            f"SELECT {name}, {day}, SUM(e.vote = 'up'), SUM(e.vote = 'down') "
-            f"FROM events e INDEXED BY events_by_time{join} "
-            "WHERE e.at >= ? AND e.at < ? AND e.action IN ('cast', 'change') GROUP BY 1, 2 ORDER BY 1, 2"
+            f"SELECT {name}, r.day, SUM(r.up), SUM(r.down) FROM daily_rollup r{join} "
+            "WHERE r.day >= ? AND r.day < ? GROUP BY 1, 2 HAVING SUM(r.up) + SUM(r.down) > 0 ORDER BY 1, 2"
         )
-        params = [*p.values[2:], *p.values[:2]]  # the join's names come first in the text
+        params = [*p.values, _day_number(start), _day_number(end)]
 
         def run(conn: sqlite3.Connection) -> list[Row]:
-            return [{"name": r[0], "day": dt.date.fromordinal(_EPOCH_ORDINAL + r[1]), "up": r[2], "down": r[3]}
-                    for r in conn.execute(sql, params)]
+            return [{"name": r[0], "day": _day(r[1]), "up": r[2], "down": r[3]} for r in conn.execute(sql, params)]
 
         return await self._read(run)
 
