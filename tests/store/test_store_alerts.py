@@ -109,8 +109,9 @@ async def test_a_cast_on_an_article_commits_while_another_cast_on_it_is_open(bac
         conn = await asyncpg.connect(backend.url)
         try:
             advisory = await conn.fetch(
-                "SELECT classid::bigint, objid::bigint, mode FROM pg_locks WHERE locktype = 'advisory'"
-            )
+                "SELECT classid::bigint, objid::bigint, mode FROM pg_locks WHERE locktype = 'advisory' "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )  # this test's database only: the server is shared with other tests
         finally:
             await conn.close()
         # The open transaction holds the shared event lock, and no advisory lock of its article.
