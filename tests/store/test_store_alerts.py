@@ -131,3 +131,36 @@ async def _outbox_ids(backend: Backend) -> list[Any]:
         return [r.message_id for r in (await store.outbox_status(10)).recent]
     finally:
         await store.close()
+
+
+async def test_an_upgrade_settles_the_milestones_articles_had_passed(backend: Backend) -> None:
+    store = backend.make()
+    await store.open()
+    try:
+        for n in range(12):
+            await store.cast(Cast("old", f"v{n}", "up", T0))  # votes from before the alert state
+    finally:
+        await store.close()
+    if backend.name == "sqlite":
+        from feedbackwidget.store.sqlite_schema import VERSION
+
+        await backend.execute("DROP TABLE alert_state")
+    else:
+        from feedbackwidget.store.pg_schema import VERSION
+
+        await backend.execute("DROP TABLE fw_alert_state")
+    await backend.set_schema_version(VERSION - 1)
+    store = backend.make()
+    await store.open()  # migrates: "old" is settled up to its 12 votes
+    try:
+        quiet = Recorder()
+        await store.cast(Cast("old", "v12", "up", T0), quiet)
+        assert quiet.last == []  # 1, 5 and 10 were passed before: not sent now
+        sent: list[str | None] = []
+        for n in range(13, 26):
+            recorder = Recorder()
+            await store.cast(Cast("old", f"v{n}", "up", T0), recorder)
+            sent += [m.dedupe for m in recorder.last]
+        assert sent == ["milestone:25:old"]
+    finally:
+        await store.close()

@@ -78,7 +78,8 @@ class OutboxStatus:
 class AlertState:
     """What one article's alerts have already said (a row of ``alert_state``; all zero/None at first).
 
-    ``milestone``: the highest milestone sent (0 for none); ``band``: the sentiment band the
+    ``milestone``: milestones at or below this vote count are settled — sent, or passed before the
+    store kept alert state (then it is the article's count at that upgrade); ``band``: the sentiment band the
     article was last judged in (None outside both); ``band_entries``: how many times it entered
     a band, which numbers each entry's once-only key.
     """
