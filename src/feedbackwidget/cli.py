@@ -1,4 +1,4 @@
-"""``feedbackwidget serve | demo | export | migrate``.
+"""``feedbackwidget serve | demo | export | migrate | backup | restore | prune``.
 
 Configuration problems stop the command with one line naming the variable
 (exit status 2); a database that does not answer is one line too (exit 1).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import sys
@@ -17,12 +18,12 @@ from typing import Any, BinaryIO
 
 import uvicorn
 
-from . import export
+from . import backup, export, retention
 from .app import FeedbackWidget
 from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
 from .store import open_store
-from .types import EXPORT_FORMATS, EXPORT_KINDS
+from .types import EXPORT_FORMATS, EXPORT_KINDS, Pruned
 
 
 @contextlib.contextmanager
@@ -127,6 +128,45 @@ async def _export(url: str, query: export.ExportQuery, out: BinaryIO) -> None:
         await store.close()
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    result = backup.backup_sqlite(backup.sqlite_path(_database_url(args)), args.path)
+    print(f"feedbackwidget: backed up {result.votes} votes and {result.events} events to {result.path} "
+          f"({result.size} bytes, schema {result.version}, {result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    result = backup.restore_sqlite(args.path, backup.sqlite_path(_database_url(args)), replace=args.replace)
+    print(f"feedbackwidget: restored {result.votes} votes and {result.events} events into {result.path} "
+          f"({result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    # Only the database and the RETAIN_* settings matter here; nothing is signed.
+    settings = Settings.from_env(database_url=args.database_url, secret_key="-")  # noqa: S106
+    policy = retention.Policy.from_settings(settings)
+    if not policy.active:
+        print("feedbackwidget: nothing to prune (no RETAIN_*_DAYS setting is set: everything is kept)")
+        return 0
+    with _one_line():
+        result = asyncio.run(_prune(settings.database_url, policy))
+    print(f"feedbackwidget: deleted {result.events} events and {result.refusals} refusal rows, "
+          f"cleared {result.reason_texts} reason texts")
+    return 0
+
+
+async def _prune(url: str, policy: retention.Policy) -> Pruned:
+    store = open_store(url)
+    await store.open()
+    try:
+        result = await retention.prune(store, policy, dt.datetime.now(dt.UTC))
+    finally:
+        await store.close()
+    assert result is not None  # every=0: the turn is always ours
+    return result
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -152,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--captcha", choices=["hcaptcha-test", "fake"], default="hcaptcha-test")
     demo.set_defaults(run=cmd_demo)
 
-    exp = commands.add_parser("export", help="write votes, events, articles or daily counts as CSV or NDJSON")
+    exp = commands.add_parser("export", help="write an export kind as CSV, NDJSON or Parquet")
     exp.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     exp.add_argument("--kind", choices=EXPORT_KINDS, default="votes")
     exp.add_argument("--since", help="ISO date or date-time (inclusive)")
@@ -166,6 +206,19 @@ def parser() -> argparse.ArgumentParser:
     mig = commands.add_parser("migrate", help="create or upgrade the database schema")
     mig.add_argument("--database-url")
     mig.set_defaults(run=cmd_migrate)
+    bak = commands.add_parser("backup", help="copy the SQLite store to PATH while servers run (online backup API)")
+    bak.add_argument("path", help="the backup file to write (replaced if it exists)")
+    bak.add_argument("--database-url")
+    bak.set_defaults(run=cmd_backup)
+
+    res = commands.add_parser("restore", help="copy a backup file into the SQLite store (servers stopped)")
+    res.add_argument("path", help="a file written by feedbackwidget backup")
+    res.add_argument("--replace", action="store_true", help="overwrite a store that already holds votes")
+    res.add_argument("--database-url")
+    res.set_defaults(run=cmd_restore)
+    prune = commands.add_parser("prune", help="delete what the RETAIN_*_DAYS settings no longer keep, now")
+    prune.add_argument("--database-url")
+    prune.set_defaults(run=cmd_prune)
     return top
 
 

@@ -100,6 +100,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "min_votes": parse.whole_number,
     "reasons": _reasons,
     "reason_text": parse.flag,
+    "retain_events_days": parse.days,
+    "retain_refusals_days": parse.days,
+    "retain_reasons_days": parse.days,
     "demo": parse.flag,
     # Webhooks (webhooks/): where, signed how, and which events.
     "webhook_urls": lambda v: _unique(parse.webhook_url(u) for u in parse.items(v)),
@@ -144,6 +147,10 @@ class Settings:
     min_votes: int
     reasons: tuple[str, ...]
     reason_text: bool
+    #: Retention in days (None: kept for ever): the vote history, refused-attempt counts, reason texts.
+    retain_events_days: int | None
+    retain_refusals_days: int | None
+    retain_reasons_days: int | None
     demo: bool
     webhook_urls: tuple[str, ...]
     webhook_secrets: tuple[str, ...]
@@ -182,6 +189,9 @@ class Settings:
         min_votes: int | str = 10,
         reasons: str | Iterable[str] | None = None,
         reason_text: bool | str = False,
+        retain_events_days: int | str | None = None,
+        retain_refusals_days: int | str | None = None,
+        retain_reasons_days: int | str | None = None,
         demo: bool | str = False,
         webhook_urls: str | Iterable[str] | None = None,
         webhook_secrets: str | Iterable[str] | None = None,

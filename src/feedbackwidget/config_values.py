@@ -184,6 +184,18 @@ def whole_number(value: int | str, *, minimum: int = 0) -> int:
     return int(number)
 
 
+def days(value: int | str | None) -> int | None:
+    """A retention period in whole days (``30``, ``30d``, ``30 days``); empty means kept for ever."""
+    text = "" if value is None else str(value).strip().lower()
+    if not text:
+        return None
+    for unit in (" days", "days", " day", "day", "d"):
+        if text.endswith(unit) and text[: -len(unit)].strip().isdigit():
+            text = text[: -len(unit)].strip()
+            break
+    return whole_number(text, minimum=1)
+
+
 def flag(value: bool | str) -> bool:
     if isinstance(value, bool):
         return value

@@ -1,4 +1,4 @@
-"""Exports: query parsing, row sources and encoding to CSV or NDJSON bytes.
+"""Exports: query parsing, row sources and encoding to CSV or NDJSON bytes (Parquet: export_parquet.py).
 
 The same functions serve ``GET /api/v1/export`` and ``feedbackwidget export``,
 so both produce identical bytes. Rows arrive in batches from the store and
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib
 import io
 import json
 import re
@@ -36,7 +37,11 @@ from .sentiment import share_up, wilson_lower
 from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
 from .types import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
 
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "ndjson": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+}
 FORMATS, KINDS = EXPORT_FORMATS, EXPORT_KINDS
 
 #: Rows per batch when this module builds batches itself (``daily`` in a time zone).
@@ -101,7 +106,9 @@ class ExportQuery:
         """Parse ``format, kind, since, until, after, tz``; InvalidRequest when malformed."""
         fmt = params.get("format", "csv")
         if fmt not in FORMATS:
-            raise InvalidRequest("format must be csv or ndjson")
+            raise InvalidRequest("format must be csv, ndjson or parquet")
+        if fmt == "parquet":
+            parquet_encoder()  # refuse now, before any byte, when pyarrow is missing
         kind = params.get("kind", "votes")
         if kind not in KINDS:
             raise InvalidRequest("kind must be votes, events, articles, daily or reasons")
@@ -277,12 +284,34 @@ def _lines(store: Store, query: ExportQuery) -> AsyncIterator[bytes]:
     return _body(query.kind, query.format, rows(store, query))
 
 
+def parquet_encoder() -> Any:
+    """The module :mod:`feedbackwidget.export_parquet`; InvalidRequest when pyarrow is not installed.
+
+    Imported here, on demand, because pyarrow is an optional extra (and a large import)."""
+    try:
+        return importlib.import_module("feedbackwidget.export_parquet")
+    except ImportError:
+        raise InvalidRequest(
+            "format=parquet needs pyarrow, which this installation lacks (pip install 'feedbackwidget[parquet]')"
+        ) from None
+
+
+async def _completed(kind: ExportKind, batches: AsyncIterator[Sequence[Row]]) -> AsyncIterator[Sequence[Row]]:
+    async for batch in batches:
+        yield [complete(kind, row) for row in batch] if kind == "articles" else batch
+
+
 async def encoded(store: Store, query: ExportQuery) -> AsyncIterator[bytes]:
-    """The bytes of an export, exactly :func:`stream` of :func:`rows`, one chunk per batch.
+    """The bytes of an export, exactly :func:`stream` of :func:`rows`, one chunk per batch
+    (Parquet: one chunk per row group, see export_parquet.py).
 
     The CSV header travels with the first batch, so the first chunk comes only
     once the store has answered: the web layer can still answer 503 when it does not.
     """
+    if query.format == "parquet":
+        async for chunk in parquet_encoder().encode(query.kind, _completed(query.kind, rows(store, query))):
+            yield chunk
+        return
     header = csv_header(query.kind) if query.format == "csv" else b""
     async for chunk in _lines(store, query):
         yield header + chunk if header else chunk

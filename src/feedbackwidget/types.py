@@ -9,7 +9,7 @@ from typing import Literal, get_args
 Vote = Literal["up", "down"]
 Action = Literal["cast", "change", "withdraw", "erase"]
 ExportKind = Literal["votes", "events", "articles", "daily", "reasons"]
-ExportFormat = Literal["csv", "ndjson"]
+ExportFormat = Literal["csv", "ndjson", "parquet"]
 ArticleOrder = Literal["wilson", "total", "recent"]
 #: Refused vote attempts counted for the abuse view (the contract's error codes).
 RefusalKind = Literal["captcha_required", "captcha_failed", "rate_limited", "forbidden_origin"]
@@ -81,3 +81,13 @@ class ArticleSummary:
     @property
     def total(self) -> int:
         return self.up + self.down
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one retention sweep removed: history ``events`` deleted, per-day ``refusals`` rows
+    deleted, and free ``reason_texts`` cleared from current votes (their reason codes stay)."""
+
+    events: int = 0
+    refusals: int = 0
+    reason_texts: int = 0

@@ -19,6 +19,7 @@ from ..types import (
     CastResult,
     ExportFormat,
     ExportKind,
+    Pruned,
     Tally,
     Vote,
     VoterKey,
@@ -191,4 +192,26 @@ class Store(Outbox, Protocol):
         whoever keeps the state — PostgreSQL's for the PostgreSQL store, so app
         servers whose clocks disagree still share one limit; the host's for
         SQLite, whose processes all run on the host that holds the file.
+        """
+
+    async def prune(
+        self,
+        *,
+        events_before: dt.datetime | None,
+        refusals_before: dt.date | None,
+        reason_texts_before: dt.datetime | None,
+        now: dt.datetime,
+        every: float = 0.0,
+    ) -> Pruned | None:
+        """Remove what a retention policy no longer keeps (None for a kind it keeps for ever):
+        history events older than ``events_before`` — always a first run of event ids, never
+        an event at or after the cut-off —, per-day refusal rows of days before
+        ``refusals_before``, and the free text of reasons on votes last changed before
+        ``reason_texts_before``. Current votes and counters are never touched.
+
+        One sweep per ``every`` seconds for all processes on the database: a sweep first
+        claims the turn (the time of the last sweep, kept in the store, under a lock no two
+        processes hold at once) and returns None, removing nothing, when another process
+        swept less than ``every`` seconds before ``now`` or is claiming right now. Deletions
+        run in short transactions of a bounded number of rows, so votes keep flowing.
         """

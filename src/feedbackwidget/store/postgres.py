@@ -62,6 +62,7 @@ from .pg_connection import (
 )
 from .pg_outbox import CAST_AND_STATE, LOCK_STATE, SAVE_STATE_AND_SEND, PgOutbox, message_columns
 from .pg_pooler import Connector, snapshot_batches
+from .pg_retention import RetentionQueries
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
 _EXPORT_BATCH = 1000
@@ -79,7 +80,7 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-class PostgresStore(PgOutbox):
+class PostgresStore(PgOutbox, RetentionQueries):
     """The store for several app servers sharing one PostgreSQL database.
 
     ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not

@@ -19,6 +19,7 @@ from ..captcha import CaptchaVerifier, Provider
 from ..config import Settings
 from ..errors import StoreUnavailable
 from ..limiter import Limiter
+from ..retention import Policy, Sweeper
 from ..service import VoteService
 from ..store import Store
 from ..tokens import Tokens
@@ -63,6 +64,8 @@ class Runtime:
         self.service = VoteService(
             settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks
         )
+        #: Retention in the background (a no-op without RETAIN_* settings); one server per interval sweeps.
+        self.sweeper = Sweeper(store, Policy.from_settings(settings), clock)
 
     async def open(self) -> None:
         await self.store.open()
@@ -72,11 +75,13 @@ class Runtime:
             await self.limiter.open()
             if self.webhooks is not None:
                 await self.webhooks.start()
+            self.sweeper.start()
         except BaseException:
             await self.store.close()
             raise
 
     async def close(self) -> None:
+        await self.sweeper.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()
         await self.service.refusals.stop()  # writes what is left
