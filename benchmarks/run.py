@@ -1,7 +1,7 @@
 """Throughput of the widget's hot paths, side by side with a bare Starlette endpoint.
 
     python benchmarks/run.py [--duration 10] [--connections 64] [--slow-connections 256]
-        [--rounds 3] [--only bare,article,...] [--export] [--export-rows 1000000]
+        [--rounds 3] [--only bare,article,...] [--export] [--export-rows 1000000] [--metrics]
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres | --no-postgres]
 
 One command, one run: it starts every server as its own process on 127.0.0.1
@@ -10,10 +10,11 @@ serve``, each with the same uvicorn options, one worker, uvloop + httptools),
 the loopback siteverify stand-in (``feedbackwidget.fakecaptcha``) as separate
 processes answering at once and after 50 ms, loads each path with ``wrk`` for a
 bounded time, and prints requests/s, the ratio to the bare endpoint, p99 and the
-targets of issue 6, plus the CPU the load generator, the server, the stand-in and
-everything else on the machine took meanwhile (from ``/proc``). Results go to
-``benchmarks/results/`` as JSON. With ``--rounds N`` every scenario runs N times,
-interleaved, and the table shows medians.
+targets of issue 6 (with ``--metrics``, the vote and read paths also on a second server that
+records Prometheus metrics, each run right after the same path without, and the ratio of the
+two), plus the CPU the load generator, the server, the stand-in and everything else on the
+machine took meanwhile (from ``/proc``). Results go to ``benchmarks/results/`` as JSON.
+With ``--rounds N`` every scenario runs N times, interleaved, and the table shows medians.
 
 Not a test: nothing here asserts; the numbers are noisy on a shared machine.
 """
@@ -156,7 +157,7 @@ def fake_captcha(name: str, latency: float) -> Service:
     return Service(name, argv, {}, port, ready_path=None)
 
 
-def widget_server(name: str, database_url: str, captcha: Service) -> Service:
+def widget_server(name: str, database_url: str, captcha: Service, **settings: str) -> Service:
     port = free_port()
     env = {
         "FEEDBACKWIDGET_DATABASE_URL": database_url,
@@ -169,6 +170,7 @@ def widget_server(name: str, database_url: str, captcha: Service) -> Service:
         "FEEDBACKWIDGET_ALLOWED_ORIGINS": ORIGIN,
         "FEEDBACKWIDGET_RATE_LIMIT": "1000000000/second",  # the limiter still runs on every vote
         "FEEDBACKWIDGET_TRUSTED_PROXIES": "127.0.0.1",  # wrk plays a proxy for many readers
+        **{"FEEDBACKWIDGET_" + key.upper(): value for key, value in settings.items()},
     }
     argv = [PYTHON, "-m", "feedbackwidget.cli", "serve", "--port", str(port), "--log-level", "warning"]
     return Service(name, argv, env, port, ready_path="/healthz")
@@ -225,7 +227,32 @@ def scenarios(slow_connections: int, widget_etag: str) -> list[Scenario]:
             "vote_pg", "vote POST, PostgreSQL, siteverify at once", "postgres", "/api/v1/votes", "vote.lua",
             args=vote_args, standin="captcha0", target_ratio=0.10, p99_target_ms=50,
         ),
+        # --metrics: the same paths on a server that records metrics (METRICS_TOKEN set), same store
+        Scenario(
+            "article_m", "GET /api/v1/articles/{id}, metrics on", "sqlite_metrics", "/api/v1/articles/bench-0",
+            "articles.lua", args=lambda tag: [str(ARTICLES), ORIGIN],
+        ),
+        Scenario(
+            "vote_m", "vote POST, SQLite, metrics on", "sqlite_metrics", "/api/v1/votes", "vote.lua",
+            args=vote_args, standin="captcha0",
+        ),
     ]
+
+
+#: With --metrics: each path recording metrics, and the same path without, in the same run.
+METRICS_PAIRS = (("article_m", "article"), ("vote_m", "vote"))
+
+
+def metrics_overhead(summary: dict[str, dict[str, Any]]) -> str:
+    """Each path with metrics against the same path without, same run: req/s and CPU per request."""
+    lines = []
+    for on, off in METRICS_PAIRS:
+        if on in summary and off in summary:
+            rps = summary[on]["rps"] / summary[off]["rps"]
+            cpu = summary[on]["server_cpu_us"] / summary[off]["server_cpu_us"]
+            summary[on]["metrics_ratio"] = {"rps": rps, "server_cpu_us": cpu}
+            lines.append(f"metrics on/off, {off:<8} req/s ratio {rps:.3f}   server µs/req ratio {cpu:.3f}")
+    return "\n".join(lines)
 
 
 def probe(scenario: Scenario, service: Service) -> None:
@@ -521,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--export-rows", type=int, default=1_000_000)
     parser.add_argument("--seed-votes", type=int, default=20_000, help="votes stored before the read benchmark")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and databases")
+    parser.add_argument("--metrics", action="store_true",
+                        help="also run the vote and read paths on a server recording metrics (article_m, vote_m)")
     args = parser.parse_args(argv)
 
     for tool, why in (("wrk", "the load generator (Debian package wrk)"),):
@@ -535,6 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     want = set(args.only.split(",")) if args.only else None
+    if args.metrics and want is not None:
+        want |= {"article", "vote", "article_m", "vote_m"}
     use_pg = not args.no_postgres and postgres_available() and (want is None or "vote_pg" in want)
     if want is not None:
         want.add("bare")  # ratios need the yardstick in the same run
@@ -564,6 +595,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         services["sqlite_slow"] = widget_server(
             "sqlite_slow", f"sqlite:///{work / 'bench-slow.db'}", services["captcha50"]
         )
+        if args.metrics:  # the same SQLite file: the two servers are never loaded at once
+            services["sqlite_metrics"] = widget_server(
+                "sqlite_metrics", sqlite_url, services["captcha0"], metrics_token="bench-" + secrets.token_hex(16)
+            )
         if use_pg:
             pg_url, pg_name = scratch_database(args.postgres)
             services["postgres"] = widget_server("postgres", pg_url, services["captcha0"])
@@ -574,6 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         specs = scenarios(args.slow_connections, widget_etag(services["sqlite"]))
         chosen = [s for s in specs if (want is None or s.key in want) and s.service in services]
+        # a path with metrics runs right after the same path without (the store has grown alike)
+        chosen = [s for s in chosen if s.key not in {on for on, _ in METRICS_PAIRS}]
+        for on, off in METRICS_PAIRS:
+            at = next((i for i, s in enumerate(chosen) if s.key == off), None)
+            if at is not None and "sqlite_metrics" in services:
+                chosen.insert(at + 1, next(s for s in specs if s.key == on))
         for spec in chosen:
             probe(spec, services[spec.service])
         by_key = {s.key: s for s in chosen}
@@ -615,6 +656,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summary = {key: summarise(key, runs) for key, runs in rounds.items()}
     text = table(summary, by_key) if summary else ""
+    if args.metrics:
+        text += "\n" + metrics_overhead(summary)
     print()
     print(text)
     if export_result is not None:

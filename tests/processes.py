@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import free_port
+from .helpers import EXPORT_TOKEN, SECRET, free_port
 
 REQUIRE_TOOLS = os.environ.get("FEEDBACKWIDGET_REQUIRE_POSTGRES") == "1"
 
@@ -125,3 +125,17 @@ class ServeProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve_env(verify_env: dict[str, str], database: str, **settings: str) -> dict[str, str]:
+    """The environment of a ``serve`` process: ``verify_env`` (``FakeHCaptcha.env()``), the
+    store at ``database``, the test secret and export token, and more settings by lower-case
+    name (``metrics_token="…"`` is ``FEEDBACKWIDGET_METRICS_TOKEN``)."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        **verify_env,
+        "FEEDBACKWIDGET_DATABASE_URL": database,
+        "FEEDBACKWIDGET_SECRET_KEY": SECRET,
+        "FEEDBACKWIDGET_EXPORT_TOKEN": EXPORT_TOKEN,
+        **{"FEEDBACKWIDGET_" + name.upper(): value for name, value in settings.items()},
+    }

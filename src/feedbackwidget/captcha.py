@@ -18,6 +18,7 @@ import aiohttp
 
 from .config_values import matches_host
 from .errors import CaptchaFailed, CaptchaUnavailable
+from .metrics import OFF, Metrics
 
 log = logging.getLogger("feedbackwidget.captcha")
 
@@ -74,9 +75,15 @@ class CaptchaVerifier:
     """
 
     def __init__(
-        self, provider: Provider, *, session: aiohttp.ClientSession | None = None, connections: int = 1024
+        self,
+        provider: Provider,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        connections: int = 1024,
+        metrics: Metrics = OFF,
     ) -> None:
         self.provider = provider
+        self._metrics = metrics
         self._session = session
         self._own_session = session is None
         self._connections = connections
@@ -100,7 +107,21 @@ class CaptchaVerifier:
             self._session = None
 
     async def verify(self, token: str, remote_ip: str | None = None) -> None:
-        """Return when the answer is good; raise CaptchaFailed or CaptchaUnavailable."""
+        """Return when the answer is good; raise CaptchaFailed or CaptchaUnavailable. Each call
+        that reached siteverify is timed and counted by outcome in the metrics."""
+        start = time.perf_counter()
+        outcome = "unavailable"
+        try:
+            await self._verify(token, remote_ip)
+            outcome = "success"
+        except CaptchaFailed:
+            outcome = "failed"
+            raise
+        finally:
+            if self._metrics.enabled and self.provider.secret and self.provider.sitekey:
+                self._metrics.siteverify(outcome, time.perf_counter() - start)
+
+    async def _verify(self, token: str, remote_ip: str | None) -> None:
         p = self.provider
         if not p.secret or not p.sitekey:
             raise CaptchaUnavailable("The captcha is not configured on this server; nothing was stored.",

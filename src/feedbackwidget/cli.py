@@ -11,14 +11,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import logging.config
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 import uvicorn
 
-from . import backup, export, retention
+from . import backup, export, logs, retention
 from .app import FeedbackWidget
 from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
@@ -70,17 +73,48 @@ def server_options(settings: Settings, *, host: str, port: int) -> dict[str, Any
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if settings.log_format == "json":  # from the first line on, not only once uvicorn starts
+        logging.config.dictConfig(logs.log_config(args.log_level))
     if args.database_url:
         os.environ[PREFIX + "DATABASE_URL"] = args.database_url  # worker processes read it
     with _one_line():
         asyncio.run(_migrate(settings.database_url))
     options = server_options(settings, host=args.host, port=args.port)
     options.update(access_log=args.access_log, log_level=args.log_level)
+    if settings.log_format == "json":
+        options["log_config"] = logs.log_config(args.log_level)
     if args.workers > 1:
-        uvicorn.run("feedbackwidget.cli:app_from_env", factory=True, workers=args.workers, **options)
+        with _metrics_dir():
+            uvicorn.run("feedbackwidget.cli:app_from_env", factory=True, workers=args.workers, **options)
+    elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one worker, in the operator's folder
+        with _metrics_dir():
+            uvicorn.run(FeedbackWidget(settings), **options)
     else:
         uvicorn.run(FeedbackWidget(settings), **options)
     return 0
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """Where the workers of one ``serve`` keep their metrics (prometheus-client's multi-process
+    mode, which every worker turns on at import when PROMETHEUS_MULTIPROC_DIR is set): the
+    operator's folder, emptied of a previous run's files (they would be summed in), or a
+    temporary one removed when the server stops."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.remove(os.path.join(given, name))
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="feedbackwidget-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _migrate(url: str) -> None:

@@ -29,7 +29,7 @@ PREFIX = "FEEDBACKWIDGET_"
 MAX_REASONS = 12
 #: Settings whose values are never shown (repr, logs, errors).
 SECRETS = frozenset({"secret_key", "secret_key_fallbacks", "hcaptcha_secret", "export_token", "redis_url",
-                     "database_url", "webhook_secrets", "webhook_urls"})
+                     "database_url", "webhook_secrets", "webhook_urls", "metrics_token"})
 
 __all__ = ["MAX_REASONS", "PREFIX", "RateLimit", "Settings"]
 
@@ -104,6 +104,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "retain_refusals_days": parse.days,
     "retain_reasons_days": parse.days,
     "demo": parse.flag,
+    "metrics_token": _optional,
+    "log_format": parse.log_format,
     # Webhooks (webhooks/): where, signed how, and which events.
     "webhook_urls": lambda v: _unique(parse.webhook_url(u) for u in parse.items(v)),
     "webhook_secrets": lambda v: _unique(parse.webhook_secret(k) for k in parse.items(v)),
@@ -152,6 +154,10 @@ class Settings:
     retain_refusals_days: int | None
     retain_reasons_days: int | None
     demo: bool
+    #: Bearer token for GET /metrics; unset: no figures are recorded and /metrics answers 401.
+    metrics_token: str | None
+    #: ``text`` (default) or ``json``: one JSON object per log line (``serve`` and ``demo``).
+    log_format: str
     webhook_urls: tuple[str, ...]
     webhook_secrets: tuple[str, ...]
     webhook_allowed_hosts: tuple[str, ...]
@@ -193,6 +199,8 @@ class Settings:
         retain_refusals_days: int | str | None = None,
         retain_reasons_days: int | str | None = None,
         demo: bool | str = False,
+        metrics_token: str | None = None,
+        log_format: str = "text",
         webhook_urls: str | Iterable[str] | None = None,
         webhook_secrets: str | Iterable[str] | None = None,
         webhook_allowed_hosts: str | Iterable[str] | None = None,

@@ -253,6 +253,18 @@ class RateLimit:
         return f"{self.count}/{self.period:g}s"
 
 
+#: How log lines are written: readable text, or one JSON object per line for an aggregator.
+LOG_FORMATS = ("text", "json")
+
+
+def log_format(value: str) -> str:
+    """``text`` or ``json`` (any case)."""
+    text = str(value or "text").strip().lower()
+    if text not in LOG_FORMATS:
+        raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return text
+
+
 # -- webhooks (see webhooks/) ------------------------------------------------------
 
 WEBHOOK_FORMATS = ("standard", "slack")

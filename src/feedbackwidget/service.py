@@ -13,15 +13,16 @@ the operations below, never by hand in a handler.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import validate
+from . import export, logs, validate
 from .captcha import CaptchaVerifier
 from .config import Settings
 from .errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
 from .limiter import Limiter
+from .metrics import OFF, Metrics, export_records
 from .refusals import KINDS as REFUSAL_KINDS
 from .refusals import RefusalFlusher, Refusals
 from .sentiment import sentiment_object
@@ -60,6 +61,8 @@ class Voted:
     token: str
     tally: Tally
     return_to: str | None
+    #: ``cast`` (a first vote), ``changed`` (a change of mind) or ``unchanged`` (the same vote again).
+    outcome: str = "cast"
 
 
 class VoteService:
@@ -76,6 +79,7 @@ class VoteService:
         clock: Callable[[], dt.datetime],
         secret: Callable[[], bytes],
         webhooks: Worker | None = None,
+        metrics: Metrics = OFF,
     ) -> None:
         self.settings = settings
         self.webhooks = webhooks
@@ -85,8 +89,9 @@ class VoteService:
         self.limiter = limiter
         self.clock = clock
         self._secret = secret
-        self.refusals = RefusalFlusher(Refusals(), store.add_refusals)
-        self.tallies = TallyCache()
+        self.metrics = metrics
+        self.refusals = RefusalFlusher(Refusals(), lambda rows: metrics.store("add_refusals", store.add_refusals(rows)))
+        self.tallies = TallyCache(metrics=metrics)
 
     # -- who is asking --------------------------------------------------------------
 
@@ -118,17 +123,26 @@ class VoteService:
 
         Order: origin → fields → rate limit → captcha → store → tally cache. A refusal of one
         of :data:`~feedbackwidget.refusals.KINDS` is counted (and written) before it is raised.
+        Every attempt's outcome is recorded in the metrics (``cast``, ``changed``, ``unchanged``
+        or the error code).
         """
         fields: Fields = {}
         try:
             if not caller.origin_allowed:
                 raise ForbiddenOrigin()
             fields = await read()
-            return await self._cast(caller, fields)
+            voted = await self._cast(caller, fields)
         except FeedbackError as error:
+            article = _article_or_none(fields)
+            self.metrics.vote(error.code)
+            logs.event("vote", article, error.code)
             if error.code in REFUSAL_KINDS:
-                await self.refusals.written(self.refusals.count(_article_or_none(fields), error.code))
+                self.metrics.refusal(error.code)
+                await self.refusals.written(self.refusals.count(article, error.code))
             raise
+        self.metrics.vote(voted.outcome)
+        logs.event("vote", voted.article_id, voted.outcome)
+        return voted
 
     async def _cast(self, caller: Caller, fields: Fields) -> Voted:
         article_id = validate.article_id(fields.get("article_id"))
@@ -148,7 +162,7 @@ class VoteService:
         at = self.clock()
         # Webhook messages the vote causes are written in the vote's own transaction.
         alerts = self.webhooks.alerts(at) if self.webhooks is not None else None
-        result = await self.store.cast(
+        result = await self.metrics.store("cast", self.store.cast(
             Cast(
                 article_id=article_id,
                 voter=self.voter_key(reader),
@@ -159,25 +173,41 @@ class VoteService:
                 title_trusted=vouched is not None and title is not None,
             ),
             alerts,
-        )
+        ))
         if alerts is not None and alerts.produced:
             alerts.wake()
         self.tallies.forget(article_id)
-        return Voted(article_id, vote, result.changed, reader.current, result.tally, return_to)
+        outcome = "unchanged" if not result.changed else "cast" if result.previous is None else "changed"
+        return Voted(article_id, vote, result.changed, reader.current, result.tally, return_to, outcome)
 
     async def withdraw(self, caller: Caller, article_id: str) -> Tally:
         """Remove the reader's vote on ``article_id``; NotFound when they have none."""
-        voter = self._voter(caller)
-        tally = await self.store.withdraw(validate.article_id(article_id), voter, self.clock())
-        self.tallies.forget(article_id)
-        if tally is None:
-            raise NotFound("You have no vote on this article.")
+        try:
+            voter = self._voter(caller)
+            aid = validate.article_id(article_id)
+            tally = await self.metrics.store("withdraw", self.store.withdraw(aid, voter, self.clock()))
+            self.tallies.forget(article_id)
+            if tally is None:
+                raise NotFound("You have no vote on this article.")
+        except FeedbackError as error:
+            self.metrics.withdrawal("withdraw", error.code)
+            logs.event("withdraw", article_id, error.code)
+            raise
+        self.metrics.withdrawal("withdraw", "ok")
+        logs.event("withdraw", article_id, "ok")
         return tally
 
     async def erase(self, caller: Caller) -> list[ArticleId]:
         """Remove every vote of the reader; the articles whose tallies moved."""
-        articles = await self.store.erase(self._voter(caller), self.clock())
+        try:
+            articles = await self.metrics.store("erase", self.store.erase(self._voter(caller), self.clock()))
+        except FeedbackError as error:
+            self.metrics.withdrawal("erase", error.code)
+            logs.event("erase", None, error.code)
+            raise
         self.tallies.forget(*articles)
+        self.metrics.withdrawal("erase", "ok")
+        logs.event("erase", None, "ok")
         return articles
 
     async def give_reason(self, caller: Caller, read: Callable[[], Awaitable[Fields]]) -> tuple[str, str, str | None]:
@@ -188,7 +218,8 @@ class VoteService:
         article_id = validate.article_id(fields.get("article_id"))
         reason = validate.reason(fields.get("reason"), self.settings.reasons)
         text = validate.reason_text(fields.get("text"), self.settings.reason_text)
-        if not await self.store.set_reason(article_id, voter, reason, text, self.clock()):
+        stored = self.store.set_reason(article_id, voter, reason, text, self.clock())
+        if not await self.metrics.store("set_reason", stored):
             raise NotFound('You have no "No" vote on this article to give a reason for.')
         return article_id, reason, text
 
@@ -202,11 +233,24 @@ class VoteService:
     # -- reads ----------------------------------------------------------------------
 
     async def tally(self, article_id: str) -> Tally:
-        return await self.store.tally(validate.article_id(article_id))
+        return await self.metrics.store("tally", self.store.tally(validate.article_id(article_id)))
 
     async def own_vote(self, article_id: str, reader: VoterToken | None) -> Vote | None:
         """The reader's own vote on ``article_id`` (None for no reader or no vote)."""
-        return None if reader is None else await self.store.vote_of(article_id, self.voter_key(reader))
+        if reader is None:
+            return None
+        return await self.metrics.store("vote_of", self.store.vote_of(article_id, self.voter_key(reader)))
+
+    async def export(self, query: export.ExportQuery) -> AsyncIterator[bytes]:
+        """The bytes of an export (:func:`feedbackwidget.export.encoded`), its rows counted in the
+        metrics as they go out."""
+        self.metrics.export(query.kind, query.format)
+        header = 1 if query.format == "csv" else 0  # the CSV header line is no row
+        async for chunk in export.encoded(self.store, query):
+            if self.metrics.enabled:
+                self.metrics.export_rows(query.kind, query.format, export_records(query.format, chunk) - header)
+                header = 0
+            yield chunk
 
     # -- the dashboard ----------------------------------------------------------------
 
@@ -224,7 +268,7 @@ class VoteService:
 
     async def healthy(self) -> str | None:
         """None when votes can be taken; else why not (the store's failure is raised)."""
-        await self.store.ping()
+        await self.metrics.store("ping", self.store.ping())
         return self.verifier.trouble
 
 

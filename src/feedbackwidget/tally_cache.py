@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .metrics import OFF, Metrics
+
 #: How stale an anonymous tally may be, in seconds (the servers of one site may each hold one).
 TALLY_TTL = 1.0
 #: Entries per event loop at most (about 1 KiB each with a language bundle); emptied when full.
@@ -21,21 +23,22 @@ TALLY_CACHE_SIZE = 20_000
 class TallyCache:
     """Ready answers keyed by (article, language); values are opaque to the cache."""
 
-    def __init__(self, ttl: float = TALLY_TTL, size: int = TALLY_CACHE_SIZE) -> None:
+    def __init__(self, ttl: float = TALLY_TTL, size: int = TALLY_CACHE_SIZE, *, metrics: Metrics = OFF) -> None:
         self.ttl, self.size = ttl, size
+        self._metrics = metrics
         self._entries: dict[str, dict[str | None, tuple[float, Any]]] = {}
         self._count = 0
         #: Bumped on every local change of a tally; a read that overlapped one is not kept.
         self.changes = 0
 
     def get(self, article_id: str, lang: str | None) -> Any:
-        """The answer at most ``ttl`` seconds old, or None."""
+        """The answer at most ``ttl`` seconds old, or None (each call is a hit or a miss in the metrics)."""
         entries = self._entries.get(article_id)
-        if entries is None:
-            return None
-        entry = entries.get(lang)
+        entry = None if entries is None else entries.get(lang)
         if entry is None or entry[0] <= time.monotonic():
+            self._metrics.tally_cache(False)
             return None
+        self._metrics.tally_cache(True)
         return entry[1]
 
     def put(self, article_id: str, lang: str | None, value: Any, changes: int) -> None:

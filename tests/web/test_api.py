@@ -471,3 +471,24 @@ def test_no_cors_headers_for_a_forbidden_origin(client: TestClient) -> None:
 def test_cookie_is_secure_behind_an_https_public_url(make_settings: Callable[..., Settings]) -> None:
     with TestClient(FeedbackWidget(make_settings(public_url="https://feedback.example"))) as c:
         assert "secure" in c.post(VOTES, json=vote_body("sc")).headers["set-cookie"].lower()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/articles/a%0Ab"),
+        ("GET", "/embed/a%0Ab"),
+        ("DELETE", "/api/v1/votes/a%0Ab"),
+        ("GET", "/admin/articles/a%0Ab"),
+        ("GET", "/api/v1/articles/%0A"),
+        ("GET", "/api/v1/articles/%0Ax"),
+    ],
+)
+def test_a_line_end_in_an_article_path_is_a_bad_article_id_not_an_unknown_route(
+    client: TestClient, method: str, path: str
+) -> None:
+    """Found by schemathesis: the router's path pattern stopped at a line end, so these were 404."""
+    voter = client.post("/api/v1/votes", json=vote_body("line-end", "up")).json()["voter"]
+    headers = {"X-Feedback-Voter": voter, "Authorization": f"Bearer {EXPORT_TOKEN}"}
+    r = client.request(method, path, headers=headers)
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_request")

@@ -108,7 +108,7 @@ def test_hot_routes_work_under_a_mount_with_path_parameters(mounted: TestClient)
         ("HEAD", "/widget.js", 200),
         ("POST", "/widget.js", 405),
         ("GET", "/api/v1/articles/", 400),
-        ("GET", "/api/v1/articles/a%0Ab", 404),
+        ("GET", "/api/v1/articles/a%0Ab", 400),  # a bad article id, as %09 is (was a 404)
         ("GET", "/api/v1/articles/a%09b", 400),
         ("GET", "/api/v1/articles/a/b", 200),
         ("GET", "/api/v1/votesx", 404),

@@ -132,7 +132,10 @@ async def _form(request: Request) -> dict[str, str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidRequest("The form is not UTF-8.") from None
-    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10))
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10))
+    except ValueError:  # more than max_num_fields fields (found by schemathesis: it was a 500)
+        raise InvalidRequest("The form has too many fields.") from None
 
 
 def _set_session(request: Request, response: Response, value: str) -> None:

@@ -19,6 +19,7 @@ from ..captcha import CaptchaVerifier, Provider
 from ..config import Settings
 from ..errors import StoreUnavailable
 from ..limiter import Limiter
+from ..metrics import OFF, Metrics
 from ..retention import Policy, Sweeper
 from ..service import VoteService
 from ..store import Store
@@ -48,6 +49,8 @@ class Runtime:
         self.store = store
         self.templates = templates
         self.limiter = limiter
+        #: Figures for GET /metrics: recorded only when someone may read them (METRICS_TOKEN).
+        self.metrics = Metrics() if settings.metrics_token else OFF
         self.verifier = CaptchaVerifier(
             Provider(
                 verify_url=settings.hcaptcha_verify_url,
@@ -57,12 +60,14 @@ class Runtime:
                 allowed_hostnames=settings.allowed_hostnames,
             ),
             session=http_session,
+            metrics=self.metrics,
         )
         self._secret: bytes | None = None
         #: Webhook deliveries of this event loop (None when no WEBHOOK_URLS are set).
-        self.webhooks = Worker(settings, store, clock) if settings.webhook_urls else None
+        self.webhooks = Worker(settings, store, clock, metrics=self.metrics) if settings.webhook_urls else None
         self.service = VoteService(
-            settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks
+            settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks,
+            metrics=self.metrics,
         )
         #: Retention in the background (a no-op without RETAIN_* settings); one server per interval sweeps.
         self.sweeper = Sweeper(store, Policy.from_settings(settings), clock)
@@ -79,8 +84,10 @@ class Runtime:
         except BaseException:
             await self.store.close()
             raise
+        self.metrics.worker(+1)
 
     async def close(self) -> None:
+        self.metrics.worker(-1)
         await self.sweeper.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()

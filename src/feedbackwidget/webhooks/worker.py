@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ..config import Settings
+from ..metrics import OFF, Metrics
 from ..store import Store
 from ..store.outbox import AlertState, Delivery, OutboxMessage
 from ..types import Tally
@@ -62,8 +63,11 @@ class CastAlerts:
 class Worker:
     """Delivers the outbox of ``store`` (see module docstring). ``clock`` gives "now" in UTC."""
 
-    def __init__(self, settings: Settings, store: Store, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, clock: Callable[[], dt.datetime], *, metrics: Metrics = OFF
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.rules = Rules.from_settings(settings)
@@ -146,15 +150,19 @@ class Worker:
             await self.store.enqueue(messages)
 
     async def deliver(self, delivery: Delivery) -> None:
-        """One attempt at one message, and its outcome recorded."""
+        """One attempt at one message, and its outcome recorded (in the store and the metrics)."""
+        start = time.perf_counter()
         status, error, permanent = await self._attempt(delivery)
+        seconds = time.perf_counter() - start
         host = urlsplit(delivery.endpoint).hostname
         if status is not None and 200 <= status < 300:
+            self.metrics.webhook("delivered", seconds)
             await self.store.settle(delivery.id, self.owner, delivered=True, status=status, error=None, retry_in=None)
             return
         retry_in = None if permanent or delivery.attempt >= self.settings.webhook_max_attempts else self.backoff(
             delivery.attempt
         )
+        self.metrics.webhook("failed" if retry_in is None else "retry", seconds)
         log.info("webhook %s to %s: attempt %d failed (%s)", delivery.message_id, host, delivery.attempt, error)
         await self.store.settle(
             delivery.id, self.owner, delivered=False, status=status, error=error, retry_in=retry_in
