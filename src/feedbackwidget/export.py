@@ -35,6 +35,7 @@ from .errors import InvalidRequest
 from .formulas import needs_prefix
 from .sentiment import share_up, wilson_lower
 from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
+from .store.rollups import local_days
 from .types import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
 
 MEDIA_TYPES = {
@@ -144,13 +145,12 @@ class ExportQuery:
 def rows(store: Store, query: ExportQuery) -> AsyncIterator[Sequence[Row]]:
     """The batches of rows ``query`` asks for.
 
-    ``daily`` in a time zone other than UTC is computed here from the event
-    history (votes cast or changed to each value, counted on the local day);
-    everything else comes straight from the store.
+    ``daily`` in a time zone other than UTC is regrouped from the store's hour
+    rollups into local days (votes cast or changed to each value, counted on the
+    local day; store/rollups.py); everything else comes straight from the store.
     """
     if query.kind == "daily" and query.tz is not None and query.tz.key not in ("UTC", "Etc/UTC"):
-        events = store.export("events", since=query.since, until=query.until)
-        return daily_from_events(events, query.tz)
+        return local_days(store, query.tz, query.since, query.until, BATCH_ROWS)
     return store.export(query.kind, since=query.since, until=query.until, after=query.after)
 
 
@@ -275,8 +275,42 @@ async def _body(kind: ExportKind, fmt: ExportFormat, batches: AsyncIterator[Sequ
             yield chunk
 
 
+_CSV_QUOTED = re.compile('[,"\r\n]')  # what makes csv.writer quote a cell
+
+
+def encode_daily(fmt: ExportFormat, batch: Sequence[Row]) -> bytes:
+    """``kind=daily`` lines, byte for byte what ``encode_csv``/``encode_ndjson`` write for the same
+    rows (tests/test_export_daily.py), at a fraction of the cost: only ``article_id`` is text,
+    and rows of one day share its text."""
+    lines = []
+    last_day, day = None, ""
+    for row in batch:
+        if row["day"] is not last_day:
+            last_day = row["day"]
+            day = _plain(last_day)
+        article = row["article_id"]
+        if fmt == "csv":
+            if needs_prefix(article):
+                article = "'" + article
+            if _CSV_QUOTED.search(article):
+                article = '"' + article.replace('"', '""') + '"'
+            lines.append("%s,%s,%d,%d\r\n" % (day, article, row["up"], row["down"]))  # noqa: UP031
+        else:
+            article = json.dumps(article, ensure_ascii=False)
+            lines.append('{"day":"%s","article_id":%s,"up":%d,"down":%d}\n' % (day, article, row["up"], row["down"]))  # noqa: UP031
+    return "".join(lines).encode()
+
+
+async def _daily_lines(fmt: ExportFormat, batches: AsyncIterator[Sequence[Row]]) -> AsyncIterator[bytes]:
+    async for batch in batches:
+        if batch:
+            yield encode_daily(fmt, batch)
+
+
 def _lines(store: Store, query: ExportQuery) -> AsyncIterator[bytes]:
     """The export without its header: written by the store when it can (TextExport), else encoded here."""
+    if query.kind == "daily":
+        return _daily_lines(query.format, rows(store, query))
     if query.kind in TEXT_KINDS and isinstance(store, TextExport):
         text = store.export_text(query.kind, query.format, since=query.since, until=query.until, after=query.after)
         if text is not None:

@@ -128,7 +128,11 @@ class Store(Outbox, Protocol):
 
     async def vote_of(self, article_id: ArticleId, voter: VoterKey) -> Vote | None: ...
 
-    async def articles(self, order: ArticleOrder, limit: int, offset: int) -> list[ArticleSummary]: ...
+    async def articles(
+        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None
+    ) -> list[ArticleSummary]:
+        """One page of articles in ``order``, served by an index: ``offset`` rows skipped, or (keyset)
+        starting just after article ``after``'s place in that order (none when it is unknown)."""
 
     def export(
         self,
@@ -151,8 +155,30 @@ class Store(Outbox, Protocol):
     async def daily(
         self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
     ) -> list[Row]:
-        """Rows ``day, article_id, up, down`` (UTC days) from the event history:
-        votes cast or changed to each value that day."""
+        """Rows ``day, article_id, up, down`` (UTC days): votes cast or changed to each value that
+        day, counted from events at ``since <= at < until``. Whole days come from the rollups; a
+        day the range covers only in part, from its events (store/rollups.py)."""
+
+    # -- rollups: what pages read instead of the event history (store/*rollups.py) --------
+
+    async def site_totals(self) -> Tally:
+        """The whole site's current up and down votes (``article_id`` ""): the Bayesian prior's input."""
+
+    async def site_daily(self, start: dt.date, end: dt.date) -> list[Row]:
+        """Rows ``day, up, down`` for UTC days ``start <= day < end`` with any vote, all articles summed."""
+
+    async def daily_of(
+        self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
+    ) -> list[Row]:
+        """Rows ``day, article_id, up, down`` of these articles for UTC days ``start <= day < end``,
+        ordered by day then article id (days without votes have no row). With ``size`` > 1 each
+        row sums ``size`` consecutive days from ``start`` on, and ``day`` is the first of them
+        (a sparkline of two years needs ~100 points, not 730)."""
+
+    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
+        """Rows ``article_id, up, down``: votes cast or changed to each value at ``since <= at < until``
+        (one local day of a ``tz=`` export), by article id, articles with none left out: whole UTC
+        hours from the hour rollup, the partial hours at either end from their events."""
 
     async def versions(self, article_id: ArticleId) -> list[Row]:
         """Current votes of one article split by revision: ``article_version, up, down``."""

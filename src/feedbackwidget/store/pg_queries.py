@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..formulas import sql_needs_prefix
-from ..types import ArticleId, ArticleOrder, ExportFormat, ExportKind
+from ..types import ArticleId, ExportFormat, ExportKind
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TEXT_KINDS, TIME_COLUMNS, WORD_COLUMNS, Row
 
 T = TypeVar("T")
@@ -72,13 +72,6 @@ LEFT JOIN (
     FROM fw_counters GROUP BY article_id
 ) c USING (article_id)
 """
-_ORDERS: dict[str, str] = {
-    "wilson": "fw_wilson(coalesce(c.up, 0)::bigint, coalesce(c.down, 0)::bigint) DESC, "
-    "coalesce(c.up + c.down, 0) DESC, a.article_id",
-    "total": "coalesce(c.up + c.down, 0) DESC, a.article_id",
-    "recent": "c.last_vote_at DESC NULLS LAST, a.article_id",
-}
-
 
 # One article's summary: the same columns as a listing row.
 ARTICLE = """
@@ -117,10 +110,6 @@ GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 ON CONFLICT (day, article_id, kind) DO UPDATE SET count = r.count + excluded.count
 """
-
-
-def articles_sql(order: ArticleOrder) -> str:
-    return f"{_ARTICLES} ORDER BY {_ORDERS[order]} LIMIT $1 OFFSET $2"
 
 
 def _range(

@@ -8,6 +8,8 @@ in the SQLite store.
 
 from __future__ import annotations
 
+from .pg_rollups import migration as rollups_migration
+
 #: Advisory lock namespace ("FWDG") and the locks in it (see postgres.py for their use).
 LOCK_NS = 0x46574447
 LOCK_MIGRATE = 1
@@ -216,10 +218,9 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $$;
     """,
-    # 5: reserved for the rollups branch (daily rollups); replaced by its migration when merged.
-    """
-    SELECT 1;
-    """,
+    # 5: rollups (daily, hourly, site-wide) and the listing's sort keys, folded in from the
+    #    events after the vote's transaction (pg_rollups.py says why), built here for what is stored.
+    rollups_migration(LOCK_NS, LOCK_EVENTS),
     # 6: the webhook outbox (see store/outbox.py), written in the transaction of the vote that
     #    caused each message. A claim moves next_at to the end of its lease; servers claim with
     #    FOR UPDATE SKIP LOCKED, so they never wait for each other nor take the same row.

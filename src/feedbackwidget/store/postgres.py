@@ -36,7 +36,6 @@ import asyncpg
 from ..errors import ConfigError, StoreUnavailable
 from ..types import (
     ArticleId,
-    ArticleOrder,
     ArticleSummary,
     Cast,
     CastResult,
@@ -63,6 +62,7 @@ from .pg_connection import (
 from .pg_outbox import CAST_AND_STATE, LOCK_STATE, SAVE_STATE_AND_SEND, PgOutbox, message_columns
 from .pg_pooler import Connector, snapshot_batches
 from .pg_retention import RetentionQueries
+from .pg_rollups import RollupQueries
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
 _EXPORT_BATCH = 1000
@@ -80,7 +80,7 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-class PostgresStore(PgOutbox, RetentionQueries):
+class PostgresStore(RollupQueries, PgOutbox, RetentionQueries):
     """The store for several app servers sharing one PostgreSQL database.
 
     ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not
@@ -89,6 +89,8 @@ class PostgresStore(PgOutbox, RetentionQueries):
     how many rows each article's counters are spread over; ``pooler`` (auto, on,
     off) whether a connection pooler sits in between (see pg_pooler.py). The
     timeouts are seconds: connecting, one statement, a transaction left idle.
+    ``rollup_interval`` is how often (seconds) this server folds new events into
+    the rollups (pg_rollups.py); 0 folds only before reads.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class PostgresStore(PgOutbox, RetentionQueries):
         connect_timeout: float = 5.0,
         command_timeout: float = 15.0,
         idle_timeout: float = 60.0,
+        rollup_interval: float = 1.0,
     ) -> None:
         if url.startswith("postgres://"):
             url = "postgresql://" + url.removeprefix("postgres://")
@@ -121,6 +124,10 @@ class PostgresStore(PgOutbox, RetentionQueries):
         self._secret: bytes | None = None
         self._last_prune = 0.0
         self._begin_write = f"BEGIN; SELECT pg_advisory_xact_lock_shared({LOCK_NS}, {LOCK_EVENTS})"
+        self.rollup_interval = rollup_interval
+        self._rollup_dirty = True
+        self._rollup_at = 0.0
+        self._rollup_task = None
 
     def __repr__(self) -> str:  # never the DSN: it may hold a password
         return f"PostgresStore(pool_max={self.pool_max}, counter_slots={self.counter_slots})"
@@ -145,8 +152,10 @@ class PostgresStore(PgOutbox, RetentionQueries):
         except UNAVAILABLE as exc:
             raise unavailable(exc) from None
         self._pool = pool
+        self._start_folding()
 
     async def close(self) -> None:
+        await self._stop_folding()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -228,6 +237,9 @@ class PostgresStore(PgOutbox, RetentionQueries):
         async with self._connection() as conn:
             return await conn.fetchrow(sql, *args)
 
+    def _begin(self) -> str:
+        return self._connector.begin()
+
     def _slot(self) -> int:
         return random.randrange(self.counter_slots)  # noqa: S311 - spreading load, not a secret
 
@@ -251,16 +263,6 @@ class PostgresStore(PgOutbox, RetentionQueries):
     async def vote_of(self, article_id: ArticleId, voter: VoterKey) -> Vote | None:
         row = await self._fetchrow(q.VOTE_OF, article_id, voter)
         return row[0] if row else None
-
-    async def articles(self, order: ArticleOrder, limit: int, offset: int) -> list[ArticleSummary]:
-        rows = await self._fetch(q.articles_sql(order), limit, offset)
-        return [ArticleSummary(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
-
-    async def daily(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
-    ) -> list[Row]:
-        sql, params = q.daily_sql(article_id, since, until)
-        return [q.daily_row(r) for r in await self._fetch(sql, *params)]
 
     async def versions(self, article_id: ArticleId) -> list[Row]:
         rows = await self._fetch(q.VERSIONS, article_id)
@@ -293,6 +295,8 @@ class PostgresStore(PgOutbox, RetentionQueries):
         self, kind: ExportKind, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
         after: int | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
+        if kind == "daily":  # from the rollups (pg_rollups.py)
+            return self.daily_export(since, until)
         return self._export(kind, lambda high: q.export_query(kind, since, until, after, high))
 
     def export_text(
@@ -330,6 +334,7 @@ class PostgresStore(PgOutbox, RetentionQueries):
         if alerts is None:
             # One statement, so one transaction and one round trip (see fw_cast in pg_schema.py).
             changed, previous, up, down = await self._statement(q.CAST, *args)
+            self._rollup_dirty |= changed
             return CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
 
         async def work(conn: Any) -> CastResult:
@@ -342,6 +347,7 @@ class PostgresStore(PgOutbox, RetentionQueries):
             return result
 
         result: CastResult = await self._write(work)
+        self._rollup_dirty |= result.changed
         return result
 
     async def _alert(self, conn: Any, article_id: ArticleId, alerts: Alerts) -> None:
@@ -373,6 +379,7 @@ class PostgresStore(PgOutbox, RetentionQueries):
             return Tally(article_id, counts[0], counts[1])
 
         result: Tally | None = await self._write(work)
+        self._rollup_dirty |= result is not None
         return result
 
     async def _record_removal(
@@ -393,6 +400,7 @@ class PostgresStore(PgOutbox, RetentionQueries):
             return [r[0] for r in rows]
 
         result: list[ArticleId] = await self._write(work)
+        self._rollup_dirty |= bool(result)
         return result
 
     async def set_reason(

@@ -22,8 +22,6 @@ from typing import Any, TypeVar
 from ..errors import SchemaTooNew, StoreUnavailable
 from ..types import (
     ArticleId,
-    ArticleOrder,
-    ArticleSummary,
     Cast,
     CastResult,
     ExportFormat,
@@ -38,14 +36,12 @@ from .outbox import Alerts
 from .sqlite_feedback import FeedbackQueries
 from .sqlite_outbox import SQLiteOutbox, advance_alerts
 from .sqlite_retention import RetentionQueries
+from .sqlite_rollups import RollupQueries
 from .sqlite_schema import MIGRATIONS, VERSION
 from .sqlite_sql import (
     apply_cast,
     apply_withdraw,
-    daily_row,
-    daily_sql,
     export_query,
-    from_us,
     statements,
     text_query,
     to_us,
@@ -63,7 +59,7 @@ _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _GCRA_START = "(CASE WHEN tat > ?2 + ?4 THEN ?2 ELSE MAX(tat, ?2) END)"
 
 
-class SQLiteStore(FeedbackQueries, SQLiteOutbox, RetentionQueries):
+class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries):
     """The default store. ``path`` is a file path (``:memory:`` is not supported).
 
     ``busy_timeout`` is how long a write waits for another process's lock
@@ -205,35 +201,6 @@ class SQLiteStore(FeedbackQueries, SQLiteOutbox, RetentionQueries):
         row = self._point("SELECT vote FROM votes WHERE article_id = ? AND voter = ?", (article_id, voter))
         return row[0] if row else None
 
-    async def articles(self, order: ArticleOrder, limit: int, offset: int) -> list[ArticleSummary]:
-        by = {
-            "wilson": "wilson(up, down) DESC, up + down DESC, article_id",
-            "total": "up + down DESC, article_id",
-            "recent": "last_vote_at IS NULL, last_vote_at DESC, article_id",
-        }[order]
-        sql = (
-            "SELECT article_id, title, up, down, first_vote_at, last_vote_at FROM articles "
-            f"ORDER BY {by} LIMIT ? OFFSET ?"
-        )
-
-        def run(conn: sqlite3.Connection) -> list[ArticleSummary]:
-            return [
-                ArticleSummary(r[0], r[1], r[2], r[3], from_us(r[4]), from_us(r[5]))
-                for r in conn.execute(sql, (limit, offset))
-            ]
-
-        return await self._read(run)
-
-    async def daily(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
-    ) -> list[Row]:
-        sql, params = daily_sql(article_id, since, until)
-
-        def run(conn: sqlite3.Connection) -> list[Row]:
-            return [daily_row(r) for r in conn.execute(sql, params)]
-
-        return await self._read(run)
-
     async def versions(self, article_id: ArticleId) -> list[Row]:
         sql = (
             "SELECT article_version, SUM(vote = 'up'), SUM(vote = 'down') FROM votes "
@@ -253,6 +220,10 @@ class SQLiteStore(FeedbackQueries, SQLiteOutbox, RetentionQueries):
         until: dt.datetime | None = None,
         after: int | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
+        if kind == "daily":  # from the rollups (sqlite_rollups.py)
+            async for rows in self.daily_export(since, until, _EXPORT_BATCH):
+                yield rows
+            return
         sql, params, convert = export_query(kind, since, until, after)
         async for batch in self._stream(sql, params, lambda rows: [convert(r) for r in rows], _EXPORT_BATCH):
             yield batch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .sqlite_rollups import MIGRATION as ROLLUPS
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: votes, their history, per-article counters, rate-limit state, meta.
     """
@@ -63,10 +65,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (day, article_id, kind)
     ) WITHOUT ROWID;
     """,
-    # 3: reserved for the rollups branch (daily rollups); replaced by its migration when merged.
-    """
-    SELECT 1;
-    """,
+    # 3: rollups kept with the data (daily, hourly, site-wide) and the listing's sort keys.
+    ROLLUPS,
     # 4: the webhook outbox, written in the transaction of the vote that caused each message.
     #    A message is due while neither delivered nor failed and next_at has come; a claim
     #    moves next_at to the end of its lease, so a server that dies mid-delivery only

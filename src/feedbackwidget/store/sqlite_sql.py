@@ -16,6 +16,7 @@ from typing import Any
 from ..formulas import sql_needs_prefix
 from ..types import ArticleId, Cast, CastResult, ExportFormat, ExportKind, Tally, Vote, VoterKey
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TIME_COLUMNS, WORD_COLUMNS, Row
+from .rollups import wilson_sql
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -39,7 +40,18 @@ def from_us(us: int | None) -> dt.datetime | None:
 
 
 def statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """The statements of a script, split at the semicolons that end one (not those inside a trigger)."""
+    out: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                out.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        out.append(pending.strip())
+    return out
 
 
 def counts(conn: sqlite3.Connection, article_id: ArticleId) -> Tally:
@@ -84,15 +96,19 @@ def apply_cast(conn: sqlite3.Connection, cast: Cast) -> CastResult:
 
 #: The article row after a cast, in one statement: made on its first vote; its title set when
 #: the embed vouches for it (?7) or when it has none yet; counters moved and vote times kept
-#: only for a new or changed vote (?6). (SQLite checks CHECK constraints on the row to insert
-#: before it finds the conflict, so a change's negative step is kept out of VALUES; a new
-#: article's first vote never has one.)
-_ARTICLE_AFTER_CAST = """
-INSERT INTO articles (article_id, title, up, down, first_vote_at, last_vote_at)
-VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5)
+#: only for a new or changed vote (?6), and the listing's sort keys with them (sqlite_rollups.py).
+#: (SQLite checks CHECK constraints on the row to insert before it finds the conflict, so a
+#: change's negative step is kept out of VALUES; a new article's first vote never has one.)
+_ARTICLE_AFTER_CAST = f"""
+INSERT INTO articles (article_id, title, up, down, first_vote_at, last_vote_at, rank_wilson, rank_total, rank_recent)
+VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5,
+        -{wilson_sql("MAX(?3, 0)", "MAX(?4, 0)")}, -(MAX(?3, 0) + MAX(?4, 0)), -?5)
 ON CONFLICT (article_id) DO UPDATE SET
     up = up + ?3,
     down = down + ?4,
+    rank_wilson = -{wilson_sql("up + ?3", "down + ?4")},
+    rank_total = rank_total - ?3 - ?4,
+    rank_recent = CASE WHEN ?6 THEN -MAX(COALESCE(last_vote_at, 0), ?5) ELSE rank_recent END,
     last_vote_at = CASE WHEN ?6 THEN MAX(COALESCE(last_vote_at, 0), ?5) ELSE last_vote_at END,
     first_vote_at = CASE WHEN ?6 THEN COALESCE(first_vote_at, ?5) ELSE first_vote_at END,
     title = CASE WHEN ?2 IS NULL OR ?2 = '' THEN title
@@ -100,6 +116,12 @@ ON CONFLICT (article_id) DO UPDATE SET
                  ELSE title END
 RETURNING up, down
 """
+
+
+_ARTICLE_AFTER_WITHDRAW = (
+    f"UPDATE articles SET up = up - ?1, down = down - ?2, rank_wilson = -{wilson_sql('up - ?1', 'down - ?2')}, "
+    "rank_total = rank_total + 1 WHERE article_id = ?3"
+)
 
 
 def apply_withdraw(
@@ -113,7 +135,7 @@ def apply_withdraw(
     vote, version = row
     conn.execute("DELETE FROM votes WHERE article_id = ? AND voter = ?", (article_id, voter))
     conn.execute(
-        "UPDATE articles SET up = up - ?, down = down - ? WHERE article_id = ?",
+        _ARTICLE_AFTER_WITHDRAW,
         (int(vote == "up"), int(vote == "down"), article_id),
     )
     conn.execute(

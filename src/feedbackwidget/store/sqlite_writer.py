@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import queue
 import sqlite3
 import threading
@@ -18,7 +19,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..sentiment import wilson_lower
 from . import failures
 
 _BATCH = 256  # operations per group commit at most
@@ -35,7 +35,10 @@ def connect(path: str, *, readonly: bool = False, busy_timeout: float = 10.0) ->
     else:
         _enable_wal(conn, busy_timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
-    conn.create_function("wilson", 2, lambda up, down: wilson_lower(up, up + down), deterministic=True)
+    try:
+        conn.execute("SELECT sqrt(1.0)")
+    except sqlite3.OperationalError:  # an SQLite built without its math functions (rollups.wilson_sql needs it)
+        conn.create_function("sqrt", 1, math.sqrt, deterministic=True)
     return conn
 
 

@@ -30,6 +30,8 @@ from ..store.base import Row, Store
 from ..types import ORDERS, ArticleOrder
 
 PAGE_SIZE = 50
+#: Points of a sparkline at most: a longer range sums consecutive days into one point (read so from the store).
+SPARK_POINTS = 120
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
 DASH = "\u2013"
@@ -128,19 +130,27 @@ def _export_links(prefix: str, days: DateRange, reasons: bool) -> list[dict[str,
     return links
 
 
+def _point_totals(rows: list[Row], start: dt.date, span: int, size: int) -> list[int]:
+    """Votes per sparkline point (``size`` days each) over ``span`` days from ``start``, zero where
+    no row, from rows of :meth:`Store.daily_of` read with the same ``size``."""
+    totals = [0] * -(-span // size)
+    for row in rows:
+        totals[(row["day"] - start).days // size] += int(row["up"]) + int(row["down"])
+    return totals
+
+
 async def site_prior(store: Store) -> Prior:
-    """The site-wide share of "yes" votes, streamed over every article."""
-    up = total = 0
-    async for batch in store.export("articles"):
-        for row in batch:
-            up += int(row["up"])
-            total += int(row["up"]) + int(row["down"])
-    return Prior.from_counts(up, total)
+    """The site-wide share of "yes" votes, from the store's site totals (one row, kept with the votes)."""
+    totals = await store.site_totals()
+    return Prior.from_counts(totals.up, totals.total)
 
 
 async def dashboard_context(
     store: Store, settings: Settings, params: Mapping[str, str], prefix: str
 ) -> dict[str, Any]:
+    """What ``/admin`` shows. Everything comes from rollups and indexes, and what is read is
+    bounded by what is shown: one page of articles, their days in the range, the site's days
+    in the range, one row of site totals — never the event history."""
     days = date_range(params)
     order: ArticleOrder = "wilson"
     for candidate in ORDERS:
@@ -149,23 +159,29 @@ async def dashboard_context(
     raw_page = params.get("page", "")
     page = max(int(raw_page), 1) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
     found = await store.articles(order, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
-    daily = await store.daily(None, days.since, days.until)
+    shown = found[:PAGE_SIZE]
+    after_end = days.end + dt.timedelta(days=1)
+    span = (days.end - days.start).days + 1
+    size = -(-span // SPARK_POINTS)  # days per sparkline point
+    daily = await store.daily_of([s.article_id for s in shown], days.start, after_end, size)
+    site_days = fill_days(await store.site_daily(days.start, after_end), days.start, days.end)
     prior = await site_prior(store)
 
     per_article: dict[str, list[Row]] = defaultdict(list)
     for row in daily:
         per_article[str(row["article_id"])].append(row)
-    site_days = fill_days(daily, days.start, days.end)
     rows = []
-    for summary in found[:PAGE_SIZE]:
-        series = fill_days(per_article.get(summary.article_id, []), days.start, days.end)
+    for summary in shown:
+        totals = _point_totals(per_article.get(summary.article_id, []), days.start, span, size)
         name = summary.title or summary.article_id
+        unit = "on one day" if size == 1 else f"in {size} days"
+        desc = f"{sum(totals)} votes over {span} days, at most {max(totals)} {unit}."
         rows.append({
             "article_id": summary.article_id,
             "title": summary.title,
             "href": article_href(prefix, summary.article_id, days.query()),
-            "in_range": sum(d.total for d in series),
-            "spark": sparkline([d.total for d in series], title=f"Daily votes: {name}"),
+            "in_range": sum(totals),
+            "spark": sparkline(totals, title=f"Daily votes: {name}", desc=desc),
             "last_vote": when(summary.last_vote_at),
             **_stats(summary.up, summary.down, prior, settings.min_votes),
         })
@@ -200,7 +216,9 @@ async def article_context(
     if info is None:
         raise NotFound("No votes were ever recorded for this article.")
     prior = await site_prior(store)
-    series = fill_days(await store.daily(article_id, days.since, days.until), days.start, days.end)
+    series = fill_days(
+        await store.daily_of([article_id], days.start, days.end + dt.timedelta(days=1)), days.start, days.end
+    )
     versions = []
     for row in await store.versions(article_id):
         up, down = int(row["up"] or 0), int(row["down"] or 0)

@@ -188,7 +188,10 @@ async def list_articles(request: Request) -> Response:
     order = _choice(request, "order", ORDERS, "wilson")
     limit = _int(request, "limit", 50, 1, 1000)
     offset = _int(request, "offset", 0, 0, 10**9)
-    rows = await rt.store.articles(order, limit, offset)  # type: ignore[arg-type]
+    # Keyset pagination: after=ARTICLE_ID starts just past that article's place in the order
+    # (an index range however deep the page); offset then counts from there.
+    after = validate.article_id(request.query_params["after"]) if "after" in request.query_params else None
+    rows = await rt.store.articles(order, limit, offset, after)  # type: ignore[arg-type]
     items: list[dict[str, Any]] = []
     for row in rows:
         item = rt.service.sentiment(Tally(row.article_id, row.up, row.down))
@@ -199,7 +202,11 @@ async def list_articles(request: Request) -> Response:
         )
         items.append(item)
     return json_response(
-        {"order": order, "limit": limit, "offset": offset, "articles": items}, headers={"Cache-Control": "no-store"}
+        {
+            "order": order, "limit": limit, "offset": offset, "after": after, "articles": items,
+            "next_after": items[-1]["article_id"] if len(items) == limit else None,
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -166,7 +166,8 @@ def _schemas() -> Json:
         "ArticleList": {
             "type": "object", "required": ["order", "limit", "offset", "articles"],
             "properties": {"order": {"enum": list(ORDERS)}, "limit": {"type": "integer"},
-                           "offset": {"type": "integer"}, "articles": {"type": "array", "items": listed}},
+                           "offset": {"type": "integer"}, "articles": {"type": "array", "items": listed},
+                           "after": _NULLABLE_STR, "next_after": _NULLABLE_STR},
         },
         "Health": {
             "type": "object", "required": ["status"],
@@ -243,6 +244,8 @@ def _token_api() -> Json:
                 query("order", {"enum": list(ORDERS), "default": "wilson"}, "Ranking."),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}, "Page size."),
                 query("offset", {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}, "Rows to skip."),
+                query("after", {"type": "string", "minLength": 1, "maxLength": 256},
+                      "Keyset: start just past this article's place in the order (the last answer's next_after)."),
             ],
             "responses": {"200": _ok(_json(_ref("ArticleList"))), **_errors(400, 401, 503)},
         }},

@@ -1,0 +1,412 @@
+"""Rollups of the PostgreSQL store, folded in from the event history by an exactly-once step.
+
+The tables are those of the SQLite store (``sqlite_rollups.py``): ``fw_daily`` and
+``fw_hourly`` per article and UTC day or hour, ``fw_site_daily``, the site's current
+totals on ``fw_rollup_state``, and ``fw_ranks``: each article's counts with the
+listing's sort keys stored ascending (Wilson bound and total negated), one index per
+order, so a page and a keyset cursor are one index range.
+
+Why not in the vote's transaction. A vote here touches one of a few counter *slots*
+(pg_schema.py, migration 2) so that a viral article's writers do not queue on one row;
+a site-wide total or a per-article rank row written by every vote would bring that
+queue back, for the whole site. So a vote writes only what it wrote before, and
+:meth:`RollupQueries.catch_up` folds new events into the rollups afterwards, in one
+transaction that also moves ``fw_rollup_state.mark`` (the last event folded in):
+
+- *exactly once*: the fold and the mark commit together, under the state row's lock,
+  so two servers never fold the same event and a failed fold leaves nothing behind;
+- *no gaps*: a fold stops at the events' high-water mark (postgres.py), below which no
+  transaction in flight can still add an event;
+- *bounded lag*: every server folds every ``rollup_interval`` seconds (1 s by default),
+  at most :data:`FOLD_LIMIT` events per statement; and a server folds before it answers
+  a dashboard, listing or daily export whenever it has written since its last fold, so
+  an editor always sees their own server's votes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from ..errors import StoreUnavailable
+from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
+from . import pg_queries
+from .base import Row
+from .rollups import split, window
+
+_log = logging.getLogger("feedbackwidget.store")
+#: Events folded by one statement at most (a backlog is folded in several).
+FOLD_LIMIT = 50_000
+#: How old a fold may be before a read folds again even without a write of its own (seconds).
+READ_FRESH = 1.0
+_MAX_KEY = 9223372036854775807
+
+
+def migration(lock_ns: int, lock_events: int) -> str:
+    """Schema version 5: the rollups, built from what is stored under the event lock (writers wait
+    for the build: without it, an event committed during it could be missed for ever)."""
+    return f"""
+    SELECT pg_advisory_xact_lock({lock_ns}, {lock_events});
+
+    CREATE FUNCTION fw_recent_key(at timestamptz) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CASE WHEN at IS NULL THEN {_MAX_KEY}
+                    WHEN at = 'infinity' THEN -{_MAX_KEY}
+                    WHEN at = '-infinity' THEN {_MAX_KEY - 1}
+                    ELSE -(extract(epoch FROM at) * 1000000)::bigint END
+    $$;
+
+    CREATE TABLE fw_rollup_state (
+        only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+        mark     bigint NOT NULL,
+        up       bigint NOT NULL,
+        down     bigint NOT NULL
+    );
+    CREATE TABLE fw_daily (
+        day        date NOT NULL,
+        article_id text COLLATE "C" NOT NULL,
+        up         bigint NOT NULL,
+        down       bigint NOT NULL,
+        PRIMARY KEY (day, article_id)
+    );
+    -- Covering: a dashboard reads an article's days from the index alone, not one heap page per day.
+    CREATE INDEX fw_daily_by_article ON fw_daily (article_id, day) INCLUDE (up, down);
+    CREATE TABLE fw_hourly (
+        hour       timestamptz NOT NULL,
+        article_id text COLLATE "C" NOT NULL,
+        up         bigint NOT NULL,
+        down       bigint NOT NULL,
+        PRIMARY KEY (hour, article_id)
+    );
+    CREATE TABLE fw_site_daily (
+        day  date PRIMARY KEY,
+        up   bigint NOT NULL,
+        down bigint NOT NULL
+    );
+    CREATE TABLE fw_ranks (
+        article_id   text COLLATE "C" PRIMARY KEY,
+        up           bigint NOT NULL,
+        down         bigint NOT NULL,
+        last_vote_at timestamptz,
+        rank_wilson  double precision NOT NULL,
+        rank_total   bigint NOT NULL,
+        rank_recent  bigint NOT NULL
+    );
+
+    INSERT INTO fw_ranks
+    SELECT a.article_id, coalesce(c.up, 0), coalesce(c.down, 0), c.last_vote_at,
+           -fw_wilson(coalesce(c.up, 0), coalesce(c.down, 0)), -(coalesce(c.up, 0) + coalesce(c.down, 0)),
+           fw_recent_key(c.last_vote_at)
+    FROM fw_articles a LEFT JOIN (
+        SELECT article_id, sum(up)::bigint AS up, sum(down)::bigint AS down, max(last_vote_at) AS last_vote_at
+        FROM fw_counters GROUP BY article_id
+    ) c USING (article_id);
+    CREATE INDEX fw_ranks_by_wilson ON fw_ranks (rank_wilson, rank_total, article_id);
+    CREATE INDEX fw_ranks_by_total ON fw_ranks (rank_total, article_id);
+    CREATE INDEX fw_ranks_by_recent ON fw_ranks (rank_recent, article_id);
+
+    INSERT INTO fw_daily
+    SELECT (at AT TIME ZONE 'UTC')::date, article_id,
+           count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down')
+    FROM fw_events WHERE action IN ('cast', 'change') GROUP BY 1, 2;
+    INSERT INTO fw_hourly
+    SELECT date_trunc('hour', at, 'UTC'), article_id,
+           count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down')
+    FROM fw_events WHERE action IN ('cast', 'change') GROUP BY 1, 2;
+    INSERT INTO fw_site_daily SELECT day, sum(up), sum(down) FROM fw_daily GROUP BY day;
+    INSERT INTO fw_rollup_state (mark, up, down)
+    SELECT coalesce((SELECT max(event_id) FROM fw_events), 0), coalesce(sum(up), 0), coalesce(sum(down), 0)
+    FROM fw_ranks;
+    """
+
+
+#: Fold events ``$1 < event_id <= $2`` into every rollup and move the mark to ``$2``.
+#: ``cu``/``cd``: a vote cast or changed to up/down (what daily counts); ``du``/``dd``: the
+#: change of the article's current up/down votes. A vote is never NULL on an event this
+#: store writes; were it, the event would count for nothing rather than fail every fold.
+FOLD = """
+WITH e AS MATERIALIZED (
+    SELECT at, article_id,
+           (action IN ('cast', 'change') AND v = 'up')::int AS cu,
+           (action IN ('cast', 'change') AND v = 'down')::int AS cd,
+           CASE WHEN action IN ('cast', 'change') THEN (v = 'up')::int - (action = 'change' AND v = 'down')::int
+                ELSE -(v = 'up')::int END AS du,
+           CASE WHEN action IN ('cast', 'change') THEN (v = 'down')::int - (action = 'change' AND v = 'up')::int
+                ELSE -(v = 'down')::int END AS dd
+    FROM (SELECT at, article_id, action, coalesce(vote, '') AS v FROM fw_events
+          WHERE event_id > $1 AND event_id <= $2) raw
+), daily AS (
+    INSERT INTO fw_daily AS r (day, article_id, up, down)
+    SELECT (at AT TIME ZONE 'UTC')::date, article_id, sum(cu), sum(cd) FROM e WHERE cu + cd > 0 GROUP BY 1, 2
+    ON CONFLICT (day, article_id) DO UPDATE SET up = r.up + excluded.up, down = r.down + excluded.down
+), hourly AS (
+    INSERT INTO fw_hourly AS r (hour, article_id, up, down)
+    SELECT date_trunc('hour', at, 'UTC'), article_id, sum(cu), sum(cd) FROM e WHERE cu + cd > 0 GROUP BY 1, 2
+    ON CONFLICT (hour, article_id) DO UPDATE SET up = r.up + excluded.up, down = r.down + excluded.down
+), site AS (
+    INSERT INTO fw_site_daily AS r (day, up, down)
+    SELECT (at AT TIME ZONE 'UTC')::date, sum(cu), sum(cd) FROM e WHERE cu + cd > 0 GROUP BY 1
+    ON CONFLICT (day) DO UPDATE SET up = r.up + excluded.up, down = r.down + excluded.down
+), ranks AS (
+    INSERT INTO fw_ranks AS r (article_id, up, down, last_vote_at, rank_wilson, rank_total, rank_recent)
+    -- fw_wilson never sees a negative count: the row to insert is computed (from the changes alone)
+    -- before the article's row is found, and rows written into fw_events by anything but this store
+    -- may withdraw votes that never were; one such event must not stop every fold after it.
+    SELECT article_id, sum(du), sum(dd), max(at) FILTER (WHERE cu + cd > 0),
+           -fw_wilson(greatest(sum(du), 0), greatest(sum(dd), 0)), -(sum(du) + sum(dd)),
+           fw_recent_key(max(at) FILTER (WHERE cu + cd > 0))
+    FROM e GROUP BY article_id
+    ON CONFLICT (article_id) DO UPDATE SET
+        up = r.up + excluded.up, down = r.down + excluded.down,
+        last_vote_at = greatest(r.last_vote_at, excluded.last_vote_at),
+        rank_wilson = -fw_wilson(greatest(r.up + excluded.up, 0), greatest(r.down + excluded.down, 0)),
+        rank_total = r.rank_total + excluded.rank_total,
+        rank_recent = least(r.rank_recent, excluded.rank_recent)
+)
+UPDATE fw_rollup_state SET mark = $2,
+    up = up + (SELECT coalesce(sum(du), 0) FROM e), down = down + (SELECT coalesce(sum(dd), 0) FROM e)
+"""
+
+_ORDER_KEYS: dict[str, str] = {
+    "wilson": "rank_wilson, rank_total, article_id",
+    "total": "rank_total, article_id",
+    "recent": "rank_recent, article_id",
+}
+
+
+def listing_sql(order: ArticleOrder, after: bool) -> str:
+    """A listing page by one index: ``$1`` limit, ``$2`` offset, and with ``after`` ``$3`` the
+    article id the page starts after."""
+    keys = _ORDER_KEYS[order]
+    where = (
+        f" WHERE ({', '.join('r.' + k for k in keys.split(', '))}) > "
+        f"(SELECT {keys} FROM fw_ranks WHERE article_id = $3)"
+        if after
+        else ""
+    )
+    ordered = ", ".join("r." + k for k in keys.split(", "))
+    return (
+        "SELECT r.article_id, a.title, r.up, r.down, a.first_vote_at, r.last_vote_at "
+        f"FROM fw_ranks r JOIN fw_articles a USING (article_id){where} ORDER BY {ordered} LIMIT $1 OFFSET $2"
+    )
+
+
+SITE_TOTALS = "SELECT up, down FROM fw_rollup_state"
+SITE_DAILY = "SELECT day, up, down FROM fw_site_daily WHERE day >= $1 AND day < $2 ORDER BY day"
+# One index range per article (fw_daily_by_article), whatever the planner thinks of the day
+# range; $4 days summed per row, from $2 on.
+DAILY_OF = """
+SELECT $2::date + (d.bucket * $4::int), d.article_id, d.up, d.down FROM unnest($1::text[]) AS a(id)
+CROSS JOIN LATERAL (
+    SELECT (day - $2::date) / $4::int AS bucket, article_id, sum(up)::bigint AS up, sum(down)::bigint AS down
+    FROM fw_daily WHERE article_id = a.id AND day >= $2 AND day < $3 GROUP BY 1, 2
+) d
+ORDER BY 1, 2
+"""
+
+
+def _bounds(column: str, first: Any, last: Any, params: list[Any]) -> list[str]:
+    where = []
+    for value, op in ((first, ">="), (last, "<")):
+        if value is not None:
+            params.append(value)
+            where.append(f"{column} {op} ${len(params)}")
+    return where
+
+
+#: The whole-site daily rollup is read in key order by keyset batches ($3, $4: the
+#: last key read; $5 rows): each batch is an index range that starts at once, where one query
+#: over a long range would be planned as a full scan and a sort (seconds before the first row).
+DAILY_AFTER = """
+SELECT day, article_id, up, down FROM fw_daily
+WHERE day >= $1 AND day < $2 AND (day, article_id) > ($3::date, $4::text)
+ORDER BY day, article_id LIMIT $5
+"""
+KEYSET_BATCH = 5000
+#: Whole hours $1 <= hour < $2 from the rollup, the partial ones $3 <= at < $1 and $2 <= at < $4 from events.
+COUNTS_BETWEEN = """
+SELECT article_id, sum(up)::bigint, sum(down)::bigint FROM (
+    SELECT article_id, up, down FROM fw_hourly WHERE hour >= $1 AND hour < $2
+    UNION ALL
+    SELECT article_id, (vote = 'up')::int, (vote = 'down')::int FROM fw_events
+    WHERE at >= $3 AND at < $1 AND action IN ('cast', 'change')
+    UNION ALL  -- two plain ranges, not one OR: a generic plan keeps each an index range (fw_events_by_time)
+    SELECT article_id, (vote = 'up')::int, (vote = 'down')::int FROM fw_events
+    WHERE at >= $2 AND at < $4 AND action IN ('cast', 'change')
+) u GROUP BY article_id HAVING sum(up) + sum(down) > 0 ORDER BY article_id
+"""
+
+
+def daily_sql(article_id: ArticleId | None, first: dt.date | None, last: dt.date | None) -> tuple[str, list[Any]]:
+    params: list[Any] = []
+    where = _bounds("day", first, last, params)
+    if article_id is not None:
+        params.append(article_id)
+        where.append(f"article_id = ${len(params)}")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT day, article_id, up, down FROM fw_daily{clause} ORDER BY day, article_id", params
+
+
+def _daily_rows(records: list[Any]) -> list[Row]:
+    return [{"day": r[0], "article_id": r[1], "up": r[2], "down": r[3]} for r in records]
+
+
+def _date(at: dt.datetime | None) -> dt.date | None:
+    return None if at is None else at.astimezone(dt.UTC).date()
+
+
+class RollupQueries:
+    """Mixed into :class:`~feedbackwidget.store.postgres.PostgresStore`, which provides the plumbing."""
+
+    rollup_interval: float
+    _rollup_dirty: bool
+    _rollup_at: float
+    _rollup_task: asyncio.Task[None] | None
+
+    def _connection(self, single: bool = True) -> contextlib.AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        raise NotImplementedError
+
+    async def _event_high_water(self, conn: Any) -> int:
+        raise NotImplementedError
+
+    def _begin(self) -> str:
+        raise NotImplementedError
+
+    # -- the fold ---------------------------------------------------------------------
+
+    async def catch_up(self, wait: bool = True) -> int:
+        """Fold every event below the high-water mark into the rollups; returns how many
+        statements it took (0: nothing to fold). ``wait=False`` gives way to a fold in progress."""
+        folds = 0
+        while True:
+            async with self._connection(single=False) as conn:
+                high = await self._event_high_water(conn)
+                await conn.execute(self._begin())
+                lock = "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"
+                mark = await conn.fetchval(f"SELECT mark FROM fw_rollup_state {lock}")
+                if mark is None or mark >= high:
+                    await conn.execute("COMMIT")
+                    return folds
+                end = min(high, mark + FOLD_LIMIT)
+                await conn.execute(FOLD, mark, end)
+                await conn.execute("COMMIT")
+                folds += 1
+                if end == high:
+                    return folds
+
+    async def _fresh(self) -> None:
+        """Fold before a rollup read if this server wrote since its last fold (or that fold is not recent)."""
+        if self._rollup_dirty or time.monotonic() - self._rollup_at > READ_FRESH:
+            self._rollup_dirty = False  # a write from now on marks it again
+            await self.catch_up()
+            self._rollup_at = time.monotonic()
+
+    async def _fold_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.rollup_interval)
+            try:
+                await self.catch_up(wait=False)
+            except StoreUnavailable:
+                pass  # logged where it arose; the next round retries
+            except Exception as exc:  # the task must outlive any one failed fold; the next round retries
+                _log.warning("Folding events into the rollups failed (%s); retrying.", type(exc).__name__)
+
+    def _start_folding(self) -> None:
+        if self.rollup_interval > 0:
+            self._rollup_task = asyncio.get_running_loop().create_task(self._fold_forever())
+
+    async def _stop_folding(self) -> None:
+        task, self._rollup_task = self._rollup_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def articles(
+        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None
+    ) -> list[ArticleSummary]:
+        await self._fresh()
+        args: tuple[Any, ...] = (limit, offset) if after is None else (limit, offset, after)
+        rows = await self._fetch(listing_sql(order, after is not None), *args)
+        return [ArticleSummary(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    async def site_totals(self) -> Tally:
+        await self._fresh()
+        [row] = await self._fetch(SITE_TOTALS)
+        return Tally("", row[0], row[1])
+
+    async def site_daily(self, start: dt.date, end: dt.date) -> list[Row]:
+        await self._fresh()
+        return [{"day": r[0], "up": r[1], "down": r[2]} for r in await self._fetch(SITE_DAILY, start, end)]
+
+    async def daily_of(
+        self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
+    ) -> list[Row]:
+        await self._fresh()
+        return _daily_rows(await self._fetch(DAILY_OF, sorted(set(article_ids)), start, end, size))
+
+    async def daily(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Row]:
+        out: list[Row] = []
+        async for batch in self._daily(article_id, since, until):
+            out.extend(batch)
+        return out
+
+    def daily_export(self, since: dt.datetime | None, until: dt.datetime | None) -> AsyncIterator[list[Row]]:
+        return self._daily(None, since, until)
+
+    async def _daily(
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    ) -> AsyncIterator[list[Row]]:
+        """Partial end days from events (one day at most each), whole days streamed from the rollup."""
+        await self._fresh()
+        parts = split(since, until)
+        if head := await self._from_events(article_id, parts.head):
+            yield head
+        if parts.whole and article_id is not None:
+            sql, params = daily_sql(article_id, _date(parts.first), _date(parts.last))
+            yield _daily_rows(await self._fetch(sql, *params))
+        elif parts.whole:
+            first = _date(parts.first) or dt.date.min
+            last = _date(parts.last) or dt.date.max
+            async for batch in self._keyset(DAILY_AFTER, first, last, first, _daily_rows):
+                yield batch
+        if tail := await self._from_events(article_id, parts.tail):
+            yield tail
+
+    async def _from_events(
+        self, article_id: ArticleId | None, part: tuple[dt.datetime, dt.datetime] | None
+    ) -> list[Row]:
+        if part is None:
+            return []
+        sql, params = pg_queries.daily_sql(article_id, part[0], part[1])
+        return _daily_rows(await self._fetch(sql, *params))
+
+    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
+        await self._fresh()
+        rows = await self._fetch(COUNTS_BETWEEN, *window(since, until))
+        return [{"article_id": r[0], "up": r[1], "down": r[2]} for r in rows]
+
+    async def _keyset(
+        self, sql: str, low: Any, high: Any, start: Any, convert: Callable[[list[Any]], list[Row]]
+    ) -> AsyncIterator[list[Row]]:
+        """Rows of ``sql`` (DAILY_AFTER) with keys in ``[low, high)``, batch by batch."""
+        key: tuple[Any, str] = (start, "")  # article ids are never empty: before every row of ``start``
+        while True:
+            records = await self._fetch(sql, low, high, key[0], key[1], KEYSET_BATCH)
+            if records:
+                yield convert(records)
+            if len(records) < KEYSET_BATCH:
+                return
+            key = (records[-1][0], records[-1][1])

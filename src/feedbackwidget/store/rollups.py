@@ -1,0 +1,138 @@
+"""What both stores' rollups share: how a time range splits into whole days (or hours),
+read from the rollups, and at most two partial ones at its ends, read from the event history.
+
+A rollup counts whole UTC days (or hours). A range such as ``since=2026-03-01T12:00Z``
+starts inside one; that day's part is counted from its events (one day of history at
+most at each end, found by the time index), every whole day in between from the rollup.
+So every answer equals a recount of the history, and its cost is bounded by the range
+shown plus two days, never by the whole history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from ..sentiment import Z95
+from .base import Row, Store
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
+
+
+def floor_to(at: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    """The start of the ``unit`` (a day or an hour, UTC) that ``at`` falls in."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return _EPOCH + ((at - _EPOCH) // unit) * unit
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """``[since, until)`` as rollup units ``[first, last)`` (None: open on that side) and the
+    partial units ``head`` and ``tail`` (each a ``(since, until)`` pair, or None)."""
+
+    head: tuple[dt.datetime, dt.datetime] | None
+    first: dt.datetime | None
+    last: dt.datetime | None
+    tail: tuple[dt.datetime, dt.datetime] | None
+
+    @property
+    def whole(self) -> bool:
+        """Whether any whole unit lies in the range."""
+        return self.first is None or self.last is None or self.first < self.last
+
+
+def split(since: dt.datetime | None, until: dt.datetime | None, unit: dt.timedelta = DAY) -> Split:
+    """Split a range (``since`` inclusive, ``until`` exclusive, either open) at ``unit`` boundaries."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
+    if since is not None and until is not None and since >= until:
+        return Split(None, since, since, None)  # empty
+    first = last = None
+    head = tail = None
+    if since is not None:
+        first = floor_to(since, unit)
+        if first != since:
+            first += unit
+            head = (since, first if until is None else min(first, until))
+    if until is not None:
+        last = floor_to(until, unit)
+        if last != until:
+            start = last if since is None else max(last, since)
+            if head is None or head[1] < until:
+                tail = (start, until)
+    if first is not None and last is not None and last < first:
+        last = first
+    return Split(head, first, last, tail)
+
+
+def unit_number(at: dt.datetime, unit: dt.timedelta) -> int:
+    """Whole ``unit``s from the epoch to ``at`` (aligned), as the SQLite rollups key them."""
+    return (at - _EPOCH) // unit
+
+
+# -- daily counts in a time zone, from hour rollups -----------------------------------------
+
+
+def window(since: dt.datetime, until: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime, dt.datetime]:
+    """``[since, until)`` as its whole UTC hours ``[first, last)`` (empty when ``first == last``) and
+    the partial hours ``[since, first)`` and ``[last, until)`` (empty when equal): what
+    :meth:`Store.counts_between` reads from the hour rollup and from the events."""
+    parts = split(since, until, HOUR)
+    if not parts.whole or parts.first is None or parts.last is None:
+        return since, since, since, until  # no whole hour: all from events
+    return parts.first, parts.last, since, until
+
+
+def _midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+
+
+async def local_days(
+    store: Store, tz: dt.tzinfo, since: dt.datetime | None, until: dt.datetime | None, batch_rows: int = 1000
+) -> AsyncIterator[list[Row]]:
+    """Rows ``day, article_id, up, down`` per local day in ``tz`` (votes cast or changed to each
+    value, on their local day), ordered by day then article, in batches of about ``batch_rows``.
+
+    One local day at a time, counted by the database (:meth:`Store.counts_between`): its whole UTC
+    hours from the hour rollup, and from the events only the part of an hour that a local midnight
+    cuts (zones whose offset is not whole hours, such as Asia/Kolkata) or the range's ends cut.
+    Memory holds one day's articles, however long the range.
+    """
+    if since is None or until is None:
+        days = await store.site_daily(dt.date.min, dt.date.max)
+        if not days:
+            return
+        since = since or _midnight(days[0]["day"] - DAY, dt.UTC)
+        until = until or _midnight(days[-1]["day"] + 2 * DAY, dt.UTC)
+    day = since.astimezone(tz).date()
+    out: list[Row] = []
+    while (start := max(_midnight(day, tz), since)) < until:
+        end = min(_midnight(day + DAY, tz), until)
+        if start < end:
+            out.extend({"day": day, **row} for row in await store.counts_between(start, end))
+            if len(out) >= batch_rows:
+                yield out
+                out = []
+        day += DAY
+    if out:
+        yield out
+
+
+def wilson_sql(up: str, down: str) -> str:
+    """SQL (SQLite) for ``sentiment.wilson_lower(up, up + down)`` of two integer expressions,
+    operation for operation, so that it gives the same double: the listing's sort key is kept in
+    the writer's statements without calling back into Python from inside SQLite (which would
+    wait for the interpreter lock held by the event loop). Needs SQLite's ``sqrt`` (built in
+    since 3.35 with its math functions; ``sqlite_writer.connect`` supplies it otherwise)."""
+    z = Z95
+    total = f"(({up}) + ({down}))"
+    p = f"(CAST({up} AS REAL) / {total})"
+    centre = f"({p} + {z * z!r} / (2 * {total}))"
+    margin = f"({z!r} * sqrt({p} * (1 - {p}) / {total} + {z * z!r} / (4 * {total} * {total})))"
+    return f"(CASE WHEN {total} <= 0 THEN 0.0 ELSE max(0.0, ({centre} - {margin}) / (1 + {z * z!r} / {total})) END)"
