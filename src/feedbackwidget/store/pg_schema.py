@@ -244,6 +244,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX fw_outbox_once ON fw_outbox (dedupe, endpoint) WHERE dedupe IS NOT NULL;
     CREATE INDEX fw_outbox_due ON fw_outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
     """,
+    # 7: reserved for the meta branch (what each article is about); replaced by its migration when merged.
+    """
+    SELECT 1;
+    """,
+    # 8: what each article's alerts have already said (store/outbox.py AlertState). A cast reads
+    #    it without a lock; only a cast that moves it (a milestone reached, a band entered or
+    #    left) locks the article's row, so one article's writers queue only at those moments.
+    #    Articles voted on before start settled up to their vote count: turning this version on
+    #    sends no milestone an article had passed already (as before it).
+    """
+    CREATE TABLE fw_alert_state (
+        article_id        text COLLATE "C" PRIMARY KEY,
+        milestone_reached bigint NOT NULL DEFAULT 0,
+        band              text,
+        band_entries      integer NOT NULL DEFAULT 0
+    );
+    INSERT INTO fw_alert_state (article_id, milestone_reached)
+    SELECT article_id, sum(up + down) FROM fw_counters GROUP BY article_id;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -91,6 +91,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX outbox_once ON outbox (dedupe, endpoint) WHERE dedupe IS NOT NULL;
     CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
     """,
+    # 5: reserved for the meta branch (what each article is about); replaced by its migration when merged.
+    """
+    SELECT 1;
+    """,
+    # 6: what each article's alerts have already said (store/outbox.py AlertState): milestones at
+    #    or below milestone_reached are settled, the sentiment band it is in and how many times it
+    #    entered one. Articles voted on before start settled up to their vote count, so turning
+    #    this version on sends no milestone an article had passed already (as before it).
+    """
+    CREATE TABLE alert_state (
+        article_id        TEXT PRIMARY KEY,
+        milestone_reached INTEGER NOT NULL DEFAULT 0,
+        band              TEXT,
+        band_entries      INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    INSERT INTO alert_state (article_id, milestone_reached) SELECT article_id, up + down FROM articles;
+    """,
 )
 
 VERSION = len(MIGRATIONS)
