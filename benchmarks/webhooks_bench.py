@@ -9,8 +9,10 @@ Not a test: prints figures (docs/performance.md, docs/webhooks.md).
    on in alternating rounds of the same run, medians and the ratio on/off:
    - ``on``: the default events (milestones 100, 1000, 10000; sentiment below 0.4 on at least
      30 votes) — most votes cause no message but pay for the check (and, on PostgreSQL, for
-     the transaction and the article's advisory lock);
-   - ``on, every vote``: every vote writes one message (the outbox's worst case).
+     the transaction and reading the article's alert state; only a vote that moves that
+     state locks its row);
+   - ``on, every vote``: every vote moves the article's alert state and writes one message
+     (the worst case: on PostgreSQL every vote then takes the state row's lock).
    Over 1,000 articles and on one hot article.
 2. Delivery latency, from the moment a cast's commit returns to the receiver stub's arrival
    stamp, for ``--events`` events one after another: on the server that took the vote (woken at
@@ -34,10 +36,10 @@ from typing import Any
 import asyncpg
 
 from feedbackwidget import Settings
-from feedbackwidget.store.outbox import OutboxMessage
+from feedbackwidget.store.outbox import AlertState, OutboxMessage
 from feedbackwidget.store.postgres import PostgresStore
 from feedbackwidget.store.sqlite import SQLiteStore
-from feedbackwidget.types import Cast, CastResult
+from feedbackwidget.types import Cast, Tally
 from feedbackwidget.webhooks import Rules, Worker
 from feedbackwidget.webhooks.receiver import WebhookReceiver
 
@@ -55,8 +57,9 @@ def settings(db: str, url: str = "https://hooks.example/in", **more: Any) -> Set
     )
 
 
-def every_vote(result: CastResult) -> Sequence[OutboxMessage]:
-    return [OutboxMessage("msg_" + secrets.token_hex(13), "https://hooks.example/in", "article.milestone", "{}")]
+def every_vote(tally: Tally, state: AlertState) -> tuple[AlertState, Sequence[OutboxMessage]]:
+    message = OutboxMessage("msg_" + secrets.token_hex(13), "https://hooks.example/in", "article.milestone", "{}")
+    return AlertState(state.milestone + 1, state.band, state.band_entries), [message]
 
 
 async def hammer(store: Any, mode: str, rules: Rules, seconds: float, concurrency: int, articles: int) -> float:
@@ -72,7 +75,7 @@ async def hammer(store: Any, mode: str, rules: Rules, seconds: float, concurrenc
             if mode == "off":
                 await store.cast(cast)
             elif mode == "on":
-                await store.cast(cast, lambda result, v=vote: rules.for_cast(result, v, NOW))  # type: ignore[misc]
+                await store.cast(cast, lambda tally, state: rules.advance(tally, state, NOW))
             else:
                 await store.cast(cast, every_vote)
             done += 1
@@ -113,7 +116,7 @@ async def latency(name: str, db: str, make: Any, events: int) -> None:
             committed: dict[str, float] = {}
             try:
                 for n in range(events):
-                    alerts = worker.alerts("up", NOW)
+                    alerts = worker.alerts(NOW)
                     assert alerts is not None
                     article = f"lat-{where}"
                     await voter_store.cast(Cast(article, f"v{n}", "up", NOW), alerts)

@@ -19,9 +19,9 @@ from starlette.testclient import TestClient
 
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.errors import ConfigError
-from feedbackwidget.store.outbox import OutboxMessage
-from feedbackwidget.types import CastResult, Tally
-from feedbackwidget.webhooks.events import MILESTONE, SENTIMENT, Rules, before_cast, message_id
+from feedbackwidget.store.outbox import AlertState, OutboxMessage
+from feedbackwidget.types import Tally
+from feedbackwidget.webhooks.events import MILESTONE, SENTIMENT, Rules, message_id
 from feedbackwidget.webhooks.guard import DestinationRefused, GuardedResolver, refusal
 from feedbackwidget.webhooks.receiver import WebhookReceiver
 from feedbackwidget.webhooks.signing import Signer
@@ -61,41 +61,37 @@ def test_every_current_secret_signs_and_a_receiver_with_either_verifies() -> Non
 # -- events -------------------------------------------------------------------------------
 
 
-@given(up=st.integers(0, 50), down=st.integers(0, 50), vote=st.sampled_from(["up", "down"]),
-       previous=st.sampled_from([None, "up", "down"]))
-def test_the_tally_before_a_cast_is_the_tally_after_it_undone(up: int, down: int, vote: str, previous: str | None) -> None:
-    before = Tally("a", up, down)
-    changed = previous != vote
-    after = Tally("a", up + (vote == "up") - (previous == "up") * changed if changed else up,
-                  down + (vote == "down") - (previous == "down") * changed if changed else down)
-    if after.up < 0 or after.down < 0 or (previous == "up" and up == 0) or (previous == "down" and down == 0):
-        return
-    assert before_cast(CastResult(after, changed, previous if changed else vote), vote) == before  # type: ignore[arg-type]
-
-
-def cast(up: int, down: int, vote: str = "up", previous: str | None = None) -> CastResult:
-    return CastResult(Tally("a1", up, down), True, previous)  # type: ignore[arg-type]
-
-
-def test_a_milestone_is_sent_by_the_vote_that_reaches_it() -> None:
+def test_a_milestone_is_sent_once_when_reached() -> None:
     r = rules()
-    assert r.for_cast(cast(1, 1), "up", NOW) == []
-    at_three = r.for_cast(cast(2, 1), "up", NOW)
-    assert [m.type for m in at_three] == [MILESTONE]
+    assert r.advance(Tally("a1", 1, 1), AlertState(), NOW) == (AlertState(), [])
+    state, at_three = r.advance(Tally("a1", 2, 1), AlertState(), NOW)
+    assert [m.type for m in at_three] == [MILESTONE] and state == AlertState(milestone=3)
     assert json.loads(at_three[0].payload)["data"]["milestone"] == 3
     assert at_three[0].message_id == message_id("milestone:3:a1")  # a repeat keeps the id; the store dedupes
-    assert r.for_cast(cast(3, 1), "up", NOW) == []
-    assert r.for_cast(CastResult(Tally("a1", 2, 1), False, "up"), "up", NOW) == []  # a repeat causes nothing
+    assert r.advance(Tally("a1", 3, 1), state, NOW) == (state, [])  # already sent
+    assert r.advance(Tally("a1", 2, 0), state, NOW) == (state, [])  # fewer votes again: nothing taken back
+
+
+def test_milestones_a_view_missed_are_sent_by_the_next_one_that_sees_them() -> None:
+    # Two concurrent votes can each see 2 of 3; the next vote on the article sees 4 and sends 3.
+    state, late = rules().advance(Tally("a1", 8, 3), AlertState(), NOW)
+    assert [m.dedupe for m in late] == ["milestone:3:a1", "milestone:10:a1"]
+    assert state.milestone == 10
 
 
 def test_sentiment_is_judged_on_the_wilson_bound_with_a_minimum_count() -> None:
     r = rules(milestones=())
-    assert r.for_cast(cast(0, 4, "down"), "down", NOW) == []  # 0 of 4: too few votes to judge
-    assert r.for_cast(cast(0, 5, "down"), "down", NOW) == []  # 0 of 5: upper bound 0.43, not clearly below 0.4
-    [entered] = r.for_cast(cast(0, 6, "down"), "down", NOW)  # 0 of 6: upper bound 0.39
+    assert r.advance(Tally("a1", 0, 4), AlertState(), NOW)[1] == []  # 0 of 4: too few votes to judge
+    assert r.advance(Tally("a1", 0, 5), AlertState(), NOW)[1] == []  # 0 of 5: upper bound 0.43, not below 0.4
+    state, [entered] = r.advance(Tally("a1", 0, 6), AlertState(), NOW)  # 0 of 6: upper bound 0.39
     body = json.loads(entered.payload)
     assert entered.type == SENTIMENT and body["data"]["band"] == "below"
-    assert r.for_cast(cast(0, 7, "down"), "down", NOW) == []  # still below: no repeat
+    assert entered.dedupe == "sentiment:1:below:a1" and state == AlertState(0, "below", 1)
+    assert r.advance(Tally("a1", 0, 7), state, NOW) == (state, [])  # still below: no repeat
+    left, none = r.advance(Tally("a1", 7, 7), state, NOW)  # out of the band: remembered, nothing sent
+    assert none == [] and left == AlertState(0, None, 1)
+    again, [reentered] = r.advance(Tally("a1", 7, 30), left, NOW)
+    assert reentered.dedupe == "sentiment:2:below:a1" and again.band_entries == 2
     assert r.band(Tally("a1", 3, 3)) is None  # a raw share of 0.5 with wide bounds: no verdict
     assert r.band(Tally("a1", 20, 80)) == "below"
     assert rules(below=None, above=0.6).band(Tally("a1", 90, 10)) == "above"
@@ -115,7 +111,7 @@ def test_refusal_bursts_report_each_doubling_once_per_day() -> None:
 
 
 def test_slack_format_is_one_escaped_line() -> None:
-    [m] = rules(slack=True).for_cast(CastResult(Tally("<b>&", 2, 1), True, None), "up", NOW)
+    [m] = rules(slack=True).advance(Tally("<b>&", 2, 1), AlertState(), NOW)[1]
     assert json.loads(m.payload) == {"text": "&lt;b&gt;&amp; reached 3 votes: 2 yes, 1 no (67% yes)."}
     [d] = rules(slack=True).digest(NOW.date(), [{"article_id": "a", "up": 1, "down": 2}], [], NOW)
     assert json.loads(d.payload)["text"].startswith("Yesterday (2026-11-30): 1 yes, 2 no")
@@ -296,9 +292,9 @@ def test_without_per_vote_events_a_cast_carries_no_outbox_callback(make_settings
     settings = make_settings(webhook_urls="https://hooks.example/in", webhook_secrets=NEW,
                              webhook_allowed_hosts="hooks.example", webhook_milestones="off")
     worker = Worker(settings, SQLiteStore("unused.db"), lambda: NOW)
-    assert settings.webhook_milestones == () and worker.alerts("up", NOW) is None
+    assert settings.webhook_milestones == () and worker.alerts(NOW) is None
     assert Worker(settings.replace(webhook_sentiment_below="0.3"), SQLiteStore("unused.db"), lambda: NOW).alerts(
-        "up", NOW) is not None
+        NOW) is not None
 
 
 def test_the_scan_queues_refusal_bursts_and_the_digest_once(make_settings: Callable[..., Settings]) -> None:
@@ -336,17 +332,21 @@ def test_the_scan_queues_refusal_bursts_and_the_digest_once(make_settings: Calla
     assert digest["articles"] == [{"article_id": "a1", "up": 1, "down": 2}]
 
 
-@given(steps=st.lists(st.tuples(st.integers(0, 30), st.sampled_from(["up", "down"])), max_size=120))
-def test_any_history_of_votes_sends_each_milestone_reached_exactly_once(steps: list[tuple[int, str]]) -> None:
+@given(steps=st.lists(st.tuples(st.integers(0, 30), st.sampled_from(["up", "down"]), st.integers(0, 5)),
+                      max_size=120))
+def test_any_history_of_votes_sends_each_milestone_reached_exactly_once(steps: list[tuple[int, str, int]]) -> None:
+    # Each vote judges a view of the tally that may lag behind by a few votes (concurrent casts
+    # under READ COMMITTED); the last view is exact (the next vote on the article).
     r = rules(milestones=(1, 5, 10, 25), below=None)
     votes: dict[int, str] = {}
-    sent: list[str] = []
-    most = 0
-    for voter, vote in steps:  # a new voter, a change of mind or a repeat, as the store reports them
-        previous = votes.get(voter)
+    history = [Tally("a1", 0, 0)]
+    state, sent = AlertState(), []
+    for voter, vote, lag in steps:  # a new voter, a change of mind or a repeat
         votes[voter] = vote
-        after = Tally("a1", sum(v == "up" for v in votes.values()), sum(v == "down" for v in votes.values()))
-        most = max(most, after.total)
-        result = CastResult(after, previous != vote, previous if previous != vote else vote)  # type: ignore[arg-type]
-        sent += [m.dedupe or "" for m in r.for_cast(result, vote, NOW)]  # type: ignore[arg-type]
+        history.append(Tally("a1", sum(v == "up" for v in votes.values()), sum(v == "down" for v in votes.values())))
+        state, messages = r.advance(history[max(0, len(history) - 1 - lag)], state, NOW)
+        sent += [m.dedupe or "" for m in messages]
+    state, messages = r.advance(history[-1], state, NOW)
+    sent += [m.dedupe or "" for m in messages]
+    most = max(t.total for t in history)
     assert sent == [f"milestone:{m}:a1" for m in (1, 5, 10, 25) if m <= most]

@@ -166,7 +166,7 @@ class VoteService:
             title, version = vouched[1], vouched[2]
         at = self.clock()
         # Webhook messages the vote causes are written in the vote's own transaction.
-        alerts = self.webhooks.alerts(vote, at) if self.webhooks is not None else None
+        alerts = self.webhooks.alerts(at) if self.webhooks is not None else None
         result = await self.metrics.store("cast", self.store.cast(
             Cast(
                 article_id=article_id,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from feedbackwidget.store.outbox import OutboxMessage
-from feedbackwidget.types import Cast, CastResult
+from feedbackwidget.store.outbox import AlertState, OutboxMessage
+from feedbackwidget.types import Cast, Tally
 
 from .backends import Backend
 
@@ -25,22 +25,26 @@ def message(n: int, dedupe: str | None = None, endpoint: str = "https://hooks.ex
 
 
 async def test_a_cast_writes_its_messages_in_its_own_transaction(store: Any) -> None:
-    seen: list[CastResult] = []
+    seen: list[tuple[Tally, AlertState]] = []
 
-    def alerts(result: CastResult) -> Sequence[OutboxMessage]:
-        seen.append(result)
-        return [message(1), message(2)]
+    def alerts(tally: Tally, state: AlertState) -> tuple[AlertState, Sequence[OutboxMessage]]:
+        seen.append((tally, state))
+        return AlertState(milestone=1), [message(1), message(2)]
 
     result = await store.cast(Cast("a1", "v1", "up", T0), alerts)
-    assert seen == [result] and result.tally.up == 1
+    assert seen[-1] == (result.tally, AlertState()) and result.tally.up == 1
     status = await store.outbox_status(10)
     assert (status.pending, status.delivered, status.failed) == (2, 0, 0)
     assert [r.message_id for r in status.recent] == ["msg_2", "msg_1"]
     assert await store.outbox_due()
+    # The state was written with the messages; a cast that does not move it writes nothing.
+    await store.cast(Cast("a1", "v2", "up", T0), alerts)
+    assert seen[-1] == (Tally("a1", 2, 0), AlertState(milestone=1))
+    assert (await store.outbox_status(10)).pending == 2
 
 
 async def test_a_failing_alert_takes_the_vote_back_with_it(store: Any) -> None:
-    def alerts(result: CastResult) -> Sequence[OutboxMessage]:
+    def alerts(tally: Tally, state: AlertState) -> tuple[AlertState, Sequence[OutboxMessage]]:
         raise RuntimeError("the rule broke")
 
     with pytest.raises(RuntimeError):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ..types import CastResult
+from ..types import Tally
 
 DeliveryState = Literal["pending", "delivered", "failed"]
 
@@ -74,9 +74,29 @@ class OutboxStatus:
     recent: list[DeliveryRecord]
 
 
-#: Called by the store inside a cast's transaction with its result; the messages it returns are
-#: written in that same transaction. Must be pure and quick (SQLite runs it on its writer thread).
-Alerts = Callable[[CastResult], Sequence[OutboxMessage]]
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """What one article's alerts have already said (a row of ``alert_state``; all zero/None at first).
+
+    ``milestone``: milestones at or below this vote count are settled — sent, or passed before the
+    store kept alert state (then it is the article's count at that upgrade); ``band``: the sentiment band the
+    article was last judged in (None outside both); ``band_entries``: how many times it entered
+    a band, which numbers each entry's once-only key.
+    """
+
+    milestone: int = 0
+    band: str | None = None
+    band_entries: int = 0
+
+
+#: Called by the store inside a cast's transaction with the article's tally as the transaction
+#: sees it and its :class:`AlertState`; returns the state after that tally and the messages for
+#: what it reached since the state (each milestone, each band entry). Must be pure and quick
+#: (SQLite runs it on its writer thread). The store writes the new state and the messages in the
+#: vote's transaction when the state changed, and only then. It may call it more than once per
+#: cast (PostgreSQL: first on what it read without a lock, then again under the article's
+#: state-row lock on a fresh tally); the last call's messages are the ones written.
+Alerts = Callable[[Tally, AlertState], tuple[AlertState, Sequence[OutboxMessage]]]
 
 
 class Outbox(Protocol):

@@ -8,7 +8,6 @@ clock (``now()``), so leases mean the same to servers whose clocks disagree.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -16,23 +15,28 @@ from .outbox import Delivery, DeliveryRecord, DeliveryState, OutboxMessage, Outb
 
 _DUE = "delivered_at IS NULL AND failed_at IS NULL"
 
-#: Advisory lock namespace ("FWDA") for one article's writers while webhooks are on.
-LOCK_ARTICLE_NS = 0x46574441
-
-
-def lock_article(article_id: str) -> str:
-    """SQL taking one article's advisory lock until the transaction ends. A cast that may cause an
-    event holds it, so the tally it sees before and after is exact (under READ COMMITTED two
-    concurrent casts would each miss the other, and a milestone could fall between them). The key
-    is a hash computed here, an integer, so the statement needs no parameter and rides with BEGIN."""
-    key = int.from_bytes(hashlib.blake2b(article_id.encode(), digest_size=4).digest(), "big", signed=True)
-    return f"SELECT pg_advisory_xact_lock({LOCK_ARTICLE_NS}, {key})"
-
 #: Many messages in one statement (one round trip inside a vote's transaction).
 INSERT_MESSAGES = (
     "INSERT INTO fw_outbox (message_id, endpoint, type, payload, dedupe) "
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
     "ON CONFLICT (dedupe, endpoint) WHERE dedupe IS NOT NULL DO NOTHING"
+)
+#: The cast (see fw_cast) and the article's alert state as this statement sees it, unlocked.
+CAST_AND_STATE = (
+    "WITH c AS (SELECT * FROM fw_cast($1, $2, $3, $4, $5, $6, $7, $8)) "
+    "SELECT c.r_changed, c.r_previous, c.r_up, c.r_down, s.milestone_reached, s.band, s.band_entries "
+    "FROM c LEFT JOIN fw_alert_state s ON s.article_id = $1"
+)
+#: The article's state row, created if need be and locked until the transaction ends; READ
+#: COMMITTED gives the newest committed version after waiting for a holder.
+LOCK_STATE = (
+    "INSERT INTO fw_alert_state (article_id) VALUES ($1) ON CONFLICT (article_id) "
+    "DO UPDATE SET article_id = excluded.article_id RETURNING milestone_reached, band, band_entries"
+)
+#: The new state and its messages in one round trip ($1-$5 as in INSERT_MESSAGES).
+SAVE_STATE_AND_SEND = (
+    "WITH saved AS (UPDATE fw_alert_state SET milestone_reached = $7, band = $8, band_entries = $9 "
+    "WHERE article_id = $6) " + INSERT_MESSAGES
 )
 _CLAIM = f"""
 UPDATE fw_outbox o SET lease_owner = $1, next_at = now() + make_interval(secs => $2),

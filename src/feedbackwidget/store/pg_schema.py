@@ -247,6 +247,21 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 7: what each article is about: section, authors, tags, publication time (pg_about.py).
     ABOUT,
+    # 8: what each article's alerts have already said (store/outbox.py AlertState). A cast reads
+    #    it without a lock; only a cast that moves it (a milestone reached, a band entered or
+    #    left) locks the article's row, so one article's writers queue only at those moments.
+    #    Articles voted on before start settled up to their vote count: turning this version on
+    #    sends no milestone an article had passed already (as before it).
+    """
+    CREATE TABLE fw_alert_state (
+        article_id        text COLLATE "C" PRIMARY KEY,
+        milestone_reached bigint NOT NULL DEFAULT 0,
+        band              text,
+        band_entries      integer NOT NULL DEFAULT 0
+    );
+    INSERT INTO fw_alert_state (article_id, milestone_reached)
+    SELECT article_id, sum(up + down) FROM fw_counters GROUP BY article_id;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

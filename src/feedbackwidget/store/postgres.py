@@ -47,7 +47,7 @@ from ..types import (
 )
 from . import pg_queries as q
 from .base import TEXT_KINDS, Row, gcra_start
-from .outbox import Alerts
+from .outbox import Alerts, AlertState
 from .pg_about import PgAboutQueries
 from .pg_connection import (
     CONNECTION_LOST,
@@ -60,7 +60,7 @@ from .pg_connection import (
     roll_back,
     unavailable,
 )
-from .pg_outbox import INSERT_MESSAGES, PgOutbox, lock_article, message_columns
+from .pg_outbox import CAST_AND_STATE, LOCK_STATE, SAVE_STATE_AND_SEND, PgOutbox, message_columns
 from .pg_pooler import Connector, snapshot_batches
 from .pg_retention import RetentionQueries
 from .pg_rollups import RollupQueries
@@ -204,13 +204,12 @@ class PostgresStore(RollupQueries, PgOutbox, RetentionQueries, PgAboutQueries):
                     await pool.expire_connections()
             raise unavailable(exc) from None
 
-    async def _write(self, work: Callable[[Any], Any], also: str = "") -> Any:
-        """Run ``work(conn)`` in a writing transaction (which holds the shared event lock);
-        ``also`` is SQL without parameters sent with its BEGIN (no extra round trip)."""
+    async def _write(self, work: Callable[[Any], Any]) -> Any:
+        """Run ``work(conn)`` in a writing transaction (which holds the shared event lock)."""
         for attempt in range(_RETRIES):
             async with self._connection(single=False) as conn:
                 try:
-                    await conn.execute(f"{self._begin_write}; {also}" if also else self._begin_write)
+                    await conn.execute(self._begin_write)
                     result = await work(conn)
                     await conn.execute("COMMIT")
                     return result
@@ -340,18 +339,35 @@ class PostgresStore(RollupQueries, PgOutbox, RetentionQueries, PgAboutQueries):
             return CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
 
         async def work(conn: Any) -> CastResult:
-            # The vote and the messages it causes commit together (or not at all).
-            changed, previous, up, down = await conn.fetchrow(q.CAST, *args)
+            # The vote, the alert state and the messages it causes commit together (or not at all).
+            changed, previous, up, down, *state = await conn.fetchrow(CAST_AND_STATE, *args)
             result = CastResult(Tally(cast.article_id, up, down), changed=changed, previous=previous)
-            messages = alerts(result)
-            if messages:
-                await conn.execute(INSERT_MESSAGES, *message_columns(messages))
+            seen = AlertState() if state[0] is None else AlertState(*state)
+            if alerts(result.tally, seen)[0] != seen:
+                await self._alert(conn, cast.article_id, alerts)
             return result
 
-        # The article's lock, taken with BEGIN, makes its tally before and after this vote exact.
-        result: CastResult = await self._write(work, lock_article(cast.article_id))
+        result: CastResult = await self._write(work)
         self._rollup_dirty |= result.changed
         return result
+
+    async def _alert(self, conn: Any, article_id: ArticleId, alerts: Alerts) -> None:
+        """Move the article's alert state and write its messages, under the state row's lock.
+
+        Only a cast that would move the state gets here, so writers of one article queue only
+        at a milestone or a band change. Under the lock the tally is read again in a new
+        statement (a new READ COMMITTED snapshot): it includes every vote of whoever moved the
+        state before, so successive moves judge ever newer tallies and each milestone and band
+        entry is written by exactly one transaction.
+        """
+        locked = AlertState(*await conn.fetchrow(LOCK_STATE, article_id))
+        up, down = await conn.fetchrow(q.TALLY, article_id)
+        after, messages = alerts(Tally(article_id, up, down), locked)
+        if after != locked:
+            await conn.execute(
+                SAVE_STATE_AND_SEND, *message_columns(messages), article_id, after.milestone, after.band,
+                after.band_entries,
+            )
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
         async def work(conn: Any) -> Tally | None:

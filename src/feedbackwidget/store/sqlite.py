@@ -35,7 +35,7 @@ from .base import TEXT_KINDS, Row, gcra_start
 from .outbox import Alerts
 from .sqlite_about import AboutQueries
 from .sqlite_feedback import FeedbackQueries
-from .sqlite_outbox import SQLiteOutbox, write_messages
+from .sqlite_outbox import SQLiteOutbox, advance_alerts
 from .sqlite_retention import RetentionQueries
 from .sqlite_rollups import RollupQueries
 from .sqlite_schema import MIGRATIONS, VERSION
@@ -312,8 +312,9 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
             return await self._write(lambda conn: apply_cast(conn, cast))
 
         def op(conn: sqlite3.Connection) -> CastResult:
+            # The single writer sees the exact tally: no lock beyond it is needed.
             result = apply_cast(conn, cast)
-            write_messages(conn, alerts(result), to_us(cast.at))
+            advance_alerts(conn, result.tally, alerts, to_us(cast.at))
             return result
 
         return await self._write(op)

@@ -8,7 +8,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from .outbox import Delivery, DeliveryRecord, DeliveryState, OutboxMessage, OutboxStatus, short_error
+from ..types import Tally
+from .outbox import (
+    Alerts,
+    AlertState,
+    Delivery,
+    DeliveryRecord,
+    DeliveryState,
+    OutboxMessage,
+    OutboxStatus,
+    short_error,
+)
 from .sqlite_sql import from_us
 
 T = TypeVar("T")
@@ -32,6 +42,25 @@ def write_messages(conn: sqlite3.Connection, messages: Sequence[OutboxMessage], 
         _INSERT, [(m.message_id, m.endpoint, m.type, m.payload, m.dedupe, at, at) for m in messages]
     )
     return conn.total_changes - before
+
+
+_STATE = "SELECT milestone_reached, band, band_entries FROM alert_state WHERE article_id = ?"
+_SAVE_STATE = (
+    "INSERT INTO alert_state (article_id, milestone_reached, band, band_entries) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (article_id) DO UPDATE SET milestone_reached = excluded.milestone_reached, "
+    "band = excluded.band, band_entries = excluded.band_entries"
+)
+
+
+def advance_alerts(conn: sqlite3.Connection, tally: Tally, alerts: Alerts, at: int) -> None:
+    """Run ``alerts`` on the article's state and write the new state and its messages (due at
+    ``at``, microseconds) in the caller's transaction, when the state moved."""
+    row = conn.execute(_STATE, (tally.article_id,)).fetchone()
+    state = AlertState() if row is None else AlertState(*row)
+    after, messages = alerts(tally, state)
+    if after != state:
+        conn.execute(_SAVE_STATE, (tally.article_id, after.milestone, after.band, after.band_entries))
+        write_messages(conn, messages, at)
 
 
 def _state(delivered_at: int | None, failed_at: int | None) -> DeliveryState:

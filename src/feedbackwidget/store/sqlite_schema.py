@@ -94,6 +94,19 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 5: what each article is about: section, authors, tags, publication time (sqlite_about*.py).
     ABOUT,
+    # 6: what each article's alerts have already said (store/outbox.py AlertState): milestones at
+    #    or below milestone_reached are settled, the sentiment band it is in and how many times it
+    #    entered one. Articles voted on before start settled up to their vote count, so turning
+    #    this version on sends no milestone an article had passed already (as before it).
+    """
+    CREATE TABLE alert_state (
+        article_id        TEXT PRIMARY KEY,
+        milestone_reached INTEGER NOT NULL DEFAULT 0,
+        band              TEXT,
+        band_entries      INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    INSERT INTO alert_state (article_id, milestone_reached) SELECT article_id, up + down FROM articles;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -8,7 +8,8 @@ Event types (the ``type`` of every body):
   into a sentiment band judged on the 95% Wilson interval, not the raw share:
   ``"below"`` when even the upper bound is under ``WEBHOOK_SENTIMENT_BELOW`` (readers
   clearly dislike it), ``"above"`` when even the lower bound is over
-  ``WEBHOOK_SENTIMENT_ABOVE``. Sent when the band is entered, not on every vote in it.
+  ``WEBHOOK_SENTIMENT_ABOVE``. Sent when the band is entered, not on every vote in it
+  (each entry once: its id is derived from the article and the entry's number).
 - ``article.refusals``: refused attempts on one article in one UTC day reached
   ``WEBHOOK_REFUSAL_BURST`` (and again at twice, four times … that number).
 - ``digest.daily``: yesterday's votes per article and refused attempts, once a day.
@@ -31,8 +32,8 @@ from typing import Any
 from ..config import Settings
 from ..sentiment import share_up, wilson_interval
 from ..store.base import Row
-from ..store.outbox import OutboxMessage
-from ..types import CastResult, Tally, Vote
+from ..store.outbox import AlertState, OutboxMessage
+from ..types import Tally
 
 MILESTONE = "article.milestone"
 SENTIMENT = "article.sentiment"
@@ -45,16 +46,6 @@ def message_id(dedupe: str | None) -> str:
     if dedupe is None:
         return "msg_" + secrets.token_hex(13)
     return "msg_" + hashlib.sha256(dedupe.encode()).hexdigest()[:26]
-
-
-def before_cast(result: CastResult, vote: Vote) -> Tally:
-    """The article's tally just before the cast of ``vote`` that gave ``result``."""
-    tally = result.tally
-    if not result.changed:
-        return tally
-    up = tally.up - (vote == "up") + (result.previous == "up")
-    down = tally.down - (vote == "down") + (result.previous == "down")
-    return Tally(tally.article_id, up, down)
 
 
 def _article(tally: Tally) -> dict[str, Any]:
@@ -113,22 +104,27 @@ class Rules:
 
     # -- the events -----------------------------------------------------------------------------
 
-    def for_cast(self, result: CastResult, vote: Vote, at: dt.datetime) -> list[OutboxMessage]:
-        """Messages a counted ``vote`` causes (none for a repeat)."""
-        if not result.changed or not self.endpoints:
-            return []
-        after, before = result.tally, before_cast(result, vote)
+    def advance(self, tally: Tally, state: AlertState, at: dt.datetime) -> tuple[AlertState, list[OutboxMessage]]:
+        """The article's alert state once ``tally`` is seen, and the messages for what it reached since
+        ``state``: each milestone at or below the total not yet sent, and the band if it entered one.
+
+        "Reached", not "crossed by this vote": a milestone two concurrent votes both missed is sent
+        with the next vote on the article. The state returned equals ``state`` when nothing moved.
+        """
+        if not self.endpoints:
+            return state, []
         out: list[OutboxMessage] = []
-        for mark in self.milestones:
-            if before.total < mark <= after.total:
-                dedupe = f"milestone:{mark}:{after.article_id}"
-                out += self.messages(MILESTONE, {"milestone": mark, "article": _article(after)}, at, dedupe)
-        band = self.band(after)
-        if band is not None and band != self.band(before):
+        reached = [mark for mark in self.milestones if state.milestone < mark <= tally.total]
+        for mark in reached:
+            dedupe = f"milestone:{mark}:{tally.article_id}"
+            out += self.messages(MILESTONE, {"milestone": mark, "article": _article(tally)}, at, dedupe)
+        band, entries = self.band(tally), state.band_entries
+        if band is not None and band != state.band:
+            entries += 1
             threshold = self.below if band == "below" else self.above
-            data = {"band": band, "threshold": threshold, "min_votes": self.min_votes, "article": _article(after)}
-            out += self.messages(SENTIMENT, data, at, None)
-        return out
+            data = {"band": band, "threshold": threshold, "min_votes": self.min_votes, "article": _article(tally)}
+            out += self.messages(SENTIMENT, data, at, f"sentiment:{entries}:{band}:{tally.article_id}")
+        return AlertState(max(reached, default=state.milestone), band, entries), out
 
     def band(self, tally: Tally) -> str | None:
         """``"below"``, ``"above"`` or None (too few votes, or the interval straddles the thresholds)."""

@@ -27,8 +27,8 @@ import aiohttp
 from ..config import Settings
 from ..metrics import OFF, Metrics
 from ..store import Store
-from ..store.outbox import Delivery, OutboxMessage
-from ..types import CastResult, Vote
+from ..store.outbox import AlertState, Delivery, OutboxMessage
+from ..types import Tally
 from .events import Rules
 from .guard import DestinationRefused, GuardedResolver, refusal
 from .signing import Signer
@@ -46,17 +46,18 @@ MAX_BACKOFF = 3600.0
 class CastAlerts:
     """The outbox callback of one cast (see :data:`~feedbackwidget.store.outbox.Alerts`)."""
 
-    __slots__ = ("at", "produced", "rules", "vote", "wake")
+    __slots__ = ("at", "produced", "rules", "wake")
 
-    def __init__(self, rules: Rules, vote: Vote, at: dt.datetime, wake: Callable[[], None]) -> None:
-        self.rules, self.vote, self.at, self.wake = rules, vote, at, wake
-        #: Whether the cast wrote a message (then :attr:`wake` tells the worker at once).
+    def __init__(self, rules: Rules, at: dt.datetime, wake: Callable[[], None]) -> None:
+        self.rules, self.at, self.wake = rules, at, wake
+        #: Whether the cast wrote a message (then :attr:`wake` tells the worker at once). The
+        #: store's last call is the one whose messages it writes, so the last call decides.
         self.produced = False
 
-    def __call__(self, result: CastResult) -> Sequence[OutboxMessage]:
-        messages = self.rules.for_cast(result, self.vote, self.at)
-        self.produced = self.produced or bool(messages)
-        return messages
+    def __call__(self, tally: Tally, state: AlertState) -> tuple[AlertState, Sequence[OutboxMessage]]:
+        after, messages = self.rules.advance(tally, state, self.at)
+        self.produced = bool(messages)
+        return after, messages
 
 
 class Worker:
@@ -78,12 +79,12 @@ class Worker:
         self._last_scan = -SCAN
         self._digested: dt.date | None = None
 
-    def alerts(self, vote: Vote, at: dt.datetime) -> CastAlerts | None:
-        """The outbox callback for one cast of ``vote``; None when no configured event depends on
+    def alerts(self, at: dt.datetime) -> CastAlerts | None:
+        """The outbox callback for one cast at ``at``; None when no configured event depends on
         votes (then a cast costs nothing more than without webhooks)."""
         if not self.rules.per_vote:
             return None
-        return CastAlerts(self.rules, vote, at, self.wake)
+        return CastAlerts(self.rules, at, self.wake)
 
     def wake(self) -> None:
         self._wake.set()
