@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from pathlib import Path
@@ -69,3 +70,22 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+# -- article pages with schema.org JSON-LD (what the metadata reader reads) ---------------------
+
+NEWS = {
+    "@context": "https://schema.org", "@type": "NewsArticle", "headline": "Rates rise",
+    "articleSection": "Economy", "datePublished": "2026-11-29T08:00:00+01:00",
+    "author": [{"@type": "Person", "name": "Ann Lee"}, {"@type": "Organization", "name": "Desk"}],
+    "keywords": "rates, banks",
+}
+
+
+def page(*blocks: Any, article: str = "a1", raw: str = "") -> str:
+    """An article page showing ``article``'s widget, with each of ``blocks`` as a JSON-LD script."""
+    # As a CMS writes it: "</" escaped inside the script element (JSON allows "<\/").
+    escaped = (json.dumps(b).replace("</", "<\\/") for b in blocks)
+    scripts = "".join(f'<script type="application/ld+json">{text}</script>' for text in escaped)
+    return (f"<!doctype html><html><head><title>x</title>{scripts}{raw}</head><body>"
+            f'<div data-feedback-article="{article}"></div></body></html>')

@@ -34,7 +34,7 @@ from feedbackwidget import cli, export
 from feedbackwidget.export import ExportQuery
 from feedbackwidget.formulas import needs_prefix
 from feedbackwidget.store.base import EXPORT_COLUMNS, Row
-from feedbackwidget.types import EXPORT_KINDS, Cast
+from feedbackwidget.types import EXPORT_KINDS, About, Cast
 
 from .helpers import EXPORT_TOKEN, SECRET
 from .pgtools import fresh_database
@@ -66,6 +66,8 @@ def csv_text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, list):  # authors, tags: the CSV cell is the NDJSON array as text
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, str):
         return "'" + value if needs_prefix(value) else value
     return str(value)
@@ -86,6 +88,10 @@ async def fill(store: Any) -> None:
         elif n % 3 and n % 5:
             await store.set_reason(article, voter, "inaccurate" if n % 2 else "other",
                                    TEXTS[n % len(TEXTS)], at + dt.timedelta(minutes=1))
+    for n in range(0, 8, 2):  # what half the articles are about: lists of names, a formula-like section
+        await store.set_about(f"art-{n}", About(section="=SUM(A1)" if n == 0 else f"Section {n}",
+                                                authors=("Ann", "Bo, Jr.")[: 1 + n % 2 + 1], tags=(TEXTS[0],),
+                                                published_at=T0), "embed", T0)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -144,6 +150,8 @@ def _plain(value: Any) -> Any:
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a list column's cell
+        return [str(v) for v in value.tolist()]
     return value.item() if hasattr(value, "item") else value
 
 
@@ -153,7 +161,8 @@ def from_pandas(path: Path) -> tuple[list[list[str]], dict[str, str]]:
     return rows, {name: str(dtype) for name, dtype in frame.dtypes.items()}
 
 
-TIMES = {"created_at", "updated_at", "at", "first_vote_at", "last_vote_at"}
+TIMES = {"created_at", "updated_at", "at", "first_vote_at", "last_vote_at", "published_at"}
+LISTS = {"authors", "tags"}
 INTS = {"event_id", "up", "down", "total"}
 WORDS = {"vote", "action", "reason"}
 
@@ -179,6 +188,8 @@ def test_each_kind_loads_into_duckdb_and_pandas_equal_to_the_csv(exports: dict[i
             assert types[column] == "DATE"
         elif column in ("share_up", "wilson_lower"):
             assert (types[column], dtypes[column]) == ("DOUBLE", "float64")
+        elif column in LISTS:
+            assert types[column] == "VARCHAR[]" and dtypes[column] == "object"
         elif column in WORDS:
             assert types[column] == "VARCHAR" and dtypes[column] == "category"
             meta = pq.read_schema(path).field(column).type

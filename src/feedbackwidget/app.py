@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -20,8 +20,10 @@ from . import validate
 from .config import Settings
 from .errors import FeedbackError, InvalidRequest, StoreUnavailable
 from .limiter import Limiter, default_limiter
+from .metadata import about_to_signed
 from .store import Store, open_store
 from .tokens import Tokens
+from .types import About
 from .web.dispatch import Dispatcher
 from .web.errors import error_response
 from .web.public import claim_prefix
@@ -194,25 +196,48 @@ class FeedbackWidget:
     # -- server-side embedding -----------------------------------------------------
 
     def embed(
-        self, article_id: str, *, title: str | None = None, version: str | None = None, lang: str | None = None
+        self,
+        article_id: str,
+        *,
+        title: str | None = None,
+        version: str | None = None,
+        lang: str | None = None,
+        section: str | None = None,
+        authors: str | Iterable[str] | None = None,
+        tags: str | Iterable[str] | None = None,
+        published_at: dt.datetime | dt.date | str | None = None,
+        url: str | None = None,
     ) -> Markup:
-        """Embed markup for a server-side template; title and version are signed.
+        """Embed markup for a server-side template; title, version, section, authors, tags and
+        publication time are signed (the server trusts them over anything a browser sends).
 
-        Every value is checked by the same validators as a vote's, so markup this makes is
-        markup a vote accepts; raises ValueError (with the validator's sentence) otherwise.
+        ``authors``/``tags`` take a name or a list of names; ``published_at`` an aware datetime,
+        a date or ISO 8601 text; ``url`` is the article page's address, where the server may read
+        its JSON-LD when nothing is signed (``data-feedback-url``). Every value is checked by the
+        same validators as a vote's, so markup this makes is markup a vote accepts; raises
+        ValueError (with the validator's sentence) otherwise.
         """
         try:
             validate.article_id(article_id)
             title, version = validate.title(title), validate.version(version)
             lang = validate.lang(lang)
+            about = About(
+                section=validate.section(section),
+                authors=validate.authors(authors),
+                tags=validate.tags(tags),
+                published_at=validate.published_at(published_at),
+            )
+            page_url = validate.page_url(url)
         except InvalidRequest as error:
             raise ValueError(error.detail) from None
-        signed = self.tokens.sign_embed(article_id, title, version)
+        signed = self.tokens.sign_embed(article_id, title, version, about_to_signed(about) or None)
         attrs = [("data-feedback-article", article_id)]
         if title is not None:
             attrs.append(("data-feedback-title", title))
         if version is not None:
             attrs.append(("data-feedback-version", version))
+        if page_url is not None:
+            attrs.append(("data-feedback-url", page_url))
         attrs.append(("data-feedback-signed", signed))
         if lang:
             attrs.append(("lang", lang))

@@ -140,6 +140,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         params["after"] = args.after
     if args.tz:
         params["tz"] = args.tz
+    for name in ("section", "author", "tag"):  # kind=articles only: what the articles are about
+        if getattr(args, name, None):
+            params[name] = getattr(args, name)
     query = export.ExportQuery.from_params(params)
     url = _database_url(args)
     if args.output and args.output != "-":
@@ -233,6 +236,8 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--until", help="ISO date or date-time (exclusive)")
     exp.add_argument("--after", help="kind=events only: the last event_id already fetched")
     exp.add_argument("--tz", help="kind=daily only: count days in this IANA time zone")
+    for name in ("section", "author", "tag"):
+        exp.add_argument(f"--{name}", help=f"kind=articles only: the articles of this {name} (exact name)")
     exp.add_argument("--output", help="file to write (default: standard output)")
     exp.add_argument("--database-url")
     exp.set_defaults(run=cmd_export)

@@ -12,6 +12,7 @@ match. An unknown ``FEEDBACKWIDGET_*`` variable is reported as a warning.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -73,6 +74,14 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
+def _network(value: str) -> str:
+    """An address or CIDR range the metadata reader may reach although it is not public."""
+    try:
+        return str(ipaddress.ip_network(value.strip().strip("[]"), strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address or CIDR range") from None
+
+
 def _reasons(value: str | Iterable[str] | None) -> tuple[str, ...]:
     codes = tuple(parse.reason_code(item) for item in parse.items(value))
     if len(codes) > MAX_REASONS or len(set(codes)) != len(codes):
@@ -120,6 +129,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "webhook_digest_hour": parse.hour,
     "webhook_max_attempts": lambda v: parse.whole_number(v, minimum=1),
     "webhook_retry_base": parse.seconds,
+    "metadata_fetch": parse.flag,
+    "metadata_interval": parse.seconds,
+    "metadata_timeout": parse.seconds,
+    "metadata_max_bytes": lambda v: parse.whole_number(v, minimum=1024),
+    "metadata_private_networks": lambda v: _unique(_network(n) for n in parse.items(v)),
 }
 
 
@@ -171,6 +185,12 @@ class Settings:
     webhook_digest_hour: int | None
     webhook_max_attempts: int
     webhook_retry_base: float
+    #: Read articles' schema.org JSON-LD from their pages (metadata.py, page_fetch.py).
+    metadata_fetch: bool
+    metadata_interval: float
+    metadata_timeout: float
+    metadata_max_bytes: int
+    metadata_private_networks: tuple[str, ...]
     #: PUBLIC_URL taken apart (derived).
     public: PublicUrl = field(init=False, repr=False, compare=False)
 
@@ -214,6 +234,11 @@ class Settings:
         webhook_digest_hour: int | str | None = 6,
         webhook_max_attempts: int | str = 12,
         webhook_retry_base: float | str = 5,
+        metadata_fetch: bool | str = True,
+        metadata_interval: float | str = "6h",
+        metadata_timeout: float | str = 5,
+        metadata_max_bytes: int | str = 2 * 1024 * 1024,
+        metadata_private_networks: str | Iterable[str] | None = None,
     ) -> None:
         given = locals()
         for name, parser in _PARSERS.items():

@@ -97,7 +97,8 @@ def build_demo(captcha: str, *, database_url: str, fake: FakeHCaptcha | None = N
         html = templates.get_template("demo.html").render(
             title=TITLE,
             fake=captcha == "fake",
-            widget=widget.embed(ARTICLE_ID, title=TITLE, version="2026-11-26"),
+            widget=widget.embed(ARTICLE_ID, title=TITLE, version="2026-11-26", section="Transport",
+                                authors=["Mari Tamm"], tags=["rail", "north"], published_at="2026-11-26T06:00:00Z"),
             embed_url=f"{PREFIX}/embed/{ARTICLE_ID}",
         )
         return HTMLResponse(html, headers={"Content-Security-Policy": csp, "Cache-Control": "no-store"})

@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import validate
 from .errors import InvalidRequest
 from .formulas import needs_prefix
 from .sentiment import share_up, wilson_lower
 from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
 from .store.rollups import local_days
-from .types import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
+from .types import EXPORT_FORMATS, EXPORT_KINDS, AboutFilter, ExportFormat, ExportKind
 
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -101,6 +102,8 @@ class ExportQuery:
     until: dt.datetime | None = None
     after: int | None = None
     tz: ZoneInfo | None = None
+    #: Articles of one section, author or tag (kind=articles only).
+    about: AboutFilter | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> ExportQuery:
@@ -129,7 +132,7 @@ class ExportQuery:
             if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
                 raise InvalidRequest("after must be an event_id (a non-negative integer)")
             after = int(raw)
-        return cls(kind, fmt, since, until, after, tz)
+        return cls(kind, fmt, since, until, after, tz, about_filter(params, kind))
 
     @property
     def media_type(self) -> str:
@@ -138,6 +141,20 @@ class ExportQuery:
     @property
     def filename(self) -> str:
         return f"feedbackwidget-{self.kind}.{self.format}"
+
+
+def about_filter(params: Mapping[str, str], kind: str = "articles") -> AboutFilter | None:
+    """``section``, ``author`` and ``tag`` parameters (each one exact name), or None when none is given."""
+    where = AboutFilter(
+        section=validate.label(params.get("section") or None, "section"),
+        author=validate.label(params.get("author") or None, "author"),
+        tag=validate.label(params.get("tag") or None, "tag"),
+    )
+    if not where:
+        return None
+    if kind != "articles":
+        raise InvalidRequest("section, author and tag apply to kind=articles only")
+    return where
 
 
 # -- row sources -------------------------------------------------------------------------
@@ -151,6 +168,8 @@ def rows(store: Store, query: ExportQuery) -> AsyncIterator[Sequence[Row]]:
     """
     if query.kind == "daily" and query.tz is not None and query.tz.key not in ("UTC", "Etc/UTC"):
         return local_days(store, query.tz, query.since, query.until, BATCH_ROWS)
+    if query.kind == "articles":  # with what each article is about (section, authors, tags …)
+        return store.export_articles(query.since, query.until, query.about)
     return store.export(query.kind, since=query.since, until=query.until, after=query.after)
 
 
@@ -198,6 +217,8 @@ def _plain(value: Any) -> Any:
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
     return value
 
 
@@ -206,6 +227,8 @@ def csv_cell(value: Any) -> Any:
     value = _plain(value)
     if value is None:
         return ""
+    if isinstance(value, list | tuple):  # authors, tags: the NDJSON array, as text
+        value = json.dumps(list(value), ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, str) and needs_prefix(value):
         return "'" + value
     return value

@@ -39,6 +39,8 @@ _TYPES: dict[str, pa.DataType] = {
     "up": pa.int64(), "down": pa.int64(), "total": pa.int64(),
     "share_up": pa.float64(), "wilson_lower": pa.float64(),
     "vote": _WORD, "action": _WORD, "reason": _WORD,
+    # What an article is about (kind=articles): a time, and lists of names.
+    "published_at": _TIME, "authors": pa.list_(pa.string()), "tags": pa.list_(pa.string()),
 }
 #: Columns that never hold null (Parquet records it; readers may rely on it).
 _REQUIRED = frozenset({"event_id", "at", "article_id", "voter", "action", "created_at", "up", "down", "total", "day"})

@@ -22,6 +22,7 @@ from .captcha import CaptchaVerifier
 from .config import Settings
 from .errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, Unauthorized
 from .limiter import Limiter
+from .metadata import AboutKeeper, about_from_signed
 from .metrics import OFF, Metrics, export_records
 from .refusals import KINDS as REFUSAL_KINDS
 from .refusals import RefusalFlusher, Refusals
@@ -79,10 +80,13 @@ class VoteService:
         clock: Callable[[], dt.datetime],
         secret: Callable[[], bytes],
         webhooks: Worker | None = None,
+        about: AboutKeeper | None = None,
         metrics: Metrics = OFF,
     ) -> None:
         self.settings = settings
         self.webhooks = webhooks
+        #: Takes what votes say about their articles (signed metadata, the page's address).
+        self.about = about
         self.store = store
         self.tokens = tokens
         self.verifier = verifier
@@ -149,6 +153,7 @@ class VoteService:
         vote = validate.vote(fields.get("vote"))
         title, version = validate.title(fields.get("title")), validate.version(fields.get("version"))
         signed, return_to = validate.signed(fields.get("signed")), validate.return_to(fields.get("return_to"))
+        page_url = validate.page_url(fields.get("url"))
         captcha_token = validate.captcha_token(fields.get("captcha_token"))
         await self.limiter.check(self.client_key(caller.address))
         await self.verifier.verify(captcha_token, caller.address)
@@ -156,9 +161,9 @@ class VoteService:
         if reader is None:
             token, voter_id = self.tokens.new_voter()
             reader = VoterToken(voter_id, None, token)
-        vouched = self.tokens.embed(signed, article_id)
+        vouched = self.tokens.embed_payload(signed, article_id)  # verified once, used twice
         if vouched is not None:
-            title, version = vouched
+            title, version = vouched[1], vouched[2]
         at = self.clock()
         # Webhook messages the vote causes are written in the vote's own transaction.
         alerts = self.webhooks.alerts(at) if self.webhooks is not None else None
@@ -177,6 +182,9 @@ class VoteService:
         if alerts is not None and alerts.produced:
             alerts.wake()
         self.tallies.forget(article_id)
+        if self.about is not None:  # hands over and goes on: the work is done in the background
+            signed_about = about_from_signed(vouched[3]) if vouched is not None and len(vouched) == 4 else None
+            self.about.noticed(article_id, signed_about, page_url)
         outcome = "unchanged" if not result.changed else "cast" if result.previous is None else "changed"
         return Voted(article_id, vote, result.changed, reader.current, result.tally, return_to, outcome)
 

@@ -169,11 +169,19 @@ class Tokens:
 
     # -- embed --------------------------------------------------------------
 
-    def sign_embed(self, article_id: str, title: str | None, version: str | None) -> str:
-        return str(self._embed.dumps([article_id, title, version]))
+    def sign_embed(
+        self, article_id: str, title: str | None, version: str | None, about: dict[str, Any] | None = None
+    ) -> str:
+        """The signature ``widget.embed()`` puts on its markup: the article, its title and revision,
+        and (when given) what it is about, as a small dict of plain JSON values."""
+        payload: list[Any] = [article_id, title, version]
+        if about:
+            payload.append(about)
+        return str(self._embed.dumps(payload))
 
-    def embed(self, token: str | None, article_id: str) -> tuple[str | None, str | None] | None:
-        """(title, version) vouched for ``article_id``, or None when not signed by us for it."""
+    def embed_payload(self, token: str | None, article_id: str) -> list[Any] | None:
+        """What ``widget.embed()`` signed for ``article_id``: ``[article_id, title, version]`` and,
+        when it said what the article is about, that dict fourth; None when not ours for it."""
         if not token or len(token) > 4096:
             return None
         try:
@@ -182,12 +190,24 @@ class Tokens:
             return None
         if (
             isinstance(payload, list)
-            and len(payload) == 3
+            and len(payload) in (3, 4)
             and payload[0] == article_id
-            and all(v is None or isinstance(v, str) for v in payload[1:])
+            and all(v is None or isinstance(v, str) for v in payload[1:3])
+            and (len(payload) == 3 or isinstance(payload[3], dict))
         ):
-            return payload[1], payload[2]
+            return payload
         return None
+
+    def embed(self, token: str | None, article_id: str) -> tuple[str | None, str | None] | None:
+        """(title, version) vouched for ``article_id``, or None when not signed by us for it."""
+        payload = self.embed_payload(token, article_id)
+        return None if payload is None else (payload[1], payload[2])
+
+    def embed_about(self, token: str | None, article_id: str) -> dict[str, Any] | None:
+        """What ``widget.embed()`` vouched ``article_id`` is about (the dict it signed), or None
+        when the token is not ours for this article or carries nothing about it."""
+        payload = self.embed_payload(token, article_id)
+        return payload[3] if payload is not None and len(payload) == 4 else None
 
     # -- dashboard sessions -----------------------------------------------------
 

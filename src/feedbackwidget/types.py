@@ -13,6 +13,10 @@ ExportFormat = Literal["csv", "ndjson", "parquet"]
 ArticleOrder = Literal["wilson", "total", "recent"]
 #: Refused vote attempts counted for the abuse view (the contract's error codes).
 RefusalKind = Literal["captcha_required", "captcha_failed", "rate_limited", "forbidden_origin"]
+#: What the dashboard and exports group articles by (what an article is about).
+GroupBy = Literal["section", "author", "tag"]
+#: Where an article's metadata came from: signed by ``widget.embed()``, or read from its page.
+AboutSource = Literal["embed", "page"]
 
 # Each enumeration is spelled once, above; these are its values in order.
 VOTES: tuple[Vote, ...] = get_args(Vote)
@@ -20,6 +24,7 @@ EXPORT_KINDS: tuple[ExportKind, ...] = get_args(ExportKind)
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 ORDERS: tuple[ArticleOrder, ...] = get_args(ArticleOrder)
 REFUSAL_KINDS: tuple[RefusalKind, ...] = get_args(RefusalKind)
+GROUP_BYS: tuple[GroupBy, ...] = get_args(GroupBy)
 
 #: An article id is an opaque string of 1..256 characters without control characters.
 ArticleId = str
@@ -30,6 +35,10 @@ MAX_ARTICLE_ID = 256
 MAX_TITLE = 300
 MAX_VERSION = 64
 MAX_REASON_TEXT = 500
+#: Longest section, author or tag name kept (characters), and how many authors and tags.
+MAX_LABEL = 200
+MAX_AUTHORS = 20
+MAX_TAGS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,38 @@ class ArticleSummary:
     @property
     def total(self) -> int:
         return self.up + self.down
+
+
+@dataclass(frozen=True, slots=True)
+class About:
+    """What one article is about: its section, authors, tags and publication time.
+
+    Names are plain text (escaped wherever shown); ``authors`` and ``tags`` keep the
+    order they were given in, without repeats.
+    """
+
+    section: str | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    published_at: dt.datetime | None = None
+    #: The page's own headline (schema.org ``headline``), when read from the page.
+    headline: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.section or self.authors or self.tags or self.published_at or self.headline)
+
+
+@dataclass(frozen=True, slots=True)
+class AboutFilter:
+    """Articles of one section, one author and one tag (each None: any)."""
+
+    section: str | None = None
+    author: str | None = None
+    tag: str | None = None
+
+    def __bool__(self) -> bool:
+        return not (self.section is None and self.author is None and self.tag is None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,17 +9,35 @@ sentence a client can show; none knows about HTTP.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import CaptchaRequired, InvalidRequest
-from .types import MAX_ARTICLE_ID, MAX_REASON_TEXT, MAX_TITLE, MAX_VERSION, VOTES, Vote
+from .types import (
+    MAX_ARTICLE_ID,
+    MAX_AUTHORS,
+    MAX_LABEL,
+    MAX_REASON_TEXT,
+    MAX_TAGS,
+    MAX_TITLE,
+    MAX_VERSION,
+    VOTES,
+    Vote,
+)
 
 MAX_CAPTCHA_TOKEN = 8192
 MAX_SIGNED = 4096
 MAX_RETURN_TO = 2048
 #: Longest language tag looked at (BCP 47 tags in practice stay far below).
 MAX_LANG = 35
+MAX_PAGE_URL = 2048
+#: Publication times outside these years are a typo or a placeholder, not a date.
+_YEARS = (1900, 2999)
+#: Runs of white space inside a name (a line break in JSON-LD, two spaces in a CMS field) are one space.
+_SPACES = re.compile(r"\s+")
 
 #: Unicode's control characters (category Cc) and surrogates (Cs), as one character class.
 _UNCLEAN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -109,3 +127,94 @@ def reason_text(value: Any, allowed: bool) -> str | None:
     if text is not None and not allowed:
         raise InvalidRequest("This site does not take free text with a reason.")
     return text
+
+
+# -- what an article is about (widget.embed() and the page's JSON-LD) --------------------------
+
+def label(value: Any, name: str = "name") -> str | None:
+    """One section, author or tag name: text of at most 200 characters without control characters,
+    white space runs made one space; blank means none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be text.")
+    text = _SPACES.sub(" ", value).strip()
+    if not text:
+        return None
+    if len(text) > MAX_LABEL or not clean(text):
+        raise InvalidRequest(f"{name} must be at most {MAX_LABEL} characters without control characters.")
+    return text
+
+
+def section(value: Any) -> str | None:
+    """An article's section (``articleSection``): one name, see :func:`label`."""
+    return label(value, "section")
+
+
+def _names(value: Any, name: str, limit: int) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable) or isinstance(value, bytes | dict):
+        raise InvalidRequest(f"{name} must be a list of names.")
+    found = [label(item, name) for item in value]
+    names = tuple(dict.fromkeys(n for n in found if n is not None))
+    if len(names) > limit:
+        raise InvalidRequest(f"{name} must hold at most {limit} names.")
+    return names
+
+
+def authors(value: Any) -> tuple[str, ...]:
+    """An article's authors: a name or a list of at most 20, each as :func:`label`; repeats dropped."""
+    return _names(value, "authors", MAX_AUTHORS)
+
+
+def tags(value: Any) -> tuple[str, ...]:
+    """An article's tags (``keywords``): a name or a list of at most 50, each as :func:`label`."""
+    return _names(value, "tags", MAX_TAGS)
+
+
+def published_at(value: Any) -> dt.datetime | None:
+    """When an article was published: an aware datetime, or ISO 8601 text (a date means midnight
+    UTC; a time without an offset is read as UTC), years 1900 to 2999; returned in UTC."""
+    if value is None or value == "":
+        return None
+    problem = "published_at must be an ISO 8601 date or date-time, such as 2026-11-30T08:00:00+01:00."
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 64 or not text.isascii():
+            raise InvalidRequest(problem)
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(problem) from None
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
+        raise InvalidRequest(problem)
+    moment: dt.datetime = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    try:
+        moment = moment.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise InvalidRequest(problem) from None
+    if not _YEARS[0] <= moment.year <= _YEARS[1]:
+        raise InvalidRequest(problem)
+    return moment
+
+
+def page_url(value: Any) -> str | None:
+    """The address of the page that shows an article: an absolute http(s) URL of at most 2048
+    characters, returned without its fragment; empty means none. (Whether the server may fetch
+    it is decided by the metadata reader, against the allowed origins.)"""
+    text = _optional_text("url", value, MAX_PAGE_URL)
+    if text is None:
+        return None
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise InvalidRequest("url must be an absolute http(s) URL.") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not text.isascii():
+        raise InvalidRequest("url must be an absolute http(s) URL.")
+    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, ""))

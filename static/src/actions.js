@@ -126,7 +126,10 @@ function press(api, binding, value) {
 
 async function vote(api, binding, value) {
   const id = binding._article, attrs = binding._attrs, body = {article_id: id, vote: value};
-  for (const field of ['title', 'version', 'signed']) if (attrs[field]) body[field] = attrs[field];
+  for (const field of ['title', 'version', 'signed', 'url']) if (attrs[field]) body[field] = attrs[field];
+  // The page the vote was cast on, where the server may read the article's JSON-LD (its
+  // section, authors …); without the query string, which may carry a reader's tokens.
+  if (!body.url && /^https?:$/.test(location.protocol)) body.url = location.origin + location.pathname;
   close(binding);
   try {
     body.captcha_token = await captcha(binding);

@@ -12,6 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..types import (
+    About,
+    AboutFilter,
+    AboutSource,
     ArticleId,
     ArticleOrder,
     ArticleSummary,
@@ -19,6 +22,7 @@ from ..types import (
     CastResult,
     ExportFormat,
     ExportKind,
+    GroupBy,
     Pruned,
     Tally,
     Vote,
@@ -34,6 +38,8 @@ EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": ("event_id", "at", "article_id", "voter", "action", "vote", "article_version"),
     "articles": (
         "article_id", "title", "up", "down", "total", "share_up", "wilson_lower", "first_vote_at", "last_vote_at",
+        # What the article is about (after the contract's columns): names as lists, a time.
+        "section", "authors", "tags", "published_at",
     ),
     "daily": ("day", "article_id", "up", "down"),
     # Not in the contract's list: reasons given after a "No" (off unless REASONS is set).
@@ -220,6 +226,50 @@ class Store(Outbox, Protocol):
         SQLite, whose processes all run on the host that holds the file.
         """
 
+    # -- what each article is about (store/about_sql.py and the two backends' *_about.py) ------
+
+    async def set_about(
+        self, article_id: ArticleId, about: About | None, source: AboutSource, at: dt.datetime,
+        url: str | None = None,
+    ) -> bool:
+        """Record what ``article_id`` is about, as ``source`` says (``embed``: signed by
+        ``widget.embed()``; ``page``: read from ``url``). A page never replaces signed values;
+        ``about`` None (the page said nothing usable) only records that the page was read.
+        A headline fills an empty title. True when the article's metadata changed."""
+
+    async def about(self, article_id: ArticleId) -> About | None:
+        """What the article is about, or None when nothing is known."""
+
+    async def about_checked(self, article_id: ArticleId) -> dt.datetime | None:
+        """When the article's page was last read (by any server), or None."""
+
+    async def groups(self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100) -> list[Row]:
+        """Rows ``name, articles, up, down, last_vote_at`` per section, author or tag of the
+        articles ``where`` selects (current votes), most votes first, at most ``limit``."""
+
+    async def group_daily(self, by: GroupBy, name: str, start: dt.date, end: dt.date) -> list[Row]:
+        """Rows ``day, up, down`` of one group's articles for UTC days ``start <= day < end``
+        (votes cast or changed to each value that day; days without votes have no row)."""
+
+    async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
+        """Rows ``name, day, up, down`` of several groups at once (see :meth:`group_daily`), by name
+        then day: one pass over the range's history, for the dashboard's sparklines."""
+
+    async def attention(
+        self, min_votes: int, since: dt.datetime, *, below: float = 0.5, limit: int = 20,
+        where: AboutFilter | None = None,
+    ) -> list[Row]:
+        """Articles that need attention: at least ``min_votes`` votes, voted on or published since
+        ``since``, a 95% Wilson upper bound of the share of "Yes" under ``below``; rows
+        ``article_id, title, up, down, first_vote_at, last_vote_at, section, published_at``,
+        lowest upper bound first."""
+
+    def export_articles(
+        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None
+    ) -> AsyncIterator[Sequence[Row]]:
+        """The ``articles`` export's rows with ``section, published_at, authors, tags`` (tuples),
+        filtered like :meth:`export` and by ``where``; by article id."""
+        ...
     async def prune(
         self,
         *,

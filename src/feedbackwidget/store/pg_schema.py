@@ -8,6 +8,7 @@ in the SQLite store.
 
 from __future__ import annotations
 
+from .pg_about import MIGRATION as ABOUT
 from .pg_rollups import migration as rollups_migration
 
 #: Advisory lock namespace ("FWDG") and the locks in it (see postgres.py for their use).
@@ -244,10 +245,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX fw_outbox_once ON fw_outbox (dedupe, endpoint) WHERE dedupe IS NOT NULL;
     CREATE INDEX fw_outbox_due ON fw_outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
     """,
-    # 7: reserved for the meta branch (what each article is about); replaced by its migration when merged.
-    """
-    SELECT 1;
-    """,
+    # 7: what each article is about: section, authors, tags, publication time (pg_about.py).
+    ABOUT,
     # 8: what each article's alerts have already said (store/outbox.py AlertState). A cast reads
     #    it without a lock; only a cast that moves it (a milestone reached, a band entered or
     #    left) locks the article's row, so one article's writers queue only at those moments.

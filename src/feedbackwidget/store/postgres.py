@@ -48,6 +48,7 @@ from ..types import (
 from . import pg_queries as q
 from .base import TEXT_KINDS, Row, gcra_start
 from .outbox import Alerts, AlertState
+from .pg_about import PgAboutQueries
 from .pg_connection import (
     CONNECTION_LOST,
     RETRYABLE,
@@ -80,7 +81,7 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-class PostgresStore(RollupQueries, PgOutbox, RetentionQueries):
+class PostgresStore(RollupQueries, PgOutbox, RetentionQueries, PgAboutQueries):
     """The store for several app servers sharing one PostgreSQL database.
 
     ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not

@@ -33,6 +33,7 @@ from ..types import (
 from . import failures
 from .base import TEXT_KINDS, Row, gcra_start
 from .outbox import Alerts
+from .sqlite_about import AboutQueries
 from .sqlite_feedback import FeedbackQueries
 from .sqlite_outbox import SQLiteOutbox, advance_alerts
 from .sqlite_retention import RetentionQueries
@@ -59,7 +60,7 @@ _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _GCRA_START = "(CASE WHEN tat > ?2 + ?4 THEN ?2 ELSE MAX(tat, ?2) END)"
 
 
-class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries):
+class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries, AboutQueries):
     """The default store. ``path`` is a file path (``:memory:`` is not supported).
 
     ``busy_timeout`` is how long a write waits for another process's lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .sqlite_about_schema import MIGRATION as ABOUT
 from .sqlite_rollups import MIGRATION as ROLLUPS
 
 MIGRATIONS: tuple[str, ...] = (
@@ -91,10 +92,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX outbox_once ON outbox (dedupe, endpoint) WHERE dedupe IS NOT NULL;
     CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
     """,
-    # 5: reserved for the meta branch (what each article is about); replaced by its migration when merged.
-    """
-    SELECT 1;
-    """,
+    # 5: what each article is about: section, authors, tags, publication time (sqlite_about*.py).
+    ABOUT,
     # 6: what each article's alerts have already said (store/outbox.py AlertState): milestones at
     #    or below milestone_reached are settled, the sentiment band it is in and how many times it
     #    entered one. Articles voted on before start settled up to their vote count, so turning

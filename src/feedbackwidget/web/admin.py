@@ -24,6 +24,7 @@ from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, R
 from ..i18n import static_dir
 from ..tokens import same_secret
 from . import admin_feedback as feedback
+from . import admin_groups as groups_view
 from . import admin_views as views
 from .admin_session import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_SALT
 from .admin_webhooks import webhooks_context
@@ -250,7 +251,21 @@ async def article(request: Request) -> Response:
     days = context["days"]
     context["reasons"] = await feedback.reasons_context(store, settings, article_id, days)
     context["refusals"] = await feedback.refusals_context(store, article_id, days, prefix)
+    context["about"] = await store.about(article_id)  # section, authors, tags (admin/_about.html)
     return _page(request, "admin/article.html", logout_token=_logout_token(request), **context)
+
+
+async def groups(request: Request) -> Response:
+    """Sentiment per section, author or tag, and the articles that need attention."""
+    runtime = _runtime(request)
+    if runtime.settings.export_token is None:
+        return _disabled()
+    if not is_authorised(request):
+        return _refuse(request)
+    context = await groups_view.groups_context(
+        runtime.store, runtime.settings, dict(request.query_params), _prefix(request), runtime.service.clock()
+    )
+    return _page(request, "admin/groups.html", logout_token=_logout_token(request), **context)
 
 
 @cache
@@ -276,6 +291,7 @@ ROUTES: list[Route] = [
     Route("/admin/admin.css", stylesheet, methods=["GET", "HEAD"]),
     Route("/admin/articles/{article_id:path}", article, methods=["GET", "HEAD"]),
     Route("/admin/webhooks", webhooks, methods=["GET", "HEAD"]),
+    Route("/admin/groups", groups, methods=["GET", "HEAD"]),
 ]
 
 __all__ = ["CSP", "ROUTES", "SESSION_COOKIE", "SESSION_MAX_AGE", "SESSION_SALT",

@@ -116,6 +116,8 @@ def _schemas() -> Json:
         "version": {"type": "string", "maxLength": MAX_VERSION},
         "signed": {"type": "string", "description": "The signature `widget.embed()` put on title and version."},
         "return_to": {"type": "string", "description": "Form posts: where to go back to (own or allowed origin)."},
+        "url": {"type": "string", "maxLength": 2048,
+                "description": "The page the vote was cast on (http(s)); its JSON-LD may be read (docs/analytics.md)."},
     }
     listed = {**sentiment, "properties": {**sentiment["properties"], "title": _NULLABLE_STR,
                                           "first_vote_at": _NULLABLE_STR, "last_vote_at": _NULLABLE_STR}}
@@ -258,6 +260,9 @@ def _token_api() -> Json:
                 query("until", {"type": "string"}, "ISO 8601 date or date-time, exclusive."),
                 query("after", {"type": "string", "pattern": "^[0-9]{1,18}$"}, "kind=events: last event_id seen."),
                 query("tz", {"type": "string"}, "kind=daily: IANA time zone of the days."),
+                query("section", {"type": "string", "maxLength": 200}, "kind=articles: the articles of this section."),
+                query("author", {"type": "string", "maxLength": 200}, "kind=articles: the articles of this author."),
+                query("tag", {"type": "string", "maxLength": 200}, "kind=articles: the articles with this tag."),
             ],
             "responses": {"200": _ok(export_types, "The rows (an attachment)."), **_errors(400, 401, 503)},
         }},
@@ -304,6 +309,9 @@ def _pages() -> Json:
         "/admin/": {"get": {"operationId": "dashboardSlash", "summary": "The dashboard.", **dashboard}},
         "/admin/webhooks": {"get": {"operationId": "dashboardWebhooks", "summary": "Recent webhook deliveries.",
                                     **dashboard}},
+        "/admin/groups": {"get": {"operationId": "dashboardGroups",
+                                  "summary": "Sentiment per section, author or tag; articles that need attention.",
+                                  **dashboard}},
         "/admin/articles/{article_id}": {"get": {
             "operationId": "dashboardArticle", "summary": "One article on the dashboard.",
             "parameters": [ARTICLE_PARAM], **dashboard,

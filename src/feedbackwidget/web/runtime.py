@@ -19,6 +19,7 @@ from ..captcha import CaptchaVerifier, Provider
 from ..config import Settings
 from ..errors import StoreUnavailable
 from ..limiter import Limiter
+from ..metadata import keeper_for
 from ..metrics import OFF, Metrics
 from ..retention import Policy, Sweeper
 from ..service import VoteService
@@ -65,9 +66,10 @@ class Runtime:
         self._secret: bytes | None = None
         #: Webhook deliveries of this event loop (None when no WEBHOOK_URLS are set).
         self.webhooks = Worker(settings, store, clock, metrics=self.metrics) if settings.webhook_urls else None
+        self.about = keeper_for(settings, store, clock)
         self.service = VoteService(
             settings, store, tokens, self.verifier, limiter, clock=clock, secret=self.secret, webhooks=self.webhooks,
-            metrics=self.metrics,
+            metrics=self.metrics, about=self.about,
         )
         #: Retention in the background (a no-op without RETAIN_* settings); one server per interval sweeps.
         self.sweeper = Sweeper(store, Policy.from_settings(settings), clock)
@@ -80,6 +82,7 @@ class Runtime:
             await self.limiter.open()
             if self.webhooks is not None:
                 await self.webhooks.start()
+            await self.about.start()
             self.sweeper.start()
         except BaseException:
             await self.store.close()
@@ -92,6 +95,7 @@ class Runtime:
         if self.webhooks is not None:
             await self.webhooks.stop()
         await self.service.refusals.stop()  # writes what is left
+        await self.about.stop()
         await self.limiter.close()
         await self.verifier.close()
         await self.store.close()
