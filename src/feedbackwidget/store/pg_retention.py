@@ -15,10 +15,9 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ..types import Pruned
 from .pg_pooler import Connector
 from .pg_schema import LOCK_NS
-from .retention import sweep
+from .retention import Sweeping
 
 #: The advisory lock key of a sweep's claim (with LOCK_NS; 1 and 2 are the migration and event locks).
 LOCK_RETENTION = 14
@@ -46,24 +45,12 @@ def _us(at: dt.datetime) -> int:
     return (at - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-class RetentionQueries:
+class RetentionQueries(Sweeping):
     """Mixed into :class:`~feedbackwidget.store.postgres.PostgresStore`."""
 
     _connector: Connector
     _connection: Callable[..., contextlib.AbstractAsyncContextManager[Any]]
     _statement: Callable[..., Awaitable[Any]]
-
-    async def prune(
-        self,
-        *,
-        events_before: dt.datetime | None,
-        refusals_before: dt.date | None,
-        reason_texts_before: dt.datetime | None,
-        now: dt.datetime,
-        every: float = 0.0,
-    ) -> Pruned | None:
-        return await sweep(self, events_before=events_before, refusals_before=refusals_before,
-                           reason_texts_before=reason_texts_before, now=now, every=every)
 
     async def claim_sweep(self, now: dt.datetime, every: float, events_before: dt.datetime | None) -> int | None:
         async with self._connection(single=False) as conn:

@@ -10,7 +10,7 @@ consumer misses is only ever the oldest history.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from typing import Protocol, cast
 
 from ..types import Pruned
 
@@ -56,3 +56,20 @@ async def sweep(
     refusals = await steps.delete_refusals(refusals_before) if refusals_before is not None else 0
     texts = await steps.clear_reason_texts(reason_texts_before) if reason_texts_before is not None else 0
     return Pruned(events, refusals, texts)
+
+
+class Sweeping:
+    """Mixed into a store that has the four :class:`SweepSteps`: its ``prune`` (see
+    :meth:`~feedbackwidget.store.base.Store.prune`) is :func:`sweep` over them."""
+
+    async def prune(
+        self,
+        *,
+        events_before: dt.datetime | None,
+        refusals_before: dt.date | None,
+        reason_texts_before: dt.datetime | None,
+        now: dt.datetime,
+        every: float = 0.0,
+    ) -> Pruned | None:
+        return await sweep(cast(SweepSteps, self), events_before=events_before, refusals_before=refusals_before,
+                           reason_texts_before=reason_texts_before, now=now, every=every)

@@ -15,8 +15,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..types import Pruned
-from .retention import sweep
+from .retention import Sweeping
 from .sqlite_sql import to_us
 
 
@@ -38,22 +37,10 @@ def _claim(now_us: int, every_us: int, cutoff_us: int | None) -> Callable[[sqlit
     return op
 
 
-class RetentionQueries:
+class RetentionQueries(Sweeping):
     """Mixed into :class:`~feedbackwidget.store.sqlite.SQLiteStore` (which provides ``_write``)."""
 
     _write: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
-
-    async def prune(
-        self,
-        *,
-        events_before: dt.datetime | None,
-        refusals_before: dt.date | None,
-        reason_texts_before: dt.datetime | None,
-        now: dt.datetime,
-        every: float = 0.0,
-    ) -> Pruned | None:
-        return await sweep(self, events_before=events_before, refusals_before=refusals_before,
-                           reason_texts_before=reason_texts_before, now=now, every=every)
 
     async def claim_sweep(self, now: dt.datetime, every: float, events_before: dt.datetime | None) -> int | None:
         cutoff = to_us(events_before) if events_before is not None else None
