@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from feedbackwidget import Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
+from feedbackwidget.sites import load_sites
 from tests.helpers import SECRET
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -82,8 +83,35 @@ def test_static_publisher_runner_settings(fake: FakeHCaptcha, tmp_path: Path) ->
     html = (EXAMPLES / "static_publisher" / "index.html").read_text()
     assert 'data-feedback-article="harbour-ferry-timetable"' in html
     assert '<script src="http://127.0.0.1:8000/widget.js" async></script>' in html
-    for example in ("starlette_host", "fastapi_host", "static_publisher"):
+    for example in ("starlette_host", "fastapi_host", "static_publisher", "sites"):
         assert "```sh" in (EXAMPLES / example / "README.md").read_text(), example
+
+
+def test_the_sites_example_loads_and_serves_both_editions(fake: FakeHCaptcha, tmp_path: Path) -> None:
+    sites_file = EXAMPLES / "sites" / "sites.toml"
+    sites = load_sites(sites_file)
+    assert [(s.id, s.allowed_origins, s.lang) for s in sites] == [
+        ("default", ("http://127.0.0.1:8000",), "en"), ("ru", ("http://localhost:8000",), "ru")]
+    assert sites[0].reasons == ("inaccurate", "unclear", "biased") and sites[1].min_votes == 5
+    settings = host_settings(fake, tmp_path).replace(sites_file=str(sites_file))
+    article = "armenia-us-charter"
+    with TestClient(load("sites/app.py").create_app(settings)) as client:
+        english = client.get(f"http://127.0.0.1:8000/articles/{article}").text
+        russian = client.get(f"http://localhost:8000/articles/{article}").text
+        assert 'data-feedback-site="default"' in english and '<html lang="en">' in english
+        assert 'data-feedback-site="ru"' in russian and 'lang="ru"></div>' in russian and "Армения" in russian
+        assert client.get(f"http://example.test:8000/articles/{article}").status_code == 404  # no site's origin
+        origin = "http://localhost:8000"
+        vote = client.post(
+            f"{origin}/feedback/api/v1/votes?site=ru", headers={"Origin": origin},
+            json={"article_id": article, "vote": "up", "captcha_token": f"PASS-{secrets.token_hex(8)}",
+                  "signed": russian.split('data-feedback-signed="', 1)[1].split('"', 1)[0]},
+        )
+        assert vote.status_code == 200, vote.text
+        assert client.get(f"/feedback/api/v1/articles/{article}?site=ru").json()["up"] == 1
+        assert client.get(f"/feedback/api/v1/articles/{article}?site=default").json()["up"] == 0
+        token = {"Authorization": "Bearer change-me-russian-edition-dashboard"}
+        assert client.get("/feedback/admin?site=default", headers=token).status_code == 401
 
 
 def test_the_testing_guide_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
