@@ -4,6 +4,7 @@ story under the same article id in both (HTTP level, fake captcha, a temporary S
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,21 +88,25 @@ def test_a_page_of_one_site_cannot_vote_for_the_other(client: TestClient) -> Non
     assert tally(client, "north") == (0, 0) and tally(client, "south") == (0, 0)
 
 
+def bearer(site: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[site]}"}
+
+
 def test_each_sites_token_opens_only_its_own_dashboard(client: TestClient) -> None:
     assert vote(client, SOUTH, site="south").status_code == 200
-    for site, own, other in (("north", "north", "south"), ("south", "south", "north")):
-        page = client.get(f"{PREFIX}/admin?site={site}", headers={"Authorization": f"Bearer {TOKENS[own]}"})
+    server = {"Authorization": f"Bearer {SERVER_TOKEN}"}
+    for site, other in (("north", "south"), ("south", "north")):
+        dashboard = f"{PREFIX}/sites/{site}/admin"
+        page = client.get(dashboard, headers=bearer(site))
         assert page.status_code == 200, page.text
-        foreign = client.get(f"{PREFIX}/admin?site={site}", headers={"Authorization": f"Bearer {TOKENS[other]}"})
-        assert foreign.status_code == 401
-        everything = client.get(f"{PREFIX}/admin?site={site}", headers={"Authorization": f"Bearer {SERVER_TOKEN}"})
-        assert everything.status_code == 200
-    articles = client.get(f"{PREFIX}/api/v1/export?format=ndjson&kind=articles&site=south",
-                          headers={"Authorization": f"Bearer {TOKENS['south']}"})
-    assert articles.status_code == 200 and ARTICLE_ID in articles.text
-    north = client.get(f"{PREFIX}/api/v1/export?format=ndjson&kind=articles&site=north",
-                       headers={"Authorization": f"Bearer {TOKENS['north']}"})
-    assert north.status_code == 200 and ARTICLE_ID not in north.text  # no votes on North's copy
+        assert f'href="{PREFIX}/sites/{other}/admin"' not in page.text  # no way across
+        assert client.get(dashboard, headers=bearer(other)).status_code == 401
+        assert f'href="{PREFIX}/sites/{other}/admin"' in client.get(dashboard, headers=server).text
+        export = f"{PREFIX}/sites/{site}/api/v1/export?format=ndjson&kind=articles"
+        rows = [json.loads(line) for line in client.get(export, headers=bearer(site)).text.splitlines()]
+        assert all(row["site"] == site for row in rows)
+        assert [row["article_id"] for row in rows] == ([ARTICLE_ID] if site == "south" else [])  # South's vote only
+        assert client.get(export, headers=bearer(other)).status_code == 401
 
 
 def test_start_up_names_each_sites_dashboard_and_token(fake: FakeHCaptcha, tmp_path: Path) -> None:
@@ -109,7 +114,7 @@ def test_start_up_names_each_sites_dashboard_and_token(fake: FakeHCaptcha, tmp_p
                       site_tokens=TOKENS, export_token=SERVER_TOKEN)
     text = "\n".join(startup_lines(demo, SERVER_TOKEN, tmp_path, "http://127.0.0.1:9/hooks"))
     assert "OFFLINE FAKE captcha" in text
-    assert f"{NORTH}{PREFIX}/admin?site=north (token {TOKENS['north']}: this site only)" in text
-    assert f"{SOUTH}{PREFIX}/admin?site=south (token {TOKENS['south']}: this site only)" in text
+    assert f"{NORTH}{PREFIX}/sites/north/admin (token {TOKENS['north']}: this site only)" in text
+    assert f"{SOUTH}{PREFIX}/sites/south/admin (token {TOKENS['south']}: this site only)" in text
     assert f"dashboard token {SERVER_TOKEN}" in text
     assert text.count(TOKENS["north"]) == 1 and text.count(TOKENS["south"]) == 1

@@ -111,7 +111,7 @@ def test_the_sites_example_loads_and_serves_both_editions(fake: FakeHCaptcha, tm
         assert client.get(f"/feedback/api/v1/articles/{article}?site=ru").json()["up"] == 1
         assert client.get(f"/feedback/api/v1/articles/{article}?site=default").json()["up"] == 0
         token = {"Authorization": "Bearer change-me-russian-edition-dashboard"}
-        assert client.get("/feedback/admin?site=default", headers=token).status_code == 401
+        assert client.get("/feedback/sites/default/admin", headers=token).status_code == 401
 
 
 def test_the_testing_guide_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -251,7 +251,7 @@ def startup_lines(demo: Demo, server_token: str | None, folder: Path, receiver_u
         token = site.tokens[0] if site.tokens else "none"
         lines += [
             f"  site {site.id!r} ({site.title}): {origin}/",
-            f"      its dashboard: {origin}{PREFIX}/admin?site={site.id} (token {token}: this site only)",
+            f"      its dashboard: {origin}{PREFIX}/sites/{site.id}/admin (token {token}: this site only)",
         ]
     main = f"http://127.0.0.1:{demo.port}{PREFIX}"
     lines += [
