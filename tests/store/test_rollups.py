@@ -236,14 +236,15 @@ REWIND = {
         DROP TRIGGER events_totals; DROP TRIGGER events_rollups;
         DROP TABLE daily_rollup; DROP TABLE hourly_rollup; DROP TABLE site_daily; DROP TABLE site_totals;
         DROP INDEX articles_by_wilson; DROP INDEX articles_by_total; DROP INDEX articles_by_recent;
+        DROP INDEX articles_site_by_wilson; DROP INDEX articles_site_by_total; DROP INDEX articles_site_by_recent;
         ALTER TABLE articles DROP COLUMN rank_wilson; ALTER TABLE articles DROP COLUMN rank_total;
         ALTER TABLE articles DROP COLUMN rank_recent;
         DROP TABLE outbox; DROP TABLE alert_state; DROP TABLE article_about; DROP TABLE article_labels;
         PRAGMA user_version = 2;
     """,
     "postgres": """
-        DROP TABLE fw_rollup_state, fw_daily, fw_hourly, fw_site_daily, fw_ranks, fw_outbox, fw_alert_state,
-            fw_article_about, fw_article_labels;
+        DROP TABLE fw_rollup_state, fw_daily, fw_hourly, fw_site_daily, fw_site_totals, fw_ranks, fw_outbox,
+            fw_alert_state, fw_article_about, fw_article_labels;
         DROP FUNCTION fw_recent_key; UPDATE fw_schema SET version = 4;
     """,
 }
