@@ -154,7 +154,7 @@ def test_the_sites_file_setting_is_read_by_the_app(make_settings: Callable[..., 
     path = tmp_path / "sites.toml"
     path.write_text(f'[[site]]\nid = "north"\nallowed_origins = ["{NORTH}"]\n\n'
                     f'[[site]]\nid = "south"\nallowed_origins = ["{NORTH}"]\n')
-    with pytest.raises(ConfigError, match="FEEDBACKWIDGET_SITES_FILE: .*belongs to both"):
+    with pytest.raises(ConfigError, match=r"FEEDBACKWIDGET_SITES_FILE: .*belongs to both"):
         FeedbackWidget(make_settings(sites_file=str(path)))
 
 
@@ -219,11 +219,18 @@ def test_signed_markup_vouches_for_its_own_site_only(make_settings: Callable[...
 
 
 def test_each_site_uses_its_own_captcha_keys(make_settings: Callable[..., Settings]) -> None:
-    sites = two_sites(hcaptcha_secret="not-the-stand-in-secret")
+    sites = two_sites(hcaptcha_secret="not-the-stand-in-secret", hcaptcha_sitekey="north-sitekey")
     with TestClient(FeedbackWidget(make_settings(), sites=sites)) as client:
+        assert client.get("/healthz").json()["status"] == "ok"
         wrong = vote(client, NORTH, "story")
         assert wrong.status_code == 503 and wrong.json()["error"] == "captcha_unavailable"
         assert vote(client, SOUTH, "story").status_code == 200
+        health = client.get("/healthz").json()  # whichever site the request is, north's trouble shows
+        assert health["status"] == "degraded" and health["detail"].startswith("site north: ")
+        north = client.get("/widget-actions.js?lang=en", headers={"Origin": NORTH})
+        south = client.get("/widget-actions.js?lang=en&site=south")
+        assert "north-sitekey" in north.text and "north-sitekey" not in south.text
+        assert "Origin" in north.headers.get_list("vary") and "Origin" not in south.headers.get_list("vary")
 
 
 def test_the_embed_page_may_be_framed_by_its_site_only(sites_client: TestClient) -> None:
