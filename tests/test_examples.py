@@ -4,6 +4,7 @@ is driven in a real browser by tests/browser/test_examples_page.py)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import secrets
 from pathlib import Path
 from types import ModuleType
@@ -12,9 +13,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from feedbackwidget import Settings
+from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
-from feedbackwidget.sites import load_sites
+from feedbackwidget.sites import Site, load_sites
 from tests.helpers import SECRET
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -112,6 +113,33 @@ def test_the_sites_example_loads_and_serves_both_editions(fake: FakeHCaptcha, tm
         assert client.get(f"/feedback/api/v1/articles/{article}?site=default").json()["up"] == 0
         token = {"Authorization": "Bearer change-me-russian-edition-dashboard"}
         assert client.get("/feedback/sites/default/admin", headers=token).status_code == 401
+
+
+def test_the_sites_guide_move_to_several_sites_keeps_the_default_sites_votes(
+    fake: FakeHCaptcha, tmp_path: Path
+) -> None:
+    """docs/sites.md, "From one site to several": the old site kept as `default` keeps its
+    tallies, its readers (same vote, same pseudonym) and its signed markup."""
+    origin, auth = "https://www.courier.example", {"Authorization": f"Bearer {SECRET}"}
+    settings = host_settings(fake, tmp_path).replace(allowed_origins=origin, export_token=SECRET, public_url="")
+    single = FeedbackWidget(settings)
+    signed = str(single.embed("story", title="Signed before")).split('data-feedback-signed="', 1)[1].split('"', 1)[0]
+    with TestClient(single) as client:
+        voter = client.post("/api/v1/votes", headers={"Origin": origin},
+                            json={"article_id": "story", "vote": "up", "captcha_token": "PASS-a1"}).json()["voter"]
+        before = json.loads(client.get("/api/v1/export?kind=votes&format=ndjson", headers=auth).text)
+    several = FeedbackWidget(settings, sites=[Site("default", [origin]), Site("ru", ["https://ru.courier.example"])])
+    with TestClient(several) as client:
+        assert client.get("/api/v1/articles/story", headers={"Origin": origin}).json()["up"] == 1
+        moved = client.post("/api/v1/votes", headers={"Origin": origin, "X-Feedback-Voter": voter},
+                            json={"article_id": "story", "vote": "down", "captcha_token": "PASS-a2", "signed": signed})
+        tally = moved.json()["sentiment"]
+        assert (tally["up"], tally["down"]) == (0, 1)  # the same reader changed their mind
+        after = json.loads(client.get("/sites/default/api/v1/export?kind=votes&format=ndjson", headers=auth).text)
+        assert (after["voter"], after["site"]) == (before["voter"], "default")
+        article = json.loads(client.get("/sites/default/api/v1/export?kind=articles&format=ndjson", headers=auth).text)
+        assert article["title"] == "Signed before"
+        assert client.get("/api/v1/articles/story?site=ru").json()["total"] == 0
 
 
 def test_the_testing_guide_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
