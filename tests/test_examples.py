@@ -142,6 +142,26 @@ def test_the_sites_guide_move_to_several_sites_keeps_the_default_sites_votes(
         assert client.get("/api/v1/articles/story?site=ru").json()["total"] == 0
 
 
+def test_the_sites_guides_snippets_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sites.toml in docs/sites.md and README.md's "Several sites" loads, and the guide's
+    Python form builds an app, as written."""
+    root = Path(__file__).resolve().parents[1]
+    guide = (root / "docs" / "sites.md").read_text()
+    readme = (root / "README.md").read_text().split("## Several sites", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for text in (guide, readme) for block in text.split("```toml\n")[1:]]
+    assert len(blocks) == 2
+    for n, block in enumerate(blocks):
+        path = tmp_path / f"sites{n}.toml"
+        path.write_text(block)
+        sites = load_sites(path)
+        assert [s.id for s in sites] == ["default", "ru"] and sites[1].lang == "ru"
+    monkeypatch.setenv("FEEDBACKWIDGET_SECRET_KEY", SECRET)
+    monkeypatch.setenv("FEEDBACKWIDGET_DATABASE_URL", f"sqlite:///{tmp_path / 'v.db'}")
+    namespace: dict[str, Any] = {}
+    exec(compile(guide.split("```python\n", 1)[1].split("```", 1)[0], "docs/sites.md", "exec"), namespace)
+    assert [site.id for site in namespace["widget"].sites] == ["default", "ru"]
+
+
 def test_the_testing_guide_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/testing.md's example, run as written (in a scratch folder: it makes test.db)."""
     guide = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text()
