@@ -269,11 +269,14 @@ class VoteService:
             return None
         return await self.metrics.store("vote_of", self.store.vote_of(article_id, self.voter_key(reader)))
 
+    def export_query(self, query: export.ExportQuery) -> export.ExportQuery:
+        """``query`` as this site exports it: with a ``site`` column when the server has several."""
+        return dataclasses.replace(query, site=self.site) if self.stamp_site else query
+
     async def export(self, query: export.ExportQuery) -> AsyncIterator[bytes]:
         """The bytes of an export (:func:`feedbackwidget.export.encoded`), its rows counted in the
         metrics as they go out."""
-        if self.stamp_site:
-            query = dataclasses.replace(query, site=self.site)
+        query = self.export_query(query)
         self.metrics.export(query.kind, query.format)
         header = 1 if query.format == "csv" else 0  # the CSV header line is no row
         async for chunk in export.encoded(self.store, query):
