@@ -3,9 +3,13 @@ between sites in tallies, tokens, exports, dashboards, pseudonyms and signatures
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -291,3 +295,42 @@ def test_the_dashboard_switches_between_the_sites_a_token_reads(sites_client: Te
     sites_client.cookies.clear()
     only = sites_client.get("/sites/south/admin", headers={**html, "Authorization": f"Bearer {SOUTH_TOKEN}"})
     assert only.status_code == 200 and 'href="/sites/north/admin"' not in only.text
+
+
+def test_webhook_deliveries_are_the_servers_not_a_sites(make_settings: Callable[..., Settings]) -> None:
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    settings = make_settings(export_token=SERVER_TOKEN, webhook_urls="https://hooks.example/in",
+                             webhook_secrets=secret, webhook_allowed_hosts="hooks.example")
+    with TestClient(FeedbackWidget(settings, sites=two_sites())) as client:
+        html = {"Accept": "text/html"}
+        server = client.get("/sites/south/admin/webhooks", headers={**html, "Authorization": f"Bearer {SERVER_TOKEN}"})
+        assert server.status_code == 200 and "https://hooks.example" in server.text
+        site = {**html, "Authorization": f"Bearer {SOUTH_TOKEN}"}
+        assert client.get("/sites/south/admin/webhooks", headers=site).status_code == 401
+        page = client.get("/sites/south/admin", headers=site)
+        assert page.status_code == 200 and "Webhook deliveries" not in page.text
+
+
+def test_the_cli_exports_one_site_or_every_site(make_settings: Callable[..., Settings], db_url: str,
+                                                tmp_path: Path) -> None:
+    with TestClient(FeedbackWidget(make_settings(), sites=two_sites())) as client:
+        vote(client, NORTH, "story", "up")
+        vote(client, SOUTH, "story", "down")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACKWIDGET_")}
+    cli = [sys.executable, "-m", "feedbackwidget.cli", "export", "--format", "csv", "--database-url", db_url]
+
+    def export(*args: str, **extra: str) -> list[dict[str, str]]:
+        done = subprocess.run([*cli, *args], env={**env, **extra}, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        return list(csv.DictReader(io.StringIO(done.stdout)))
+
+    north = export("--site", "north")
+    assert [(r["article_id"], r["vote"], r["site"]) for r in north] == [("story", "up", "north")]
+    every = export("--site", "*")
+    assert sorted((r["site"], r["article_id"], r["vote"]) for r in every) == [
+        ("north", "story", "up"), ("south", "story", "down")]
+    assert export(FEEDBACKWIDGET_SITES_FILE=str(tmp_path / "sites.toml")) == every  # the default with sites
+    refused = subprocess.run([*cli, "--site", "No Such"], env=env, capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert refused.returncode != 0 and "--site" in refused.stderr and "Traceback" not in refused.stderr

@@ -172,7 +172,8 @@ class SiteStore:
         return None
 
     async def daily(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *, site: str | None = None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None,
+        *, site: str | None = None,
     ) -> list[Row]:
         key = None if article_id is None else self.key(article_id)
         return self._rows(await self.inner.daily(key, since, until, site=self._own(site)))
@@ -189,13 +190,15 @@ class SiteStore:
         return self._rows(await self.inner.counts_between(since, until, site=self._own(site)))
 
     async def reasons(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *, site: str | None = None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None,
+        *, site: str | None = None,
     ) -> list[Row]:
         key = None if article_id is None else self.key(article_id)
         return self._rows(await self.inner.reasons(key, since, until, site=self._own(site)))
 
     async def refusals(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *, site: str | None = None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None,
+        *, site: str | None = None,
     ) -> list[Row]:
         key = None if article_id is None else self.key(article_id)
         return self._rows(await self.inner.refusals(key, since, until, site=self._own(site)))
@@ -223,7 +226,8 @@ class SiteStore:
             min_votes, since, below=below, limit=limit, where=where, site=self._own(site)))
 
     def export_articles(
-        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None, *, site: str | None = None
+        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None,
+        *, site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         return self._batches(self.inner.export_articles(since, until, where, site=self._own(site)))
 

@@ -232,7 +232,7 @@ async def list_articles(request: Request) -> Response:
 async def export_rows(request: Request) -> Response:
     rt = runtime_of(request)
     require_export_token(request, rt)
-    query = export.ExportQuery.from_params(request.query_params)
+    query = rt.service.export_query(export.ExportQuery.from_params(request.query_params))
     chunks = rt.service.export(query)
     first = await anext(chunks, None)  # a store failure is still a JSON 503 here, before any byte is sent
 
