@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -17,17 +17,19 @@ from markupsafe import Markup, escape
 from starlette.types import Receive, Scope, Send
 
 from . import validate
-from .config import Settings
-from .errors import FeedbackError, InvalidRequest, StoreUnavailable
+from .config import PREFIX, Settings
+from .errors import FeedbackError, InvalidRequest, NotFound, StoreUnavailable
 from .limiter import Limiter, default_limiter
 from .metadata import about_to_signed
+from .sites import Site, Sites, load_sites
 from .store import Store, open_store
+from .store.site_keys import key as site_key
 from .tokens import Tokens
 from .types import About
 from .web.dispatch import Dispatcher
 from .web.errors import error_response
 from .web.public import claim_prefix
-from .web.runtime import Runtime, utcnow
+from .web.runtime import Shared, utcnow
 
 log = logging.getLogger("feedbackwidget")
 
@@ -38,6 +40,11 @@ class FeedbackWidget:
     Collaborators can be injected: ``store_factory`` builds the store (default:
     from ``settings.database_url``), ``http_session`` is an aiohttp session the
     host already owns (used for siteverify), ``clock`` gives "now" in UTC.
+
+    ``sites`` serves several sites from this one app and store (:mod:`feedbackwidget.sites`);
+    without it, ``settings.sites_file`` (``FEEDBACKWIDGET_SITES_FILE``) names a TOML file of
+    them, and without that the settings are the one site, ``default``. Raises ConfigError
+    for a sites configuration that cannot work (a shared origin, a repeated id, a bad value).
     """
 
     def __init__(
@@ -48,8 +55,16 @@ class FeedbackWidget:
         limiter_factory: Callable[[Settings, Store], Limiter] | None = None,
         http_session: aiohttp.ClientSession | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        sites: Sequence[Site] | None = None,
     ) -> None:
         self.settings = settings
+        if sites is None and settings.sites_file is not None:
+            sites = load_sites(settings.sites_file)
+        self.sites = (
+            Sites.single(settings) if sites is None
+            else Sites(sites, [settings.export_token], where="sites" if settings.sites_file is None
+                       else f"{PREFIX}SITES_FILE")
+        )
         self.tokens = Tokens(settings.secret_key, settings.secret_key_fallbacks)
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("feedbackwidget", "templates"),
@@ -62,20 +77,24 @@ class FeedbackWidget:
         self._clock = clock
         self._dispatch = Dispatcher()
         # One runtime per event loop: aiohttp sessions and database pools are loop-bound.
-        self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
-        self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Runtime]] = (
+        self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Shared] = weakref.WeakKeyDictionary()
+        self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Shared]] = (
             weakref.WeakKeyDictionary()
         )
         self._keepers: dict[int, AsyncIterator[None]] = {}
-        if not (settings.hcaptcha_sitekey and settings.hcaptcha_secret):
-            log.warning("HCAPTCHA_SITEKEY/HCAPTCHA_SECRET are not set: every vote will be refused")
+        for site in self.sites:
+            own = site.settings(settings) if self.sites.several else settings
+            if not (own.hcaptcha_sitekey and own.hcaptcha_secret):
+                where = f" for site {site.id!r}" if self.sites.several else ""
+                log.warning("HCAPTCHA_SITEKEY/HCAPTCHA_SECRET are not set%s: every vote will be refused", where)
 
     # -- life cycle -------------------------------------------------------------
 
-    def _new_runtime(self) -> Runtime:
+    def _new_runtime(self) -> Shared:
         store = self._store_factory(self.settings)
-        return Runtime(
+        return Shared(
             self.settings,
+            self.sites,
             store,
             self.tokens,
             self.templates,
@@ -105,7 +124,7 @@ class FeedbackWidget:
         """
         return self._lifespan()
 
-    async def _runtime(self) -> Runtime:
+    async def _runtime(self) -> Shared:
         loop = asyncio.get_running_loop()
         runtime = self._runtimes.get(loop)
         if runtime is not None:
@@ -129,7 +148,7 @@ class FeedbackWidget:
             return runtime
         return await asyncio.shield(opening)
 
-    async def _close_with_loop(self, loop: asyncio.AbstractEventLoop, runtime: Runtime) -> None:
+    async def _close_with_loop(self, loop: asyncio.AbstractEventLoop, runtime: Shared) -> None:
         """Close a lazily opened runtime when its loop shuts down.
 
         ``asyncio.run`` (and uvicorn, and anyio's portals) finalise every
@@ -190,7 +209,11 @@ class FeedbackWidget:
                 log.exception("could not open the widget's resources")
             await error_response(StoreUnavailable())(scope, receive, send)
             return
-        scope = claim_prefix({**scope, "feedbackwidget": runtime, "app": self}, self.settings)
+        site_runtime = runtime.runtime_for(scope)
+        if site_runtime is None:
+            await error_response(NotFound("This server has no such site."))(scope, receive, send)
+            return
+        scope = claim_prefix({**scope, "feedbackwidget": site_runtime, "app": self}, self.settings)
         await self._dispatch(scope, receive, send)
 
     # -- server-side embedding -----------------------------------------------------
@@ -207,13 +230,16 @@ class FeedbackWidget:
         tags: str | Iterable[str] | None = None,
         published_at: dt.datetime | dt.date | str | None = None,
         url: str | None = None,
+        site: str | None = None,
     ) -> Markup:
         """Embed markup for a server-side template; title, version, section, authors, tags and
         publication time are signed (the server trusts them over anything a browser sends).
 
         ``authors``/``tags`` take a name or a list of names; ``published_at`` an aware datetime,
         a date or ISO 8601 text; ``url`` is the article page's address, where the server may read
-        its JSON-LD when nothing is signed (``data-feedback-url``). Every value is checked by the
+        its JSON-LD when nothing is signed (``data-feedback-url``); ``site`` the site the article
+        belongs to when the server has several (default: the primary site) — the signature holds
+        for that site only, and the markup declares it (``data-feedback-site``). Every value is checked by the
         same validators as a vote's, so markup this makes is markup a vote accepts; raises
         ValueError (with the validator's sentence) otherwise.
         """
@@ -230,8 +256,13 @@ class FeedbackWidget:
             page_url = validate.page_url(url)
         except InvalidRequest as error:
             raise ValueError(error.detail) from None
-        signed = self.tokens.sign_embed(article_id, title, version, about_to_signed(about) or None)
+        chosen = self.sites.primary if site is None else self.sites.get(site)
+        if chosen is None:
+            raise ValueError(f"This server has no site {site!r}.")
+        signed = self.tokens.sign_embed(site_key(chosen.id, article_id), title, version, about_to_signed(about) or None)
         attrs = [("data-feedback-article", article_id)]
+        if self.sites.several:
+            attrs.append(("data-feedback-site", chosen.id))
         if title is not None:
             attrs.append(("data-feedback-title", title))
         if version is not None:
@@ -239,6 +270,7 @@ class FeedbackWidget:
         if page_url is not None:
             attrs.append(("data-feedback-url", page_url))
         attrs.append(("data-feedback-signed", signed))
+        lang = lang or chosen.lang  # the site's language when the page names none
         if lang:
             attrs.append(("lang", lang))
         rendered = " ".join(f'{name}="{escape(value)}"' for name, value in attrs)

@@ -134,6 +134,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "metadata_timeout": parse.seconds,
     "metadata_max_bytes": lambda v: parse.whole_number(v, minimum=1024),
     "metadata_private_networks": lambda v: _unique(_network(n) for n in parse.items(v)),
+    "sites_file": _optional,
 }
 
 
@@ -191,6 +192,8 @@ class Settings:
     metadata_timeout: float
     metadata_max_bytes: int
     metadata_private_networks: tuple[str, ...]
+    #: A TOML file of ``[[site]]`` tables (sites.py): several sites on this server. None: one site.
+    sites_file: str | None
     #: PUBLIC_URL taken apart (derived).
     public: PublicUrl = field(init=False, repr=False, compare=False)
 
@@ -239,6 +242,7 @@ class Settings:
         metadata_timeout: float | str = 5,
         metadata_max_bytes: int | str = 2 * 1024 * 1024,
         metadata_private_networks: str | Iterable[str] | None = None,
+        sites_file: str | None = None,
     ) -> None:
         given = locals()
         for name, parser in _PARSERS.items():

@@ -28,6 +28,9 @@ from .refusals import KINDS as REFUSAL_KINDS
 from .refusals import RefusalFlusher, Refusals
 from .sentiment import sentiment_object
 from .store import Store
+from .store.site_keys import DEFAULT as DEFAULT_SITE
+from .store.site_keys import SEP
+from .store.site_keys import key as site_key
 from .tally_cache import TallyCache
 from .tokens import Tokens, VoterToken, client_key, pseudonym, same_secret
 from .types import ArticleId, Cast, Tally, Vote
@@ -82,8 +85,17 @@ class VoteService:
         webhooks: Worker | None = None,
         about: AboutKeeper | None = None,
         metrics: Metrics = OFF,
+        site: str = DEFAULT_SITE,
+        dashboard_tokens: tuple[str, ...] | None = None,
     ) -> None:
         self.settings = settings
+        #: The site this service serves (store keys and pseudonyms are per site).
+        self.site = site
+        #: Bearer tokens that open this site's dashboard and exports (default: EXPORT_TOKEN).
+        self.dashboard_tokens: tuple[str, ...] = (
+            dashboard_tokens if dashboard_tokens is not None
+            else (settings.export_token,) if settings.export_token else ()
+        )
         self.webhooks = webhooks
         #: Takes what votes say about their articles (signed metadata, the page's address).
         self.about = about
@@ -109,8 +121,10 @@ class VoteService:
         return None
 
     def voter_key(self, reader: VoterToken) -> str:
-        """The reader as the store knows them: a pseudonym no token reveals."""
-        return pseudonym(self._secret(), reader.voter_id)
+        """The reader as the store knows them: a pseudonym no token reveals, and one per site, so
+        that one reader's votes on two sites of a server cannot be linked in the store or exports."""
+        voter_id = reader.voter_id if self.site == DEFAULT_SITE else f"{self.site}{SEP}{reader.voter_id}"
+        return pseudonym(self._secret(), voter_id)
 
     def client_key(self, address: str | None) -> str:
         return client_key(self._secret(), address)
@@ -161,7 +175,9 @@ class VoteService:
         if reader is None:
             token, voter_id = self.tokens.new_voter()
             reader = VoterToken(voter_id, None, token)
-        vouched = self.tokens.embed_payload(signed, article_id)  # verified once, used twice
+        # Verified once, used twice. Signed for the article's store key, so markup signed for an
+        # article of one site vouches for nothing on another.
+        vouched = self.tokens.embed_payload(signed, site_key(self.site, article_id))
         if vouched is not None:
             title, version = vouched[1], vouched[2]
         at = self.clock()
@@ -265,14 +281,28 @@ class VoteService:
     async def sign_in(self, address: str | None, token: str | None) -> str:
         """A dashboard session for the export token; rate limited per address like votes are
         (same address grouping, same limiter: Redis when configured)."""
-        expected = self.settings.export_token
-        if expected is None:
+        if not self.dashboard_tokens:
             raise Unauthorized("The dashboard is disabled: no export token is configured.")
         count, period = SIGN_IN_LIMIT
         await self.limiter.check("sign-in:" + self.client_key(address), count, period)
-        if not same_secret(token, expected):
-            raise Unauthorized("That token is not right.")
-        return self.tokens.new_session(expected)
+        for expected in self.dashboard_tokens:
+            if same_secret(token, expected):
+                return self.tokens.new_session(expected)
+        raise Unauthorized("That token is not right.")
+
+    def authorised(self, bearer: str | None, session: str | None) -> str | None:
+        """The dashboard session's nonce (or ``"bearer"``) when a bearer token or the session
+        cookie opens this site's dashboard and exports; None otherwise (and always None when
+        the site has no token). Compared in constant time."""
+        for expected in self.dashboard_tokens:
+            if bearer is not None:
+                if same_secret(bearer, expected):
+                    return "bearer"
+            else:
+                nonce = self.tokens.session(session, expected)
+                if nonce is not None:
+                    return nonce
+        return None
 
     async def healthy(self) -> str | None:
         """None when votes can be taken; else why not (the store's failure is raised)."""

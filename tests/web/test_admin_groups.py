@@ -141,7 +141,7 @@ def test_pages_off_the_allowed_origins_or_on_loopback_are_not_read(make_settings
     with TestClient(FeedbackWidget(settings)) as client:
         vote_as_new_reader(client, "story", "up", url=f"{pages.origin}/story")
         vote_as_new_reader(client, "other", "up", url="https://elsewhere.example/story")
-        runtime = next(iter(client.app._runtimes.values()))  # type: ignore[attr-defined]
+        runtime = next(iter(client.app._runtimes.values())).primary  # type: ignore[attr-defined]
         client.portal.call(runtime.about.idle)  # type: ignore[union-attr]
         assert articles(client)["story"]["section"] is None
     assert pages.hits == []

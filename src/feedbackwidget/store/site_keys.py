@@ -40,7 +40,9 @@ def split(stored: str) -> tuple[str, ArticleId]:
     return (site, article_id) if sep else (DEFAULT, stored)
 
 
-def sql_filter(dialect: Dialect, column: str, site: str, mark: Callable[[], str] = lambda: "?") -> tuple[str, list[str]]:
+def sql_filter(
+    dialect: Dialect, column: str, site: str, mark: Callable[[], str] = lambda: "?"
+) -> tuple[str, list[str]]:
     """A predicate on ``column`` (an article key) true for the keys of ``site``, and its
     parameters in order; ``mark`` gives each parameter's placeholder (``?``, or ``$n`` numbered
     on from the caller's own)."""

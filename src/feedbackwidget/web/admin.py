@@ -22,7 +22,6 @@ from starlette.routing import Route
 
 from ..errors import FeedbackError, ForbiddenOrigin, InvalidRequest, NotFound, RateLimited, Unauthorized
 from ..i18n import static_dir
-from ..tokens import same_secret
 from . import admin_feedback as feedback
 from . import admin_groups as groups_view
 from . import admin_views as views
@@ -62,23 +61,18 @@ def _bearer(request: Request) -> str | None:
 
 
 def is_authorised(request: Request) -> bool:
-    """Whether the request carries the export token (bearer) or a valid dashboard session.
-
-    Always False when no export token is configured.
-    """
-    runtime = _runtime(request)
-    settings = runtime.settings
-    if settings.export_token is None:
-        return False
-    bearer = _bearer(request)
-    if bearer is not None:
-        return same_secret(bearer, settings.export_token)
-    return _session_nonce(request) is not None
+    """Whether the request carries a token of its site (bearer) or a valid dashboard session:
+    the site's own tokens or the server's EXPORT_TOKEN. Always False when none is configured."""
+    return _runtime(request).service.authorised(_bearer(request), request.cookies.get(SESSION_COOKIE)) is not None
 
 
 def _session_nonce(request: Request) -> str | None:
-    runtime = _runtime(request)
-    return runtime.service.tokens.session(request.cookies.get(SESSION_COOKIE), runtime.settings.export_token)
+    """The dashboard session's nonce when its cookie may read the request's site."""
+    return _runtime(request).service.authorised(None, request.cookies.get(SESSION_COOKIE))
+
+
+def _enabled(request: Request) -> bool:
+    return bool(_runtime(request).service.dashboard_tokens)
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -157,8 +151,7 @@ def _clear_session(request: Request, response: Response) -> None:
 
 async def login(request: Request) -> Response:
     runtime = _runtime(request)
-    settings = runtime.settings
-    if settings.export_token is None:
+    if not _enabled(request):
         return _disabled()
     if request.method == "GET":
         if is_authorised(request):
@@ -186,7 +179,7 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     runtime = _runtime(request)
-    if runtime.settings.export_token is None:
+    if not _enabled(request):
         return _disabled()
     if not _own_origin(request):
         return _error(ForbiddenOrigin())
@@ -210,7 +203,7 @@ def _logout_token(request: Request) -> str | None:
 
 async def dashboard(request: Request) -> Response:
     runtime = _runtime(request)
-    if runtime.settings.export_token is None:
+    if not _enabled(request):
         return _disabled()
     if not is_authorised(request):
         return _refuse(request)
@@ -227,7 +220,7 @@ async def dashboard(request: Request) -> Response:
 async def webhooks(request: Request) -> Response:
     """Recent webhook deliveries: pending, delivered, failed, with the last error of each."""
     runtime = _runtime(request)
-    if runtime.settings.export_token is None:
+    if not _enabled(request):
         return _disabled()
     if not is_authorised(request):
         return _refuse(request)
@@ -237,7 +230,7 @@ async def webhooks(request: Request) -> Response:
 
 async def article(request: Request) -> Response:
     runtime = _runtime(request)
-    if runtime.settings.export_token is None:
+    if not _enabled(request):
         return _disabled()
     if not is_authorised(request):
         return _refuse(request)
@@ -258,7 +251,7 @@ async def article(request: Request) -> Response:
 async def groups(request: Request) -> Response:
     """Sentiment per section, author or tag, and the articles that need attention."""
     runtime = _runtime(request)
-    if runtime.settings.export_token is None:
+    if not _enabled(request):
         return _disabled()
     if not is_authorised(request):
         return _refuse(request)

@@ -31,6 +31,15 @@ PUBLIC_TALLY_CACHE = "public, max-age=5, stale-while-revalidate=30"
 _PUBLIC_TALLY_HEADERS = {"Cache-Control": PUBLIC_TALLY_CACHE, "Access-Control-Allow-Origin": "*"}
 
 
+# With several sites a tally read without ?site= is the site its Origin belongs to: caches
+# must keep one answer per origin.
+_PUBLIC_TALLY_HEADERS_SITES = {**_PUBLIC_TALLY_HEADERS, "Vary": "Origin"}
+
+
+def _public_tally_headers(runtime: Runtime) -> dict[str, str]:
+    return _PUBLIC_TALLY_HEADERS_SITES if runtime.sites.several else _PUBLIC_TALLY_HEADERS
+
+
 def _private(ctx: RequestContext) -> dict[str, str]:
     return {**ctx.cors, "Cache-Control": "no-store"}
 
@@ -46,6 +55,7 @@ async def cast_vote(request: Request) -> Response:
         "changed": voted.changed,
         "voter": voted.token,
         "sentiment": ctx.runtime.service.sentiment(voted.tally, voted.vote),
+        **ctx.runtime.site_field,
     }
     response = json_response(body, headers=_private(ctx))
     set_voter_cookie(ctx.public, response, voted.token)
@@ -68,7 +78,8 @@ async def get_article(request: Request) -> Response:
         ctx = context(request)
         if ctx.reader is not None:  # a reader's own answer is always read fresh
             return await _own_sentiment(ctx, aid, ctx.reader, await ctx.runtime.service.tally(aid), lang)
-    service = scope["feedbackwidget"].service
+    runtime: Runtime = scope["feedbackwidget"]
+    service = runtime.service
     # The answer depends on the language only through the one it resolves to: at most one
     # cache entry per supported language, whatever a client puts in ?lang=.
     key = i18n.negotiate(lang) if lang else None
@@ -76,8 +87,8 @@ async def get_article(request: Request) -> Response:
     if cached is not None:
         return Prepared(cached[0], 200, list(cached[1]))
     changes = service.tallies.changes
-    body = json_bytes(_with_language(service.sentiment(await service.tally(aid)), key))
-    headers = raw_headers(_PUBLIC_TALLY_HEADERS, body, 200, b"application/json")
+    body = json_bytes(_with_language({**service.sentiment(await service.tally(aid)), **runtime.site_field}, key))
+    headers = raw_headers(_public_tally_headers(runtime), body, 200, b"application/json")
     service.tallies.put(aid, key, (body, tuple(headers)), changes)
     return Prepared(body, 200, headers)
 
@@ -86,7 +97,8 @@ async def _own_sentiment(
     ctx: RequestContext, aid: str, reader: VoterToken, tally: Tally, lang: str | None
 ) -> Response:
     service = ctx.runtime.service
-    body = _with_language(service.sentiment(tally, await service.own_vote(aid, reader)), lang)
+    body = _with_language({**service.sentiment(tally, await service.own_vote(aid, reader)),
+                           **ctx.runtime.site_field}, lang)
     if reader.reissue:
         body["voter"] = reader.reissue
     response = json_response(body, headers={**ctx.cors, "Cache-Control": "private, no-store"})
@@ -108,7 +120,8 @@ async def post_sentiment(request: Request) -> Response:
     reader = service.reader(token if isinstance(token, str) else None) or ctx.reader
     tally, lang = await service.tally(aid), validate.lang(data.get("lang"))
     if reader is None:
-        return json_response(_with_language(service.sentiment(tally), lang), headers=_private(ctx))
+        body = {**service.sentiment(tally), **ctx.runtime.site_field}
+        return json_response(_with_language(body, lang), headers=_private(ctx))
     return await _own_sentiment(ctx, aid, reader, tally, lang)
 
 
@@ -117,7 +130,8 @@ async def withdraw_vote(request: Request) -> Response:
     service = ctx.runtime.service
     aid = request.path_params["article_id"]
     tally = await service.withdraw(ctx.caller, aid)
-    body = {"article_id": aid, "vote": None, "changed": True, "sentiment": service.sentiment(tally)}
+    body = {"article_id": aid, "vote": None, "changed": True, "sentiment": service.sentiment(tally),
+            **ctx.runtime.site_field}
     return json_response(body, headers=_private(ctx))
 
 
@@ -156,7 +170,7 @@ async def healthz(request: Request) -> Response:
 
 def require_export_token(request: Request, rt: Runtime) -> None:
     """Bearer EXPORT_TOKEN (compared in constant time) or the dashboard's session cookie."""
-    if not rt.settings.export_token:
+    if not rt.service.dashboard_tokens:
         raise Unauthorized("Exports, the listing and the dashboard are disabled (no EXPORT_TOKEN is set).")
     if not admin.is_authorised(request):
         raise Unauthorized("A valid export token is required (Authorization: Bearer …).")

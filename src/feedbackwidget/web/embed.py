@@ -4,7 +4,8 @@ The page is a real ``<form method="post">`` (question, Yes/No, tally) in the rea
 language; ``widget.js`` enhances that same form in place (captcha, fetch, live updates), so
 the page always shows one set of buttons. Without JavaScript it says plainly that voting
 needs it. Its CSP allows only the widget's own origin and the captcha's, and
-``frame-ancestors`` only the publisher origins in ALLOWED_ORIGINS.
+``frame-ancestors`` only the publisher origins in ALLOWED_ORIGINS — with several sites, those of
+the site the URL names (``?site=``), so a page may frame only its own site's widget.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def render_embed(
     """
     ctx = context(request)
     rt = ctx.runtime
-    lang = i18n.negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+    # The page's language, else its site's, else the reader's.
+    lang = i18n.negotiate(request.query_params.get("lang") or rt.site.lang, request.headers.get("accept-language"))
     m = i18n.messages(lang)
     mine = sentiment.get("your_vote") if sentiment else None
     tally = ""
@@ -77,6 +79,7 @@ def render_embed(
         status=status,
         status_key=status_key,
         form=True,
+        site=rt.site.id if rt.sites.several else None,
         messages_json=json.dumps(i18n.client_messages(lang), ensure_ascii=False, separators=(",", ":")),
         sentiment_json=json.dumps(sentiment, separators=(",", ":")) if sentiment else None,
     )

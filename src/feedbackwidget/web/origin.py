@@ -2,48 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-
 from starlette.requests import Request
 
 from ..config import Settings
+from ..origins import allowed as _allowed
 
 ALLOWED_HEADERS = "Content-Type, X-Feedback-Voter"
 EXPOSED_HEADERS = "Retry-After"
-
-
-@dataclass(frozen=True, slots=True)
-class _Allowed:
-    """ALLOWED_ORIGINS compiled: exact origins, subdomain patterns as (scheme://, .domain[:port])."""
-
-    exact: frozenset[str]
-    patterns: tuple[tuple[str, str], ...]
-    anyone: bool
-
-    def names(self, origin: str) -> bool:
-        if origin in self.exact:
-            return True
-        for start, end in self.patterns:
-            if (
-                origin.startswith(start)
-                and origin.endswith(end)
-                and len(origin) > len(start) + len(end)
-                and "/" not in origin[len(start):]
-                and "@" not in origin
-            ):
-                return True
-        return False
-
-
-@lru_cache(maxsize=16)
-def _allowed(origins: tuple[str, ...]) -> _Allowed:
-    patterns = []
-    for origin in origins:
-        if "://*." in origin:
-            scheme, _, rest = origin.partition("://*")
-            patterns.append((scheme + "://", rest))
-    return _Allowed(frozenset(o for o in origins if "*" not in o), tuple(patterns), "*" in origins)
 
 
 def _request_origin(request: Request) -> str | None:
