@@ -329,7 +329,7 @@ def test_the_scan_queues_refusal_bursts_and_the_digest_once(make_settings: Calla
     assert claimed[DIGEST].message_id == message_id("digest:2026-11-29")
     digest = json.loads(claimed[DIGEST].payload)["data"]
     assert (digest["day"], digest["up"], digest["down"], digest["refused"]) == ("2026-11-29", 1, 2, 0)
-    assert digest["articles"] == [{"article_id": "a1", "up": 1, "down": 2}]
+    assert digest["articles"] == [{"site": "default", "article_id": "a1", "up": 1, "down": 2}]
 
 
 @given(steps=st.lists(st.tuples(st.integers(0, 30), st.sampled_from(["up", "down"]), st.integers(0, 5)),

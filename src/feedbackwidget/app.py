@@ -209,11 +209,11 @@ class FeedbackWidget:
                 log.exception("could not open the widget's resources")
             await error_response(StoreUnavailable())(scope, receive, send)
             return
-        site_runtime = runtime.runtime_for(scope)
+        site_runtime, scope = runtime.runtime_for(claim_prefix({**scope, "app": self}, self.settings))
         if site_runtime is None:
             await error_response(NotFound("This server has no such site."))(scope, receive, send)
             return
-        scope = claim_prefix({**scope, "feedbackwidget": site_runtime, "app": self}, self.settings)
+        scope["feedbackwidget"] = site_runtime
         await self._dispatch(scope, receive, send)
 
     # -- server-side embedding -----------------------------------------------------

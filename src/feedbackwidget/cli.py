@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import logging.config
@@ -25,7 +26,9 @@ from . import backup, export, logs, retention
 from .app import FeedbackWidget
 from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
-from .store import open_store
+from .sites import site_id
+from .store import Store, open_store
+from .store.scoped import SiteStore
 from .types import EXPORT_FORMATS, EXPORT_KINDS, Pruned
 
 
@@ -144,6 +147,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         if getattr(args, name, None):
             params[name] = getattr(args, name)
     query = export.ExportQuery.from_params(params)
+    site = _export_site(args)
+    if site is not None:
+        query = dataclasses.replace(query, site=site)
     url = _database_url(args)
     if args.output and args.output != "-":
         with open(args.output, "wb") as out, _one_line():
@@ -155,14 +161,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_site(args: argparse.Namespace) -> str | None:
+    """``--site ID`` (one site), ``--site '*'`` (every site, each row saying whose), or by default
+    every site when ``FEEDBACKWIDGET_SITES_FILE`` says the server has several; else None."""
+    site: str | None = args.site
+    if site is None:
+        return export.ALL_SITES if os.environ.get(PREFIX + "SITES_FILE", "").strip() else None
+    if site != export.ALL_SITES:
+        try:
+            site_id(site)
+        except ValueError as exc:
+            raise ConfigError("--site", str(exc)) from None
+    return site
+
+
 async def _export(url: str, query: export.ExportQuery, out: BinaryIO) -> None:
-    store = open_store(url)
-    await store.open()
+    opened = open_store(url)
+    await opened.open()
+    one_site = query.site is not None and query.site != export.ALL_SITES
+    store: Store = SiteStore(opened, query.site) if one_site and query.site is not None else opened
     try:
         async for chunk in export.encoded(store, query):
             out.write(chunk)
     finally:
-        await store.close()
+        await opened.close()
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -238,6 +260,8 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--tz", help="kind=daily only: count days in this IANA time zone")
     for name in ("section", "author", "tag"):
         exp.add_argument(f"--{name}", help=f"kind=articles only: the articles of this {name} (exact name)")
+    exp.add_argument("--site", help="one site's rows (its id), or '*' for every site with a site column "
+                     "(the default when FEEDBACKWIDGET_SITES_FILE is set)")
     exp.add_argument("--output", help="file to write (default: standard output)")
     exp.add_argument("--database-url")
     exp.set_defaults(run=cmd_export)

@@ -35,6 +35,7 @@ from . import validate
 from .errors import InvalidRequest
 from .formulas import needs_prefix
 from .sentiment import share_up, wilson_lower
+from .store import site_keys
 from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
 from .store.rollups import local_days
 from .types import EXPORT_FORMATS, EXPORT_KINDS, AboutFilter, ExportFormat, ExportKind
@@ -92,6 +93,10 @@ def parse_tz(value: str) -> ZoneInfo:
         raise InvalidRequest(problem) from None
 
 
+#: ``ExportQuery.site`` for an export of every site of a store, each row saying whose it is.
+ALL_SITES = "*"
+
+
 @dataclass(frozen=True, slots=True)
 class ExportQuery:
     """A validated export request (from query parameters or CLI options)."""
@@ -104,6 +109,10 @@ class ExportQuery:
     tz: ZoneInfo | None = None
     #: Articles of one section, author or tag (kind=articles only).
     about: AboutFilter | None = None
+    #: On a server with several sites: the site exported, written as a last column, ``site``,
+    #: of every row (a file keeps saying whose it is once it is merged with another site's);
+    #: :data:`ALL_SITES` for every site of the store (the CLI's export without ``--site``).
+    site: str | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> ExportQuery:
@@ -140,7 +149,17 @@ class ExportQuery:
 
     @property
     def filename(self) -> str:
-        return f"feedbackwidget-{self.kind}.{self.format}"
+        site = f"{self.site}-" if self.site and self.site != ALL_SITES else ""
+        return f"feedbackwidget-{site}{self.kind}.{self.format}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return columns(self.kind, self.site is not None)
+
+
+def columns(kind: ExportKind, site: bool = False) -> tuple[str, ...]:
+    """The columns of an export kind (EXPORT_COLUMNS), with ``site`` last when asked for."""
+    return (*EXPORT_COLUMNS[kind], "site") if site else EXPORT_COLUMNS[kind]
 
 
 def about_filter(params: Mapping[str, str], kind: str = "articles") -> AboutFilter | None:
@@ -247,36 +266,37 @@ def complete(kind: ExportKind, row: Row) -> Row:
     return row
 
 
-def csv_header(kind: ExportKind) -> bytes:
-    return (",".join(EXPORT_COLUMNS[kind]) + "\r\n").encode()
+def csv_header(kind: ExportKind, site: bool = False) -> bytes:
+    return (",".join(columns(kind, site)) + "\r\n").encode()
 
 
 def encode_csv(
-    kind: ExportKind, batches: Iterable[Sequence[Row]], header: bool = True
+    kind: ExportKind, batches: Iterable[Sequence[Row]], header: bool = True, site: bool = False
 ) -> Iterable[bytes]:
-    """CSV bytes, one chunk per non-empty batch (after the header, when asked for)."""
-    columns = EXPORT_COLUMNS[kind]
+    """CSV bytes, one chunk per non-empty batch (after the header, when asked for); ``site``:
+    with the rows' ``site`` as a last column."""
+    names = columns(kind, site)
     if header:
-        yield csv_header(kind)
+        yield csv_header(kind, site)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for batch in batches:
         for row in batch:
             full = complete(kind, row)
-            writer.writerow([csv_cell(full.get(c)) for c in columns])
+            writer.writerow([csv_cell(full.get(c)) for c in names])
         if buffer.tell():
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
 
 
-def encode_ndjson(kind: ExportKind, batch: Sequence[Row]) -> bytes:
-    """NDJSON bytes for one batch: one object per line, columns in contract order."""
-    columns = EXPORT_COLUMNS[kind]
+def encode_ndjson(kind: ExportKind, batch: Sequence[Row], site: bool = False) -> bytes:
+    """NDJSON bytes for one batch: one object per line, columns in contract order (``site`` last)."""
+    names = columns(kind, site)
     lines = []
     for row in batch:
         full = complete(kind, row)
-        lines.append(json.dumps({c: _plain(full.get(c)) for c in columns},
+        lines.append(json.dumps({c: _plain(full.get(c)) for c in names},
                                 ensure_ascii=False, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode() if lines else b""
 
@@ -291,11 +311,24 @@ async def stream(
         yield chunk
 
 
-async def _body(kind: ExportKind, fmt: ExportFormat, batches: AsyncIterator[Sequence[Row]]) -> AsyncIterator[bytes]:
+async def _body(
+    kind: ExportKind, fmt: ExportFormat, batches: AsyncIterator[Sequence[Row]], site: bool = False
+) -> AsyncIterator[bytes]:
     async for batch in batches:
-        chunk = b"".join(encode_csv(kind, [batch], header=False)) if fmt == "csv" else encode_ndjson(kind, batch)
+        chunk = (b"".join(encode_csv(kind, [batch], header=False, site=site)) if fmt == "csv"
+                 else encode_ndjson(kind, batch, site))
         if chunk:
             yield chunk
+
+
+async def _stamped(batches: AsyncIterator[Sequence[Row]], site: str) -> AsyncIterator[Sequence[Row]]:
+    """Rows with their site: ``site``, or (:data:`ALL_SITES`) the one each row's store key names."""
+    async for batch in batches:
+        if site == ALL_SITES:
+            yield [{**row, **dict(zip(("site", "article_id"), site_keys.split(row["article_id"]), strict=True))}
+                   for row in batch]
+        else:
+            yield [{**row, "site": site} for row in batch]
 
 
 _CSV_QUOTED = re.compile('[,"\r\n]')  # what makes csv.writer quote a cell
@@ -332,6 +365,8 @@ async def _daily_lines(fmt: ExportFormat, batches: AsyncIterator[Sequence[Row]])
 
 def _lines(store: Store, query: ExportQuery) -> AsyncIterator[bytes]:
     """The export without its header: written by the store when it can (TextExport), else encoded here."""
+    if query.site is not None:  # the general encoders, with the site column
+        return _body(query.kind, query.format, _stamped(rows(store, query), query.site), site=True)
     if query.kind == "daily":
         return _daily_lines(query.format, rows(store, query))
     if query.kind in TEXT_KINDS and isinstance(store, TextExport):
@@ -366,10 +401,13 @@ async def encoded(store: Store, query: ExportQuery) -> AsyncIterator[bytes]:
     once the store has answered: the web layer can still answer 503 when it does not.
     """
     if query.format == "parquet":
-        async for chunk in parquet_encoder().encode(query.kind, _completed(query.kind, rows(store, query))):
+        batches = _completed(query.kind, rows(store, query))
+        if query.site is not None:
+            batches = _stamped(batches, query.site)
+        async for chunk in parquet_encoder().encode(query.kind, batches, site=query.site is not None):
             yield chunk
         return
-    header = csv_header(query.kind) if query.format == "csv" else b""
+    header = csv_header(query.kind, query.site is not None) if query.format == "csv" else b""
     async for chunk in _lines(store, query):
         yield header + chunk if header else chunk
         header = b""

@@ -38,25 +38,28 @@ _TYPES: dict[str, pa.DataType] = {
     "first_vote_at": _TIME, "last_vote_at": _TIME, "day": pa.date32(),
     "up": pa.int64(), "down": pa.int64(), "total": pa.int64(),
     "share_up": pa.float64(), "wilson_lower": pa.float64(),
-    "vote": _WORD, "action": _WORD, "reason": _WORD,
+    "vote": _WORD, "action": _WORD, "reason": _WORD, "site": _WORD,
     # What an article is about (kind=articles): a time, and lists of names.
     "published_at": _TIME, "authors": pa.list_(pa.string()), "tags": pa.list_(pa.string()),
 }
 #: Columns that never hold null (Parquet records it; readers may rely on it).
-_REQUIRED = frozenset({"event_id", "at", "article_id", "voter", "action", "created_at", "up", "down", "total", "day"})
+_REQUIRED = frozenset({"event_id", "at", "article_id", "voter", "action", "created_at", "up", "down", "total", "day",
+                       "site"})
 
 
-def schema(kind: ExportKind) -> pa.Schema:
-    """The Arrow schema of one export kind: EXPORT_COLUMNS' order, typed as described above."""
+def schema(kind: ExportKind, site: bool = False) -> pa.Schema:
+    """The Arrow schema of one export kind: EXPORT_COLUMNS' order, typed as described above
+    (with a dictionary-encoded ``site`` last when asked for: a server with several sites)."""
+    names = (*EXPORT_COLUMNS[kind], "site") if site else EXPORT_COLUMNS[kind]
     return pa.schema([
         pa.field(name, _TYPES.get(name, pa.string()), nullable=name not in _REQUIRED)
-        for name in EXPORT_COLUMNS[kind]
+        for name in names
     ])
 
 
-def table(kind: ExportKind, rows: Sequence[Row]) -> pa.Table:
+def table(kind: ExportKind, rows: Sequence[Row], site: bool = False) -> pa.Table:
     """Rows (already :func:`~feedbackwidget.export.complete`) as a table of :func:`schema`."""
-    target = schema(kind)
+    target = schema(kind, site)
     columns = []
     for field in target:
         values = [row.get(field.name) for row in rows]
@@ -93,7 +96,8 @@ class _Drain(io.RawIOBase):
 
 
 async def encode(
-    kind: ExportKind, batches: AsyncIterator[Sequence[Row]], row_group_rows: int = ROW_GROUP_ROWS
+    kind: ExportKind, batches: AsyncIterator[Sequence[Row]], row_group_rows: int = ROW_GROUP_ROWS,
+    site: bool = False,
 ) -> AsyncIterator[bytes]:
     """One Parquet file as chunks: one per row group, the last with the footer.
 
@@ -102,13 +106,13 @@ async def encode(
     completed (the derived columns of ``articles``).
     """
     sink = _Drain()
-    writer = pq.ParquetWriter(sink, schema(kind), compression="zstd", write_statistics=True)
+    writer = pq.ParquetWriter(sink, schema(kind, site), compression="zstd", write_statistics=True)
     pending: list[pa.Table] = []
     held = 0
     try:
         async for batch in batches:
             if batch:
-                pending.append(table(kind, batch))
+                pending.append(table(kind, batch, site))
                 held += len(batch)
             if held >= row_group_rows:
                 writer.write_table(pa.concat_tables(pending), row_group_size=held)

@@ -12,6 +12,7 @@ the operations below, never by hand in a handler.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -87,10 +88,13 @@ class VoteService:
         metrics: Metrics = OFF,
         site: str = DEFAULT_SITE,
         dashboard_tokens: tuple[str, ...] | None = None,
+        stamp_site: bool = False,
     ) -> None:
         self.settings = settings
         #: The site this service serves (store keys and pseudonyms are per site).
         self.site = site
+        #: Exports carry a ``site`` column (a server with several sites).
+        self.stamp_site = stamp_site
         #: Bearer tokens that open this site's dashboard and exports (default: EXPORT_TOKEN).
         self.dashboard_tokens: tuple[str, ...] = (
             dashboard_tokens if dashboard_tokens is not None
@@ -268,6 +272,8 @@ class VoteService:
     async def export(self, query: export.ExportQuery) -> AsyncIterator[bytes]:
         """The bytes of an export (:func:`feedbackwidget.export.encoded`), its rows counted in the
         metrics as they go out."""
+        if self.stamp_site:
+            query = dataclasses.replace(query, site=self.site)
         self.metrics.export(query.kind, query.format)
         header = 1 if query.format == "csv" else 0  # the CSV header line is no row
         async for chunk in export.encoded(self.store, query):

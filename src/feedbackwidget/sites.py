@@ -44,7 +44,8 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _OVERRIDES = ("hcaptcha_sitekey", "hcaptcha_secret", "allowed_hostnames", "min_votes", "reasons", "reason_text")
 
 
-def _site_id(value: Any) -> str:
+def site_id(value: Any) -> str:
+    """A site id as written (ValueError otherwise)."""
     if not isinstance(value, str) or not _ID.match(value):
         raise ValueError(f"{value!r} is not a site id: 1 to 32 of a-z, 0-9, '_', '-', first a letter or digit")
     return value
@@ -77,7 +78,7 @@ def _reasons(value: Any) -> tuple[str, ...] | None:
 
 
 _PARSERS: dict[str, Any] = {
-    "id": _site_id,
+    "id": site_id,
     "name": lambda v: None if v is None else str(v).strip() or None,
     "allowed_origins": lambda v: tuple(dict.fromkeys(parse.origin(o) for o in parse.items(v))),
     "lang": _lang,

@@ -51,7 +51,24 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _prefix(request: Request) -> str:
-    return context(request).public.prefix
+    """Where the dashboard's links start: the mount's prefix and, with several sites, the
+    site's ``/sites/ID``, so that every link, form and export of a page stays on its site."""
+    return context(request).public.prefix + _runtime(request).site_path
+
+
+def _switcher(request: Request) -> list[dict[str, Any]]:
+    """The sites this request's token or session may read, for the site switcher (several
+    sites only): each with its title, its dashboard's address and whether it is this one."""
+    runtime = _runtime(request)
+    if not runtime.sites.several:
+        return []
+    bearer, cookie, base = _bearer(request), request.cookies.get(SESSION_COOKIE), context(request).public.prefix
+    return [
+        {"id": other.site.id, "title": other.site.title, "href": f"{base}{other.site_path}/admin",
+         "current": other is runtime}
+        for other in runtime.shared.runtimes.values()
+        if other.service.authorised(bearer, cookie) is not None
+    ]
 
 
 def _bearer(request: Request) -> str | None:
@@ -84,7 +101,7 @@ def _error(exc: FeedbackError, headers: dict[str, str] | None = None) -> Respons
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     env = _runtime(request).templates
     prefix = _prefix(request)
-    html = env.get_template(template).render(prefix=prefix, **context)
+    html = env.get_template(template).render(prefix=prefix, sites=_switcher(request), **context)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 

@@ -18,20 +18,8 @@ from ..errors import FeedbackError, ForbiddenOrigin
 from .context import context
 from .errors import error_response, problem
 from .origin import preflight_headers
+from .public import route_path
 from .routes import FAST, ROUTES, Endpoint
-
-
-def route_path(scope: Scope) -> str:
-    """The path below the mount point, as Starlette's router computes it."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if not root_path or not path.startswith(root_path):
-        return path
-    if path == root_path:
-        return ""
-    if path[len(root_path)] == "/":
-        return path[len(root_path):]
-    return path
 
 
 class Dispatcher:

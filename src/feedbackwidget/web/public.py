@@ -48,6 +48,25 @@ class PublicView:
         return self.prefix or "/"
 
 
+#: Paths below ``/sites/ID`` are site ID's (web/runtime.py; the dashboard's links keep it).
+SITE_PATH = "/sites/"
+#: Where the scope keeps the mount's own root path when a site's segment was added to it.
+BASE_ROOT = "feedbackwidget.base_root"
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the mount point, as Starlette's router computes it."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if path == root_path:
+        return ""
+    if path[len(root_path)] == "/":
+        return path[len(root_path):]
+    return path
+
+
 def claim_prefix(scope: Scope, settings: Settings) -> Scope:
     """``scope`` with PUBLIC_URL's path moved into ``root_path`` when the proxy in front did
     not strip it (``/feedback/embed/x`` served standalone), so routes match either way."""
@@ -74,7 +93,9 @@ def public_view(request: Request, settings: Settings) -> PublicView:
     hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     headers = request.headers
     view = PublicView(
-        prefix=settings.public.prefix or str(scope.get("root_path", "")).rstrip("/"),
+        # The mount's own prefix: a site's /sites/ID segment (web/runtime.py) is not part of it,
+        # so the dashboard's session cookie holds for every site its token may read.
+        prefix=settings.public.prefix or str(scope.get(BASE_ROOT, scope.get("root_path", ""))).rstrip("/"),
         https=https,
         secure_context=https or hostname in _LOOPBACK_HOSTS or hostname.startswith("127."),
         cross_site=headers.get("sec-fetch-site") == "cross-site" or headers.get(FRAME_HEADER) == "cross-site",

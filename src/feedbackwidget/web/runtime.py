@@ -32,6 +32,7 @@ from ..store import Store
 from ..store.scoped import SiteStore
 from ..tokens import Tokens
 from ..webhooks import Worker
+from .public import BASE_ROOT, SITE_PATH, route_path
 
 
 def utcnow() -> dt.datetime:
@@ -106,17 +107,28 @@ class Shared:
             raise StoreUnavailable("The vote store has not been opened.")
         return self._secret
 
-    def runtime_for(self, scope: Scope) -> Runtime | None:
-        """The runtime of the request's site (:meth:`Sites.decide`): the ``site`` query parameter
-        the widget sends, else the site the ``Origin`` belongs to, else the primary site. None
-        when the request names a site this server does not have."""
+    def runtime_for(self, scope: Scope) -> tuple[Runtime | None, Scope]:
+        """The runtime of the request's site and the scope to serve it with (:meth:`Sites.decide`).
+
+        The site is the one the path names (``/sites/ID/…``: the dashboard and its exports, whose
+        every link then stays on that site), else the ``site`` query parameter the widget sends,
+        else the site the ``Origin`` belongs to, else the primary site. With one site every
+        request is its, whatever it declares. None when the request names a site this server
+        does not have.
+        """
         if not self.sites.several:
-            return self.primary  # one site: every request is its, whatever it declares
+            return self.primary, scope
         declared: str | None = None
-        for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
-            if name == "site":
-                declared = value
-                break
+        below = route_path(scope)
+        if below.startswith(SITE_PATH):
+            declared = below[len(SITE_PATH):].partition("/")[0]
+            root = scope.get("root_path", "")
+            scope = {**scope, "root_path": root + SITE_PATH + declared, BASE_ROOT: root}
+        elif scope.get("query_string"):
+            for name, value in parse_qsl(scope["query_string"].decode("latin-1")):
+                if name == "site":
+                    declared = value
+                    break
         origin: str | None = None
         if declared is None:
             for header, raw in scope["headers"]:
@@ -124,7 +136,7 @@ class Shared:
                     origin = raw.decode("latin-1")
                     break
         site = self.sites.decide(origin, declared)
-        return None if site is None else self.runtimes[site.id]
+        return (None if site is None else self.runtimes[site.id]), scope
 
 
 class Runtime:
@@ -158,8 +170,13 @@ class Runtime:
         self.service = VoteService(
             settings, self.store, shared.tokens, self.verifier, self.limiter, clock=shared.clock,
             secret=shared.secret, webhooks=self.webhooks, metrics=self.metrics, about=self.about,
-            site=site.id, dashboard_tokens=shared.sites.tokens_of(site),
+            site=site.id, dashboard_tokens=shared.sites.tokens_of(site), stamp_site=several,
         )
+
+    @property
+    def site_path(self) -> str:
+        """``/sites/ID`` below the mount on a server with several sites (the dashboard's links), else ""."""
+        return SITE_PATH + self.site.id if self.sites.several else ""
 
     @property
     def site_field(self) -> dict[str, str]:

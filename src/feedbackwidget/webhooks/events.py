@@ -31,6 +31,7 @@ from typing import Any
 
 from ..config import Settings
 from ..sentiment import share_up, wilson_interval
+from ..store import site_keys
 from ..store.base import Row
 from ..store.outbox import AlertState, OutboxMessage
 from ..types import Tally
@@ -50,8 +51,10 @@ def message_id(dedupe: str | None) -> str:
 
 def _article(tally: Tally) -> dict[str, Any]:
     low, high = wilson_interval(tally.up, tally.total)
+    site, article_id = site_keys.split(tally.article_id)
     return {
-        "article_id": tally.article_id,
+        "site": site,
+        "article_id": article_id,
         "up": tally.up,
         "down": tally.down,
         "total": tally.total,
@@ -59,6 +62,11 @@ def _article(tally: Tally) -> dict[str, Any]:
         "wilson_lower": low,
         "wilson_upper": high,
     }
+
+
+def _site_and_id(stored: str) -> dict[str, str]:
+    site, article_id = site_keys.split(stored)
+    return {"site": site, "article_id": article_id}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +151,7 @@ class Rules:
             return []
         totals: dict[str, dict[str, int]] = {}
         for row in rows:
-            if row["article_id"]:  # "" gathers refusals for articles never voted on
+            if site_keys.split(row["article_id"])[1]:  # "" gathers refusals for articles never voted on
                 kinds = totals.setdefault(row["article_id"], {})
                 kinds[row["kind"]] = kinds.get(row["kind"], 0) + int(row["count"])
         out: list[OutboxMessage] = []
@@ -153,7 +161,9 @@ class Rules:
                 continue
             while level * 2 <= count:
                 level *= 2
-            data = {"article_id": article_id, "day": day.isoformat(), "level": level, "count": count, "kinds": kinds}
+            site, bare = site_keys.split(article_id)
+            data = {"site": site, "article_id": bare, "day": day.isoformat(), "level": level, "count": count,
+                    "kinds": kinds}
             out += self.messages(REFUSALS, data, at, f"refusals:{day.isoformat()}:{level}:{article_id}")
         return out
 
@@ -167,7 +177,7 @@ class Rules:
             "up": sum(r["up"] for r in daily),
             "down": sum(r["down"] for r in daily),
             "refused": sum(int(r["count"]) for r in refusals),
-            "articles": [{"article_id": r["article_id"], "up": r["up"], "down": r["down"]} for r in articles[:50]],
+            "articles": [{**_site_and_id(r["article_id"]), "up": r["up"], "down": r["down"]} for r in articles[:50]],
         }
         return self.messages(DIGEST, data, at, f"digest:{day.isoformat()}")
 
