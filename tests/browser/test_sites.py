@@ -90,3 +90,33 @@ def test_two_publishers_two_sites_one_server(
             for site in ("north", "south")}
     assert (mine["north"]["your_vote"], mine["south"]["your_vote"]) == ("up", None), mine
     assert (mine["south"]["up"], mine["south"]["down"]) == (0, 1)
+
+
+def test_the_embed_page_carries_its_site_on(
+    make_stack: Callable[..., Stack], publisher: Publisher, new_reader: Callable[..., Reader]
+) -> None:
+    """/embed/ID?site=north: its form posts to ?site=north (also without JavaScript), and its
+    script names north on every request it makes."""
+    stack = make_stack(sites=[Site("north", publisher.origin), Site("south", "https://south.example")])
+    aid = article_id()
+    page = new_reader(java_script_enabled=False).page()
+    page.goto(f"{stack.widget_url}/embed/{aid}?site=north")
+    assert page.locator("form.fw").get_attribute("action") == "/api/v1/votes?site=north"
+    assert page.locator("[data-feedback-article]").get_attribute("data-feedback-site") == "north"
+
+    page = new_reader().page()
+    page.goto(publisher.add(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Article</title></head><body><main>'
+        f'<iframe src="{stack.widget_url}/embed/{aid}?site=north" title="Reader feedback" width="520" height="190">'
+        "</iframe></main></body></html>"))
+    frame = page.frame_locator("iframe")
+    expect(frame.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
+    stack.recorder.log.clear()
+    frame.get_by_role("button", name="Yes", exact=True).click()
+    expect(frame.locator(".fw-t")).to_have_text("Yes: 1 · No: 0")
+    frame.get_by_role("button", name="Withdraw vote").click()
+    expect(frame.locator(".fw-t")).to_have_text("Yes: 0 · No: 0")
+    calls = stack.requests()
+    assert {(m, p) for m, p, _ in calls} >= {
+        ("GET", "/widget-actions.js"), ("POST", "/api/v1/votes"), ("DELETE", f"/api/v1/votes/{aid}")}, calls
+    assert [(m, p, q) for m, p, q in calls if "site=north" not in q.split("&")] == []
