@@ -68,7 +68,7 @@ WANTED = {
     ("GET", "/widget-reasons.js"),  # imported after the No
     ("POST", "/api/v1/reasons"),
     ("DELETE", "/api/v1/votes/{aid}"),
-}
+}  # and, for a returning reader, POST /api/v1/sentiment
 
 
 def test_a_declared_site_goes_with_every_request_and_event(
@@ -90,6 +90,10 @@ def test_a_declared_site_goes_with_every_request_and_event(
         ("vote", {"article_id": aid, "vote": "down", "changed": True, "site": "north"}),
         ("withdraw", {"article_id": aid, "vote": "down", "site": "north"}),
     ]
+    reader.reload()  # a returning reader: their own view of the tally, for the declared site too
+    wait_until(lambda: ("POST", "/api/v1/sentiment") in two_sites.recorder.answered, "the reader's own tally")
+    Widget(reader, aid).wait_tally(EMPTY)
+    assert [q for m, p, q in to_server(two_sites) if p == "/api/v1/sentiment"] == [{"site": ["north"]}]
     assert_quiet(reader)
 
 

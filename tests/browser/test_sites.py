@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from feedbackwidget.sites import Site
 from tests.browser.harness import DIRECT, Publisher, Reader, Stack, article_id, widget_of
-from tests.browser.holding import spa_page
+from tests.browser.holding import EVENTS_HOOK, events, spa_page
 
 NORTH_TOKEN = "north-export-token-0123456789"
 SOUTH_TOKEN = "south-export-token-0123456789"
@@ -120,3 +120,24 @@ def test_the_embed_page_carries_its_site_on(
     assert {(m, p) for m, p, _ in calls} >= {
         ("GET", "/widget-actions.js"), ("POST", "/api/v1/votes"), ("DELETE", f"/api/v1/votes/{aid}")}, calls
     assert [(m, p, q) for m, p, q in calls if "site=north" not in q.split("&")] == []
+
+
+def test_an_error_event_names_the_site_too(
+    make_stack: Callable[..., Stack], publisher: Publisher, reader: Reader
+) -> None:
+    stack = make_stack(sites=[Site("north", publisher.origin), Site("south", "https://south.example")])
+    aid = article_id()
+    reader.context.add_init_script(EVENTS_HOOK)
+    page = reader.page()
+    pattern = f"{stack.widget_url}/api/v1/articles/**"
+    page.route(pattern, lambda route: route.abort())
+    page.goto(spa_page(stack, [("w", aid, ' data-feedback-site="north"')]))
+    expect(page.locator("#w").get_by_role("button", name="Try again")).to_be_visible()
+    page.unroute(pattern)
+    page.locator("#w").get_by_role("button", name="Try again").click()
+    expect(page.locator("#w .fw-t")).to_have_text("Yes: 0 · No: 0")
+    page.wait_for_function("window.__fwEvents.length >= 2")
+    assert [(e["type"], e["detail"]) for e in events(page)] == [
+        ("error", {"article_id": aid, "error": "network", "action": "load", "vote": None, "site": "north"}),
+        ("shown", {"article_id": aid, "vote": None, "site": "north"}),
+    ]
