@@ -28,8 +28,8 @@
   const bundles = {};             // language -> {_lang, _dir, _messages}: the first view's strings
   const later = {};               // language -> the actions module's strings (results, errors)
   const modules = {};             // its URL (language, site) -> promise of the actions module
-  const articles = new Map();     // "site id" -> {_sentiment}: the newest the server said
-  const loading = new Map();      // "site id lang" -> [promise, the article's _sentiment when it was sent]
+  const articles = new Map();     // "declared-site id" -> {_sentiment}: the newest the server said
+  const loading = new Map();      // "declared-site id lang" -> [promise, the article's _sentiment when it was sent]
   const widgets = new WeakMap();  // element -> widget
   let sheet, remembered, logic;
 
