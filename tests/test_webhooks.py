@@ -61,6 +61,15 @@ def test_every_current_secret_signs_and_a_receiver_with_either_verifies() -> Non
 # -- events -------------------------------------------------------------------------------
 
 
+def test_a_body_names_the_site_and_the_article_id_of_that_site() -> None:
+    _, [north] = rules().advance(Tally("north\x1fa1", 3, 0), AlertState(), NOW)
+    _, [single] = rules().advance(Tally("a1", 3, 0), AlertState(), NOW)
+    assert json.loads(north.payload)["data"]["article"]["site"] == "north"
+    assert json.loads(north.payload)["data"]["article"]["article_id"] == "a1"
+    assert json.loads(single.payload)["data"]["article"]["site"] == "default"
+    assert north.message_id != single.message_id  # two articles, two once-only keys
+
+
 def test_a_milestone_is_sent_once_when_reached() -> None:
     r = rules()
     assert r.advance(Tally("a1", 1, 1), AlertState(), NOW) == (AlertState(), [])

@@ -269,11 +269,14 @@ class VoteService:
             return None
         return await self.metrics.store("vote_of", self.store.vote_of(article_id, self.voter_key(reader)))
 
+    def export_query(self, query: export.ExportQuery) -> export.ExportQuery:
+        """``query`` as this site exports it: with a ``site`` column when the server has several."""
+        return dataclasses.replace(query, site=self.site) if self.stamp_site else query
+
     async def export(self, query: export.ExportQuery) -> AsyncIterator[bytes]:
         """The bytes of an export (:func:`feedbackwidget.export.encoded`), its rows counted in the
         metrics as they go out."""
-        if self.stamp_site:
-            query = dataclasses.replace(query, site=self.site)
+        query = self.export_query(query)
         self.metrics.export(query.kind, query.format)
         header = 1 if query.format == "csv" else 0  # the CSV header line is no row
         async for chunk in export.encoded(self.store, query):
@@ -296,11 +299,13 @@ class VoteService:
                 return self.tokens.new_session(expected)
         raise Unauthorized("That token is not right.")
 
-    def authorised(self, bearer: str | None, session: str | None) -> str | None:
+    def authorised(
+        self, bearer: str | None, session: str | None, tokens: tuple[str, ...] | None = None
+    ) -> str | None:
         """The dashboard session's nonce (or ``"bearer"``) when a bearer token or the session
         cookie opens this site's dashboard and exports; None otherwise (and always None when
-        the site has no token). Compared in constant time."""
-        for expected in self.dashboard_tokens:
+        the site has no token). ``tokens``: these instead of the site's. Compared in constant time."""
+        for expected in self.dashboard_tokens if tokens is None else tokens:
             if bearer is not None:
                 if same_secret(bearer, expected):
                     return "bearer"

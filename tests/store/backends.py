@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
@@ -73,3 +74,30 @@ async def side_by_side(pg_url: str, directory: Path, name: str) -> AsyncIterator
             await store.close()
         await execute(pg_url, f"DROP SCHEMA {schema} CASCADE")
 
+
+class Fresh:
+    """A new, empty, opened store per example (a file, or a schema of its own), on one event loop."""
+
+    def __init__(self, runner: asyncio.Runner, name: str, place: Any) -> None:
+        self.runner, self.name, self.place, self.count = runner, name, place, 0
+        self.store: Any = None
+        self.backend: Backend | None = None
+
+    def __enter__(self) -> Any:
+        self.count += 1
+        if self.name == "sqlite":
+            self.backend = Backend("sqlite", f"sqlite:///{self.place / f'r{self.count}.db'}")
+        else:
+            schema = f"rollups_{secrets.token_hex(4)}"
+            self.runner.run(execute(self.place, f"CREATE SCHEMA {schema}"))
+            self.backend = Backend("postgres", f"{self.place}?search_path={schema}")
+        self.store = self.backend.make()
+        self.runner.run(self.store.open())
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.runner.run(self.store.close())
+        if self.name == "postgres":
+            assert self.backend is not None
+            schema = self.backend.url.rsplit("search_path=", 1)[1]
+            self.runner.run(execute(self.place, f"DROP SCHEMA {schema} CASCADE"))

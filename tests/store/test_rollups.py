@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import secrets
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +26,7 @@ from feedbackwidget.store import pg_rollups
 from feedbackwidget.store.base import Row
 from feedbackwidget.types import ORDERS, Cast
 
-from ..pgtools import execute
-from .backends import Backend
+from .backends import Fresh
 
 T0 = dt.datetime(2026, 3, 27, 0, 0, tzinfo=dt.UTC)  # Paris and London move to summer time on the 29th
 ARTICLES = ["a", "b", "é", "=x"]
@@ -54,34 +52,6 @@ operations = st.lists(
     max_size=40,
 )
 bounds = st.none() | moments
-
-
-class Fresh:
-    """A new, empty, opened store per example (a file, or a schema of its own), on one event loop."""
-
-    def __init__(self, runner: asyncio.Runner, name: str, place: Any) -> None:
-        self.runner, self.name, self.place, self.count = runner, name, place, 0
-        self.store: Any = None
-        self.backend: Backend | None = None
-
-    def __enter__(self) -> Any:
-        self.count += 1
-        if self.name == "sqlite":
-            self.backend = Backend("sqlite", f"sqlite:///{self.place / f'r{self.count}.db'}")
-        else:
-            schema = f"rollups_{secrets.token_hex(4)}"
-            self.runner.run(execute(self.place, f"CREATE SCHEMA {schema}"))
-            self.backend = Backend("postgres", f"{self.place}?search_path={schema}")
-        self.store = self.backend.make()
-        self.runner.run(self.store.open())
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        self.runner.run(self.store.close())
-        if self.name == "postgres":
-            assert self.backend is not None
-            schema = self.backend.url.rsplit("search_path=", 1)[1]
-            self.runner.run(execute(self.place, f"DROP SCHEMA {schema} CASCADE"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -236,14 +206,15 @@ REWIND = {
         DROP TRIGGER events_totals; DROP TRIGGER events_rollups;
         DROP TABLE daily_rollup; DROP TABLE hourly_rollup; DROP TABLE site_daily; DROP TABLE site_totals;
         DROP INDEX articles_by_wilson; DROP INDEX articles_by_total; DROP INDEX articles_by_recent;
+        DROP INDEX articles_site_by_wilson; DROP INDEX articles_site_by_total; DROP INDEX articles_site_by_recent;
         ALTER TABLE articles DROP COLUMN rank_wilson; ALTER TABLE articles DROP COLUMN rank_total;
         ALTER TABLE articles DROP COLUMN rank_recent;
         DROP TABLE outbox; DROP TABLE alert_state; DROP TABLE article_about; DROP TABLE article_labels;
         PRAGMA user_version = 2;
     """,
     "postgres": """
-        DROP TABLE fw_rollup_state, fw_daily, fw_hourly, fw_site_daily, fw_ranks, fw_outbox, fw_alert_state,
-            fw_article_about, fw_article_labels;
+        DROP TABLE fw_rollup_state, fw_daily, fw_hourly, fw_site_daily, fw_site_totals, fw_ranks, fw_outbox,
+            fw_alert_state, fw_article_about, fw_article_labels;
         DROP FUNCTION fw_recent_key; UPDATE fw_schema SET version = 4;
     """,
 }

@@ -19,6 +19,7 @@ from feedbackwidget.types import Cast, Tally
 from feedbackwidget.webhooks.events import MILESTONE, SENTIMENT, Rules, message_id
 
 from .backends import Backend
+from .rewind import BEFORE_SITES, TO_BEFORE_SITES
 
 pytestmark = pytest.mark.anyio
 
@@ -141,15 +142,10 @@ async def test_an_upgrade_settles_the_milestones_articles_had_passed(backend: Ba
             await store.cast(Cast("old", f"v{n}", "up", T0))  # votes from before the alert state
     finally:
         await store.close()
-    if backend.name == "sqlite":
-        from feedbackwidget.store.sqlite_schema import VERSION
-
-        await backend.execute("DROP TABLE alert_state")
-    else:
-        from feedbackwidget.store.pg_schema import VERSION
-
-        await backend.execute("DROP TABLE fw_alert_state")
-    await backend.set_schema_version(VERSION - 1)
+    # Back to the version before the alert state (the one before the sites migration, less one).
+    await backend.execute(TO_BEFORE_SITES[backend.name])
+    await backend.execute("DROP TABLE alert_state" if backend.name == "sqlite" else "DROP TABLE fw_alert_state")
+    await backend.set_schema_version(BEFORE_SITES[backend.name] - 1)
     store = backend.make()
     await store.open()  # migrates: "old" is settled up to its 12 votes
     try:

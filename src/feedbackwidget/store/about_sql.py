@@ -18,11 +18,14 @@ exactly the sum of its articles' tallies.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..types import AboutFilter, GroupBy
+from .site_keys import Dialect as SiteDialect
+from .site_sql import site_where
 
 LABEL_KINDS = ("author", "tag")
 
@@ -43,6 +46,10 @@ class Dialect:
     def table(self, name: str) -> str:
         return self.prefix + name
 
+    @property
+    def name(self) -> SiteDialect:
+        return "sqlite" if self.prefix == "" else "postgres"
+
 
 class Params:
     """Parameters collected while a query is written, with their placeholders."""
@@ -54,6 +61,15 @@ class Params:
     def __call__(self, value: Any) -> str:
         self.values.append(value)
         return self.dialect.mark(len(self.values))
+
+
+def in_site(d: Dialect, column: str, site: str | None, p: Params) -> list[str]:
+    """Conditions (none, or one) keeping ``column`` (an article key) to ``site``'s keys; its
+    placeholders come next in ``p`` (so it goes where the text reaches it in that order)."""
+    numbers = itertools.count(len(p.values) + 1)
+    conditions, values = site_where(d.name, column, site, lambda: d.mark(next(numbers)))
+    p.values.extend(values)
+    return conditions
 
 
 def filters(d: Dialect, where: AboutFilter | None, p: Params) -> list[str]:
@@ -71,8 +87,11 @@ def filters(d: Dialect, where: AboutFilter | None, p: Params) -> list[str]:
     return out
 
 
-def groups_sql(d: Dialect, by: GroupBy, where: AboutFilter | None, limit: int) -> tuple[str, list[Any]]:
-    """Rows ``name, articles, up, down, last_vote_at`` per section, author or tag, most votes first."""
+def groups_sql(
+    d: Dialect, by: GroupBy, where: AboutFilter | None, limit: int, site: str | None = None
+) -> tuple[str, list[Any]]:
+    """Rows ``name, articles, up, down, last_vote_at`` per section, author or tag (of ``site``'s
+    articles, or every site's), most votes first."""
     p = Params(d)
     if by == "section":
         source = f"{d.table('article_about')} g JOIN {d.counts} ON a.article_id = g.article_id"
@@ -81,6 +100,7 @@ def groups_sql(d: Dialect, by: GroupBy, where: AboutFilter | None, limit: int) -
         source = f"{d.table('article_labels')} g JOIN {d.counts} ON a.article_id = g.article_id"
         name, cond = "g.name", [f"g.kind = {p(by)}"]
     cond += filters(d, where, p)
+    cond += in_site(d, "a.article_id", site, p)
     sql = (
         f"SELECT {name}, count(*), sum(a.up), sum(a.down), max(a.last_vote_at) FROM {source} "
         f"WHERE {' AND '.join(cond)} GROUP BY {name} ORDER BY sum(a.up) + sum(a.down) DESC, {name} "
@@ -89,13 +109,15 @@ def groups_sql(d: Dialect, by: GroupBy, where: AboutFilter | None, limit: int) -
     return sql, p.values
 
 
-def group_articles_sql(d: Dialect, by: GroupBy, name: str) -> tuple[str, list[Any]]:
-    """``SELECT article_id`` of the articles in one group (a subquery for the daily rollups)."""
+def group_articles_sql(d: Dialect, by: GroupBy, name: str, site: str | None = None) -> tuple[str, list[Any]]:
+    """``SELECT article_id`` of the articles in one group (of ``site``, or of every site): a
+    subquery for the daily rollups."""
     p = Params(d)
     if by == "section":
-        return f"SELECT article_id FROM {d.table('article_about')} WHERE section = {p(name)}", p.values
-    return (f"SELECT article_id FROM {d.table('article_labels')} WHERE kind = {p(by)} AND name = {p(name)}",
-            p.values)
+        sql = f"SELECT article_id FROM {d.table('article_about')} WHERE section = {p(name)}"
+    else:
+        sql = f"SELECT article_id FROM {d.table('article_labels')} WHERE kind = {p(by)} AND name = {p(name)}"
+    return sql + "".join(f" AND {c}" for c in in_site(d, "article_id", site, p)), p.values
 
 
 def member_join(d: Dialect, by: GroupBy, names: list[str], p: Params, source: str = "e") -> tuple[str, str]:
@@ -122,7 +144,8 @@ def member_join(d: Dialect, by: GroupBy, names: list[str], p: Params, source: st
 
 
 def attention_sql(
-    d: Dialect, min_votes: int, since: Any, below: float, limit: int, where: AboutFilter | None
+    d: Dialect, min_votes: int, since: Any, below: float, limit: int, where: AboutFilter | None,
+    site: str | None = None,
 ) -> tuple[str, list[Any]]:
     """Articles with at least ``min_votes`` votes, a vote or a publication since ``since``, whose
     95% Wilson upper bound of the share of "Yes" is under ``below``; the lowest bound first.
@@ -138,6 +161,7 @@ def attention_sql(
                 f"WHERE f.article_id = a.article_id AND f.published_at >= {p(since)}))")
     cond.append(f"1 - {upper} < {p(below)}")
     cond += filters(d, where, p)
+    cond += in_site(d, "a.article_id", site, p)
     sql = (
         f"SELECT a.article_id, a.title, a.up, a.down, a.first_vote_at, a.last_vote_at, m.section, m.published_at "
         f"FROM {d.counts} LEFT JOIN {about} m ON m.article_id = a.article_id "
@@ -146,7 +170,9 @@ def attention_sql(
     return sql, p.values
 
 
-def articles_export_sql(d: Dialect, time_cond: list[str], p: Params, where: AboutFilter | None) -> str:
+def articles_export_sql(
+    d: Dialect, time_cond: list[str], p: Params, where: AboutFilter | None, site: str | None = None
+) -> str:
     """The articles export with what each is about: ``article_id, title, up, down, first_vote_at,
     last_vote_at, section, published_at, authors, tags`` (authors and tags as one text each, names
     joined by a line feed — a name never holds one — in their order), by article id."""
@@ -160,6 +186,7 @@ def articles_export_sql(d: Dialect, time_cond: list[str], p: Params, where: Abou
             f"(SELECT {agg} FROM {labels} l WHERE l.article_id = a.article_id AND l.kind = '{kind}')")
 
     cond = time_cond + filters(d, where, p)
+    cond += in_site(d, "a.article_id", site, p)
     return (
         f"SELECT a.article_id, a.title, a.up, a.down, a.first_vote_at, a.last_vote_at, m.section, m.published_at, "
         f"{names('author')}, {names('tag')} FROM {d.counts} LEFT JOIN {about} m ON m.article_id = a.article_id"

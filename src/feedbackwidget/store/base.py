@@ -75,6 +75,7 @@ class TextExport(Protocol):
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         after: int | None = None,
+        site: str | None = None,
     ) -> AsyncIterator[bytes] | None: ...
 
 
@@ -104,6 +105,10 @@ def gcra_start(tat: float | None, now: float, period: float) -> float:
 class Store(Outbox, Protocol):
     """Asynchronous storage of votes, their history and per-article counters, and the
     webhook outbox (:class:`~feedbackwidget.store.outbox.Outbox`).
+
+    One store holds every site's articles, each under its key (store/site_keys.py): article
+    ids here are those keys. The reads that answer for many articles take ``site``: None
+    for every site (the sum over sites where they sum), or a site id for that site's keys only.
 
     Every method raises :class:`~feedbackwidget.errors.StoreUnavailable` when the
     database does not answer; a write that raises has changed nothing.
@@ -135,10 +140,12 @@ class Store(Outbox, Protocol):
     async def vote_of(self, article_id: ArticleId, voter: VoterKey) -> Vote | None: ...
 
     async def articles(
-        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None
+        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None, *,
+        site: str | None = None,
     ) -> list[ArticleSummary]:
         """One page of articles in ``order``, served by an index: ``offset`` rows skipped, or (keyset)
-        starting just after article ``after``'s place in that order (none when it is unknown)."""
+        starting just after article ``after``'s place in that order (none when it is unknown).
+        A site other than the default one has indexes of its own (store/site_sql.py)."""
 
     def export(
         self,
@@ -147,6 +154,7 @@ class Store(Outbox, Protocol):
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         after: int | None = None,
+        site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         """Batches of rows, streamed with flat memory; see EXPORT_COLUMNS.
 
@@ -159,7 +167,8 @@ class Store(Outbox, Protocol):
         ...
 
     async def daily(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
         """Rows ``day, article_id, up, down`` (UTC days): votes cast or changed to each value that
         day, counted from events at ``since <= at < until``. Whole days come from the rollups; a
@@ -167,11 +176,13 @@ class Store(Outbox, Protocol):
 
     # -- rollups: what pages read instead of the event history (store/*rollups.py) --------
 
-    async def site_totals(self) -> Tally:
-        """The whole site's current up and down votes (``article_id`` ""): the Bayesian prior's input."""
+    async def site_totals(self, *, site: str | None = None) -> Tally:
+        """The site's current up and down votes (``article_id`` ""): the Bayesian prior's input.
+        Kept per site with the data; ``site=None`` sums every site."""
 
-    async def site_daily(self, start: dt.date, end: dt.date) -> list[Row]:
-        """Rows ``day, up, down`` for UTC days ``start <= day < end`` with any vote, all articles summed."""
+    async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
+        """Rows ``day, up, down`` for UTC days ``start <= day < end`` with any vote, all the site's
+        articles summed (kept per site with the data; ``site=None``: every site's)."""
 
     async def daily_of(
         self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
@@ -181,7 +192,7 @@ class Store(Outbox, Protocol):
         row sums ``size`` consecutive days from ``start`` on, and ``day`` is the first of them
         (a sparkline of two years needs ~100 points, not 730)."""
 
-    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
+    async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
         """Rows ``article_id, up, down``: votes cast or changed to each value at ``since <= at < until``
         (one local day of a ``tz=`` export), by article id, articles with none left out: whole UTC
         hours from the hour rollup, the partial hours at either end from their events."""
@@ -199,7 +210,8 @@ class Store(Outbox, Protocol):
         A vote changed to "up" loses its reason."""
 
     async def reasons(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
         """Rows ``article_id, reason, count`` over current votes (``updated_at`` in range)."""
 
@@ -208,10 +220,12 @@ class Store(Outbox, Protocol):
 
     async def add_refusals(self, rows: Sequence[Row]) -> None:
         """Add aggregated refusal counts (rows ``day, article_id, kind, count``) in one transaction.
-        Counts for an article without any vote ever go to article id ``""``."""
+        Counts for an article without any vote ever go to its site's own key (``site_keys.key(site, "")``:
+        ``""`` for the default site)."""
 
     async def refusals(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
         """Rows ``day, article_id, kind, count`` ordered by day, article_id, kind."""
 
@@ -243,21 +257,27 @@ class Store(Outbox, Protocol):
     async def about_checked(self, article_id: ArticleId) -> dt.datetime | None:
         """When the article's page was last read (by any server), or None."""
 
-    async def groups(self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100) -> list[Row]:
+    async def groups(
+        self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100, *, site: str | None = None
+    ) -> list[Row]:
         """Rows ``name, articles, up, down, last_vote_at`` per section, author or tag of the
         articles ``where`` selects (current votes), most votes first, at most ``limit``."""
 
-    async def group_daily(self, by: GroupBy, name: str, start: dt.date, end: dt.date) -> list[Row]:
+    async def group_daily(
+        self, by: GroupBy, name: str, start: dt.date, end: dt.date, *, site: str | None = None
+    ) -> list[Row]:
         """Rows ``day, up, down`` of one group's articles for UTC days ``start <= day < end``
         (votes cast or changed to each value that day; days without votes have no row)."""
 
-    async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
+    async def groups_daily(
+        self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date, *, site: str | None = None
+    ) -> list[Row]:
         """Rows ``name, day, up, down`` of several groups at once (see :meth:`group_daily`), by name
         then day: one pass over the range's history, for the dashboard's sparklines."""
 
     async def attention(
         self, min_votes: int, since: dt.datetime, *, below: float = 0.5, limit: int = 20,
-        where: AboutFilter | None = None,
+        where: AboutFilter | None = None, site: str | None = None,
     ) -> list[Row]:
         """Articles that need attention: at least ``min_votes`` votes, voted on or published since
         ``since``, a 95% Wilson upper bound of the share of "Yes" under ``below``; rows
@@ -265,7 +285,8 @@ class Store(Outbox, Protocol):
         lowest upper bound first."""
 
     def export_articles(
-        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None
+        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None, *,
+        site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         """The ``articles`` export's rows with ``section, published_at, authors, tags`` (tuples),
         filtered like :meth:`export` and by ``where``; by article id."""

@@ -125,16 +125,20 @@ class PgAboutQueries:
         rows = await self._fetch("SELECT checked_at FROM fw_article_about WHERE article_id = $1", article_id)
         return rows[0][0] if rows else None
 
-    async def groups(self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100) -> list[Row]:
-        sql, params = q.groups_sql(DIALECT, by, where, limit)
+    async def groups(
+        self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100, *, site: str | None = None
+    ) -> list[Row]:
+        sql, params = q.groups_sql(DIALECT, by, where, limit, site)
         return [
             {"name": r[0], "articles": r[1], "up": int(r[2]), "down": int(r[3]), "last_vote_at": r[4]}
             for r in await self._fetch(sql, *params)
         ]
 
-    async def group_daily(self, by: GroupBy, name: str, start: dt.date, end: dt.date) -> list[Row]:
+    async def group_daily(
+        self, by: GroupBy, name: str, start: dt.date, end: dt.date, *, site: str | None = None
+    ) -> list[Row]:
         await self._fresh()  # the rollups fold events after their transactions (pg_rollups.py)
-        members, params = q.group_articles_sql(DIALECT, by, name)
+        members, params = q.group_articles_sql(DIALECT, by, name, site)
         n = len(params)
         sql = (
             f"SELECT day, sum(up), sum(down) FROM fw_daily WHERE article_id IN ({members}) "
@@ -143,24 +147,27 @@ class PgAboutQueries:
         return [{"day": r[0], "up": int(r[1]), "down": int(r[2])}
                 for r in await self._fetch(sql, *params, start, end)]
 
-    async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
+    async def groups_daily(
+        self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date, *, site: str | None = None
+    ) -> list[Row]:
         if not names:
             return []
         await self._fresh()
         p = q.Params(DIALECT, [start, end])
         join, name = q.member_join(DIALECT, by, list(names), p, source="r")
+        in_site = "".join(f" AND {c}" for c in q.in_site(DIALECT, "r.article_id", site, p))
         sql = (
             f"SELECT {name}, r.day, sum(r.up), sum(r.down) FROM fw_daily r{join} "
-            "WHERE r.day >= $1 AND r.day < $2 GROUP BY 1, 2 HAVING sum(r.up) + sum(r.down) > 0 ORDER BY 1, 2"
+            f"WHERE r.day >= $1 AND r.day < $2{in_site} GROUP BY 1, 2 HAVING sum(r.up) + sum(r.down) > 0 ORDER BY 1, 2"
         )
         return [{"name": r[0], "day": r[1], "up": int(r[2]), "down": int(r[3])}
                 for r in await self._fetch(sql, *p.values)]
 
     async def attention(
         self, min_votes: int, since: dt.datetime, *, below: float = 0.5, limit: int = 20,
-        where: AboutFilter | None = None,
+        where: AboutFilter | None = None, site: str | None = None,
     ) -> list[Row]:
-        sql, params = q.attention_sql(DIALECT, min_votes, since, below, limit, where)
+        sql, params = q.attention_sql(DIALECT, min_votes, since, below, limit, where, site)
         return [
             {"article_id": r[0], "title": r[1], "up": r[2], "down": r[3], "first_vote_at": r[4],
              "last_vote_at": r[5], "section": r[6], "published_at": r[7]}
@@ -168,11 +175,12 @@ class PgAboutQueries:
         ]
 
     def export_articles(
-        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None
+        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None, *,
+        site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         p = q.Params(DIALECT)
         time_cond = [f"a.last_vote_at {op} {p(value)}" for value, op in ((since, ">="), (until, "<")) if value]
-        sql = q.articles_export_sql(DIALECT, time_cond, p, where)
+        sql = q.articles_export_sql(DIALECT, time_cond, p, where, site)
 
         def convert(rows: list[Any]) -> list[Row]:
             return [

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from ..formulas import sql_needs_prefix
 from ..types import ArticleId, ExportFormat, ExportKind
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TEXT_KINDS, TIME_COLUMNS, WORD_COLUMNS, Row
+from .site_sql import numbered, own_key_sql, site_where
 
 T = TypeVar("T")
 #: An export's SQL, its parameters, and what turns a batch of its records into what the store yields.
@@ -96,14 +97,16 @@ ORDER BY updated_at DESC, voter LIMIT $2
 
 # Rows arrive summed per key and sorted (see PostgresStore.add_refusals): one
 # statement, and concurrent flushes take their row locks in the same order.
-# An article the store has never seen a vote for is counted under "": random
-# article ids in a flood of refusals cannot make the table grow. Days and counts
+# An article the store has never seen a vote for is counted under its site's own key ("" for
+# the default site): random article ids in a flood of refusals cannot make the table grow, and
+# one site's flood is not counted as another's. Days and counts
 # travel as text[]: asyncpg looks date[] and bigint[] up in the catalogue on first
 # use, with session-level SETs that a connection pooler would leave behind.
-ADD_REFUSALS = """
+ADD_REFUSALS = f"""
 INSERT INTO fw_refusals AS r (day, article_id, kind, count)
 SELECT u.day::date,
-       CASE WHEN EXISTS (SELECT 1 FROM fw_articles a WHERE a.article_id = u.article_id) THEN u.article_id ELSE '' END,
+       CASE WHEN EXISTS (SELECT 1 FROM fw_articles a WHERE a.article_id = u.article_id) THEN u.article_id
+            ELSE {own_key_sql("postgres", "u.article_id")} END,
        u.kind, SUM(u.count::bigint)
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(day, article_id, kind, count)
 GROUP BY 1, 2, 3
@@ -128,14 +131,22 @@ def _where(where: list[str]) -> str:
     return f" WHERE {' AND '.join(where)}" if where else ""
 
 
+def _site(column: str, site: str | None, where: list[str], params: list[Any]) -> None:
+    """Keep ``column`` to ``site``'s keys (nothing for None): its condition and parameters added."""
+    conditions, values = site_where("postgres", column, site, numbered(len(params) + 1))
+    where += conditions
+    params += values
+
+
 def daily_sql(
-    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, site: str | None = None
 ) -> tuple[str, list[Any]]:
     where, params = _range("at", since, until)
     where.insert(0, "action IN ('cast', 'change')")
     if article_id is not None:
         params.append(article_id)
         where.append(f"article_id = ${len(params)}")
+    _site("article_id", site, where, params)
     sql = (
         "SELECT (at AT TIME ZONE 'UTC')::date AS day, article_id, "
         "count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down') "
@@ -145,13 +156,14 @@ def daily_sql(
 
 
 def reasons_sql(
-    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, site: str | None = None
 ) -> tuple[str, list[Any]]:
     where, params = _range("updated_at", since, until)
     where.insert(0, "reason IS NOT NULL")
     if article_id is not None:
         params.append(article_id)
         where.append(f"article_id = ${len(params)}")
+    _site("article_id", site, where, params)
     sql = f"SELECT article_id, reason, count(*) FROM fw_votes{_where(where)} GROUP BY 1, 2 ORDER BY 1, 2"
     return sql, params
 
@@ -161,7 +173,7 @@ def utc_day(value: dt.datetime) -> dt.date:
 
 
 def refusals_sql(
-    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, site: str | None = None
 ) -> tuple[str, list[Any]]:
     """Whole UTC days: from ``since``'s day on, up to ``until``'s day, which is
     left out only when ``until`` is its midnight (a partly covered day counts)."""
@@ -177,6 +189,7 @@ def refusals_sql(
     if article_id is not None:
         params.append(article_id)
         where.append(f"article_id = ${len(params)}")
+    _site("article_id", site, where, params)
     sql = f"SELECT day, article_id, kind, count FROM fw_refusals{_where(where)} ORDER BY day, article_id, kind"
     return sql, params
 
@@ -186,19 +199,22 @@ def daily_row(r: Any) -> Row:
 
 
 def _source(
-    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None, high: int | None
+    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None, high: int | None,
+    site: str | None,
 ) -> tuple[str, str, list[Any]]:
-    """`` FROM … WHERE …``, `` ORDER BY …`` and parameters of votes, events or reasons."""
+    """`` FROM … WHERE …``, `` ORDER BY …`` and parameters of votes, events or reasons (of ``site``)."""
     if kind == "events":
         where, params = _range("at", since, until)
         for value, op in ((after, ">"), (high, "<=")):
             if value is not None:
                 params.append(value)
                 where.append(f"event_id {op} ${len(params)}")
+        _site("article_id", site, where, params)
         return f" FROM fw_events{_where(where)}", " ORDER BY event_id", params
     where, params = _range("updated_at", since, until)
     if kind == "reasons":
         where.insert(0, "reason IS NOT NULL")
+    _site("article_id", site, where, params)
     return f" FROM fw_votes{_where(where)}", " ORDER BY article_id, voter", params
 
 
@@ -208,18 +224,20 @@ def export_query(
     until: dt.datetime | None,
     after: int | None,
     high: int | None,
+    site: str | None = None,
 ) -> Query[list[Row]]:
-    """An export as batches of rows."""
+    """An export as batches of rows (of ``site``, or of every site)."""
     if kind == "articles":
         where, params = _range("c.last_vote_at", since, until)
+        _site("a.article_id", site, where, params)
         sql = f"{_ARTICLES}{_where(where)} ORDER BY a.article_id"
         cols: tuple[str, ...] = ("article_id", "title", "up", "down", "first_vote_at", "last_vote_at")
     elif kind == "daily":
-        sql, params = daily_sql(None, since, until)
+        sql, params = daily_sql(None, since, until, site)
         cols = ("day", "article_id", "up", "down")
     elif kind in TEXT_KINDS:
         cols = EXPORT_COLUMNS[kind]
-        rows, order, params = _source(kind, since, until, after, high)
+        rows, order, params = _source(kind, since, until, after, high, site)
         sql = f"SELECT {', '.join(cols)}{rows}{order}"
     else:
         raise ValueError(f"unknown export kind {kind!r}")
@@ -286,12 +304,13 @@ def text_query(
     until: dt.datetime | None,
     after: int | None,
     high: int | None,
+    site: str | None = None,
 ) -> Query[bytes]:
     """A CSV (headerless) or NDJSON export of votes, events or reasons: one line per record."""
     columns = EXPORT_COLUMNS[kind]
     cell = _csv_sql if fmt == "csv" else _json_sql
     cells = {c: cell(c) for c in columns}
-    rows, order, params = _source(kind, since, until, after, high)
+    rows, order, params = _source(kind, since, until, after, high, site)
     if "created_at" in cells:  # most votes never change: their one time is formatted once
         cells["updated_at"] = f"CASE WHEN updated_at = created_at THEN created ELSE {cells['updated_at']} END"
         rows = f" FROM (SELECT {', '.join(columns)}, {cells['created_at']} AS created{rows}{order} OFFSET 0) v"

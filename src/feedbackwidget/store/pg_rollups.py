@@ -1,10 +1,11 @@
 """Rollups of the PostgreSQL store, folded in from the event history by an exactly-once step.
 
 The tables are those of the SQLite store (``sqlite_rollups.py``): ``fw_daily`` and
-``fw_hourly`` per article and UTC day or hour, ``fw_site_daily``, the site's current
-totals on ``fw_rollup_state``, and ``fw_ranks``: each article's counts with the
-listing's sort keys stored ascending (Wilson bound and total negated), one index per
-order, so a page and a keyset cursor are one index range.
+``fw_hourly`` per article and UTC day or hour, ``fw_site_daily`` and ``fw_site_totals``
+per site (pg_sites.py), and ``fw_ranks``: each article's counts with the listing's sort
+keys stored ascending (Wilson bound and total negated), one index per order (and per
+order and site, for sites other than the default one), so a page and a keyset cursor
+are one index range.
 
 Why not in the vote's transaction. A vote here touches one of a few counter *slots*
 (pg_schema.py, migration 2) so that a viral article's writers do not queue on one row;
@@ -37,7 +38,9 @@ from ..errors import StoreUnavailable
 from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
 from . import pg_queries
 from .base import Row
+from .pg_sites import FOLD_SITES, counts_between_sql, daily_after_sql, site_daily_sql, site_totals_sql
 from .rollups import split, window
+from .site_sql import listing_where, numbered, site_where
 
 _log = logging.getLogger("feedbackwidget.store")
 #: Events folded by one statement at most (a backlog is folded in several).
@@ -129,7 +132,7 @@ def migration(lock_ns: int, lock_events: int) -> str:
 #: ``cu``/``cd``: a vote cast or changed to up/down (what daily counts); ``du``/``dd``: the
 #: change of the article's current up/down votes. A vote is never NULL on an event this
 #: store writes; were it, the event would count for nothing rather than fail every fold.
-FOLD = """
+FOLD = f"""
 WITH e AS MATERIALIZED (
     SELECT at, article_id,
            (action IN ('cast', 'change') AND v = 'up')::int AS cu,
@@ -148,11 +151,7 @@ WITH e AS MATERIALIZED (
     INSERT INTO fw_hourly AS r (hour, article_id, up, down)
     SELECT date_trunc('hour', at, 'UTC'), article_id, sum(cu), sum(cd) FROM e WHERE cu + cd > 0 GROUP BY 1, 2
     ON CONFLICT (hour, article_id) DO UPDATE SET up = r.up + excluded.up, down = r.down + excluded.down
-), site AS (
-    INSERT INTO fw_site_daily AS r (day, up, down)
-    SELECT (at AT TIME ZONE 'UTC')::date, sum(cu), sum(cd) FROM e WHERE cu + cd > 0 GROUP BY 1
-    ON CONFLICT (day) DO UPDATE SET up = r.up + excluded.up, down = r.down + excluded.down
-), ranks AS (
+), {FOLD_SITES}, ranks AS (
     INSERT INTO fw_ranks AS r (article_id, up, down, last_vote_at, rank_wilson, rank_total, rank_recent)
     -- fw_wilson never sees a negative count: the row to insert is computed (from the changes alone)
     -- before the article's row is found, and rows written into fw_events by anything but this store
@@ -168,8 +167,7 @@ WITH e AS MATERIALIZED (
         rank_total = r.rank_total + excluded.rank_total,
         rank_recent = least(r.rank_recent, excluded.rank_recent)
 )
-UPDATE fw_rollup_state SET mark = $2,
-    up = up + (SELECT coalesce(sum(du), 0) FROM e), down = down + (SELECT coalesce(sum(dd), 0) FROM e)
+UPDATE fw_rollup_state SET mark = $2
 """
 
 _ORDER_KEYS: dict[str, str] = {
@@ -179,25 +177,28 @@ _ORDER_KEYS: dict[str, str] = {
 }
 
 
-def listing_sql(order: ArticleOrder, after: bool) -> str:
+def listing_sql(order: ArticleOrder, after: bool, site: str | None = None) -> tuple[str, bool]:
     """A listing page by one index: ``$1`` limit, ``$2`` offset, and with ``after`` ``$3`` the
-    article id the page starts after."""
+    article id the page starts after; with ``site``, of that site only (then, and True in the
+    answer, the site is the next parameter: served by its own index for a site other than the default)."""
     keys = _ORDER_KEYS[order]
     where = (
-        f" WHERE ({', '.join('r.' + k for k in keys.split(', '))}) > "
-        f"(SELECT {keys} FROM fw_ranks WHERE article_id = $3)"
+        [f"({', '.join('r.' + k for k in keys.split(', '))}) > (SELECT {keys} FROM fw_ranks WHERE article_id = $3)"]
         if after
-        else ""
+        else []
     )
+    site_mark = f"${4 if after else 3}"
+    if site is not None:
+        where.insert(0, listing_where("postgres", "r.article_id", site, site_mark))
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
     ordered = ", ".join("r." + k for k in keys.split(", "))
-    return (
+    sql = (
         "SELECT r.article_id, a.title, r.up, r.down, a.first_vote_at, r.last_vote_at "
-        f"FROM fw_ranks r JOIN fw_articles a USING (article_id){where} ORDER BY {ordered} LIMIT $1 OFFSET $2"
+        f"FROM fw_ranks r JOIN fw_articles a USING (article_id){clause} ORDER BY {ordered} LIMIT $1 OFFSET $2"
     )
+    return sql, site_mark in sql
 
 
-SITE_TOTALS = "SELECT up, down FROM fw_rollup_state"
-SITE_DAILY = "SELECT day, up, down FROM fw_site_daily WHERE day >= $1 AND day < $2 ORDER BY day"
 # One index range per article (fw_daily_by_article), whatever the planner thinks of the day
 # range; $4 days summed per row, from $2 on.
 DAILY_OF = """
@@ -219,35 +220,21 @@ def _bounds(column: str, first: Any, last: Any, params: list[Any]) -> list[str]:
     return where
 
 
-#: The whole-site daily rollup is read in key order by keyset batches ($3, $4: the
-#: last key read; $5 rows): each batch is an index range that starts at once, where one query
-#: over a long range would be planned as a full scan and a sort (seconds before the first row).
-DAILY_AFTER = """
-SELECT day, article_id, up, down FROM fw_daily
-WHERE day >= $1 AND day < $2 AND (day, article_id) > ($3::date, $4::text)
-ORDER BY day, article_id LIMIT $5
-"""
+#: Rows per batch of the whole-site daily rollup (pg_sites.daily_after_sql).
 KEYSET_BATCH = 5000
-#: Whole hours $1 <= hour < $2 from the rollup, the partial ones $3 <= at < $1 and $2 <= at < $4 from events.
-COUNTS_BETWEEN = """
-SELECT article_id, sum(up)::bigint, sum(down)::bigint FROM (
-    SELECT article_id, up, down FROM fw_hourly WHERE hour >= $1 AND hour < $2
-    UNION ALL
-    SELECT article_id, (vote = 'up')::int, (vote = 'down')::int FROM fw_events
-    WHERE at >= $3 AND at < $1 AND action IN ('cast', 'change')
-    UNION ALL  -- two plain ranges, not one OR: a generic plan keeps each an index range (fw_events_by_time)
-    SELECT article_id, (vote = 'up')::int, (vote = 'down')::int FROM fw_events
-    WHERE at >= $2 AND at < $4 AND action IN ('cast', 'change')
-) u GROUP BY article_id HAVING sum(up) + sum(down) > 0 ORDER BY article_id
-"""
 
 
-def daily_sql(article_id: ArticleId | None, first: dt.date | None, last: dt.date | None) -> tuple[str, list[Any]]:
+def daily_sql(
+    article_id: ArticleId | None, first: dt.date | None, last: dt.date | None, site: str | None = None
+) -> tuple[str, list[Any]]:
     params: list[Any] = []
     where = _bounds("day", first, last, params)
     if article_id is not None:
         params.append(article_id)
         where.append(f"article_id = ${len(params)}")
+    in_site, site_params = site_where("postgres", "article_id", site, numbered(len(params) + 1))
+    where += in_site
+    params += site_params
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     return f"SELECT day, article_id, up, down FROM fw_daily{clause} ORDER BY day, article_id", params
 
@@ -333,21 +320,24 @@ class RollupQueries:
     # -- reads ------------------------------------------------------------------------
 
     async def articles(
-        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None
+        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None, *, site: str | None = None
     ) -> list[ArticleSummary]:
         await self._fresh()
-        args: tuple[Any, ...] = (limit, offset) if after is None else (limit, offset, after)
-        rows = await self._fetch(listing_sql(order, after is not None), *args)
+        sql, with_site = listing_sql(order, after is not None, site)
+        args: tuple[Any, ...] = (limit, offset) + (() if after is None else (after,)) + ((site,) if with_site else ())
+        rows = await self._fetch(sql, *args)
         return [ArticleSummary(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
-    async def site_totals(self) -> Tally:
+    async def site_totals(self, *, site: str | None = None) -> Tally:
         await self._fresh()
-        [row] = await self._fetch(SITE_TOTALS)
-        return Tally("", row[0], row[1])
+        sql, params = site_totals_sql(site)
+        rows = await self._fetch(sql, *params)
+        return Tally("", rows[0][0], rows[0][1]) if rows else Tally("")
 
-    async def site_daily(self, start: dt.date, end: dt.date) -> list[Row]:
+    async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
         await self._fresh()
-        return [{"day": r[0], "up": r[1], "down": r[2]} for r in await self._fetch(SITE_DAILY, start, end)]
+        sql, params = site_daily_sql(start, end, site)
+        return [{"day": r[0], "up": r[1], "down": r[2]} for r in await self._fetch(sql, *params)]
 
     async def daily_of(
         self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
@@ -356,55 +346,60 @@ class RollupQueries:
         return _daily_rows(await self._fetch(DAILY_OF, sorted(set(article_ids)), start, end, size))
 
     async def daily(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
         out: list[Row] = []
-        async for batch in self._daily(article_id, since, until):
+        async for batch in self._daily(article_id, since, until, site):
             out.extend(batch)
         return out
 
-    def daily_export(self, since: dt.datetime | None, until: dt.datetime | None) -> AsyncIterator[list[Row]]:
-        return self._daily(None, since, until)
+    def daily_export(
+        self, since: dt.datetime | None, until: dt.datetime | None, site: str | None = None
+    ) -> AsyncIterator[list[Row]]:
+        return self._daily(None, since, until, site)
 
     async def _daily(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, site: str | None
     ) -> AsyncIterator[list[Row]]:
         """Partial end days from events (one day at most each), whole days streamed from the rollup."""
         await self._fresh()
         parts = split(since, until)
-        if head := await self._from_events(article_id, parts.head):
+        if head := await self._from_events(article_id, parts.head, site):
             yield head
         if parts.whole and article_id is not None:
-            sql, params = daily_sql(article_id, _date(parts.first), _date(parts.last))
+            sql, params = daily_sql(article_id, _date(parts.first), _date(parts.last), site)
             yield _daily_rows(await self._fetch(sql, *params))
         elif parts.whole:
             first = _date(parts.first) or dt.date.min
             last = _date(parts.last) or dt.date.max
-            async for batch in self._keyset(DAILY_AFTER, first, last, first, _daily_rows):
+            async for batch in self._keyset(daily_after_sql(site), first, last, first, _daily_rows):
                 yield batch
-        if tail := await self._from_events(article_id, parts.tail):
+        if tail := await self._from_events(article_id, parts.tail, site):
             yield tail
 
     async def _from_events(
-        self, article_id: ArticleId | None, part: tuple[dt.datetime, dt.datetime] | None
+        self, article_id: ArticleId | None, part: tuple[dt.datetime, dt.datetime] | None, site: str | None
     ) -> list[Row]:
         if part is None:
             return []
-        sql, params = pg_queries.daily_sql(article_id, part[0], part[1])
+        sql, params = pg_queries.daily_sql(article_id, part[0], part[1], site)
         return _daily_rows(await self._fetch(sql, *params))
 
-    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
+    async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
         await self._fresh()
-        rows = await self._fetch(COUNTS_BETWEEN, *window(since, until))
+        sql, params = counts_between_sql(site)
+        rows = await self._fetch(sql, *window(since, until), *params)
         return [{"article_id": r[0], "up": r[1], "down": r[2]} for r in rows]
 
     async def _keyset(
-        self, sql: str, low: Any, high: Any, start: Any, convert: Callable[[list[Any]], list[Row]]
+        self, query: tuple[str, list[Any]], low: Any, high: Any, start: Any, convert: Callable[[list[Any]], list[Row]]
     ) -> AsyncIterator[list[Row]]:
-        """Rows of ``sql`` (DAILY_AFTER) with keys in ``[low, high)``, batch by batch."""
+        """Rows of ``query`` (pg_sites.daily_after_sql) with keys in ``[low, high)``, batch by batch."""
+        sql, extra = query
         key: tuple[Any, str] = (start, "")  # article ids are never empty: before every row of ``start``
         while True:
-            records = await self._fetch(sql, low, high, key[0], key[1], KEYSET_BATCH)
+            records = await self._fetch(sql, low, high, key[0], key[1], KEYSET_BATCH, *extra)
             if records:
                 yield convert(records)
             if len(records) < KEYSET_BATCH:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .pg_about import MIGRATION as ABOUT
 from .pg_rollups import migration as rollups_migration
+from .pg_sites import MIGRATION as SITES
 
 #: Advisory lock namespace ("FWDG") and the locks in it (see postgres.py for their use).
 LOCK_NS = 0x46574447
@@ -262,6 +263,9 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO fw_alert_state (article_id, milestone_reached)
     SELECT article_id, sum(up + down) FROM fw_counters GROUP BY article_id;
     """,
+    # 9: several sites in one store (site_keys.py): the site-wide rollups per site, and a listing
+    #    index per order that leads with the site, for keys that name a site (pg_sites.py).
+    SITES,
 )
 
 VERSION = len(MIGRATIONS)

@@ -274,9 +274,10 @@ class PostgresStore(RollupQueries, PgOutbox, RetentionQueries, PgAboutQueries):
         return ArticleSummary(r[0], r[1], r[2], r[3], r[4], r[5]) if r else None
 
     async def reasons(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
-        sql, params = q.reasons_sql(article_id, since, until)
+        sql, params = q.reasons_sql(article_id, since, until, site)
         return [{"article_id": r[0], "reason": r[1], "count": r[2]} for r in await self._fetch(sql, *params)]
 
     async def reason_texts(self, article_id: ArticleId, limit: int) -> list[Row]:
@@ -285,28 +286,29 @@ class PostgresStore(RollupQueries, PgOutbox, RetentionQueries, PgAboutQueries):
         return [{"updated_at": r[0], "reason": r[1], "reason_text": r[2]} for r in rows]
 
     async def refusals(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
-        sql, params = q.refusals_sql(article_id, since, until)
+        sql, params = q.refusals_sql(article_id, since, until, site)
         return [
             {"day": r[0], "article_id": r[1], "kind": r[2], "count": r[3]} for r in await self._fetch(sql, *params)
         ]
 
     def export(
         self, kind: ExportKind, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
-        after: int | None = None,
+        after: int | None = None, site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         if kind == "daily":  # from the rollups (pg_rollups.py)
-            return self.daily_export(since, until)
-        return self._export(kind, lambda high: q.export_query(kind, since, until, after, high))
+            return self.daily_export(since, until, site)
+        return self._export(kind, lambda high: q.export_query(kind, since, until, after, high, site))
 
     def export_text(
         self, kind: ExportKind, fmt: ExportFormat, *, since: dt.datetime | None = None,
-        until: dt.datetime | None = None, after: int | None = None,
+        until: dt.datetime | None = None, after: int | None = None, site: str | None = None,
     ) -> AsyncIterator[bytes] | None:  # see TextExport
         if kind not in TEXT_KINDS:
             return None
-        return self._export(kind, lambda high: q.text_query(kind, fmt, since, until, after, high))
+        return self._export(kind, lambda high: q.text_query(kind, fmt, since, until, after, high, site))
 
     async def _export(self, kind: ExportKind, query: Callable[[int | None], q.Query[T]]) -> AsyncIterator[T]:
         """Batches of an export read in one repeatable-read snapshot, each turned into what the query says."""

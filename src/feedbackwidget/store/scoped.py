@@ -54,6 +54,12 @@ class SiteStore:
             raise LookupError(f"a row of site {site!r} reached site {self.site!r}")
         return article_id
 
+    def _own(self, site: str | None) -> str:
+        """This view's site: a caller may name it, never another."""
+        if site is not None and site != self.site:
+            raise ValueError(f"site {self.site!r}'s store was asked for site {site!r}")
+        return self.site
+
     def _rows(self, rows: Sequence[Row]) -> list[Row]:
         return [{**row, "article_id": self.bare(row["article_id"])} if "article_id" in row else row for row in rows]
 
@@ -144,10 +150,10 @@ class SiteStore:
     # -- reads of the site ----------------------------------------------------------------
 
     async def articles(
-        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None
+        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None, *, site: str | None = None
     ) -> list[ArticleSummary]:
         found = await self.inner.articles(
-            order, limit, offset, None if after is None else self.key(after), site=self.site)
+            order, limit, offset, None if after is None else self.key(after), site=self._own(site))
         return [self._summary(s) for s in found]
 
     def export(
@@ -157,60 +163,73 @@ class SiteStore:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         after: int | None = None,
+        site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
-        return self._batches(self.inner.export(kind, since=since, until=until, after=after, site=self.site))
+        return self._batches(self.inner.export(kind, since=since, until=until, after=after, site=self._own(site)))
 
     def export_text(self, kind: ExportKind, fmt: ExportFormat, **_: Any) -> AsyncIterator[bytes] | None:
         """None: the database's own lines carry keys, not this site's ids, so rows are encoded."""
         return None
 
     async def daily(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None,
+        *, site: str | None = None,
     ) -> list[Row]:
         key = None if article_id is None else self.key(article_id)
-        return self._rows(await self.inner.daily(key, since, until, site=self.site))
+        return self._rows(await self.inner.daily(key, since, until, site=self._own(site)))
 
-    async def site_totals(self) -> Tally:
-        return await self.inner.site_totals(site=self.site)
+    async def site_totals(self, *, site: str | None = None) -> Tally:
+        return await self.inner.site_totals(site=self._own(site))
 
-    async def site_daily(self, start: dt.date, end: dt.date) -> list[Row]:
-        return await self.inner.site_daily(start, end, site=self.site)
+    async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
+        return await self.inner.site_daily(start, end, site=self._own(site))
 
-    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
-        return self._rows(await self.inner.counts_between(since, until, site=self.site))
+    async def counts_between(
+        self, since: dt.datetime, until: dt.datetime, *, site: str | None = None
+    ) -> list[Row]:
+        return self._rows(await self.inner.counts_between(since, until, site=self._own(site)))
 
     async def reasons(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None,
+        *, site: str | None = None,
     ) -> list[Row]:
         key = None if article_id is None else self.key(article_id)
-        return self._rows(await self.inner.reasons(key, since, until, site=self.site))
+        return self._rows(await self.inner.reasons(key, since, until, site=self._own(site)))
 
     async def refusals(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None,
+        *, site: str | None = None,
     ) -> list[Row]:
         key = None if article_id is None else self.key(article_id)
-        return self._rows(await self.inner.refusals(key, since, until, site=self.site))
+        return self._rows(await self.inner.refusals(key, since, until, site=self._own(site)))
 
-    async def groups(self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100) -> list[Row]:
-        return await self.inner.groups(by, where, limit, site=self.site)
+    async def groups(
+        self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100, *, site: str | None = None
+    ) -> list[Row]:
+        return await self.inner.groups(by, where, limit, site=self._own(site))
 
-    async def group_daily(self, by: GroupBy, name: str, start: dt.date, end: dt.date) -> list[Row]:
-        return await self.inner.group_daily(by, name, start, end, site=self.site)
+    async def group_daily(
+        self, by: GroupBy, name: str, start: dt.date, end: dt.date, *, site: str | None = None
+    ) -> list[Row]:
+        return await self.inner.group_daily(by, name, start, end, site=self._own(site))
 
-    async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
-        return await self.inner.groups_daily(by, names, start, end, site=self.site)
+    async def groups_daily(
+        self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date, *, site: str | None = None
+    ) -> list[Row]:
+        return await self.inner.groups_daily(by, names, start, end, site=self._own(site))
 
     async def attention(
         self, min_votes: int, since: dt.datetime, *, below: float = 0.5, limit: int = 20,
-        where: AboutFilter | None = None,
+        where: AboutFilter | None = None, site: str | None = None,
     ) -> list[Row]:
         return self._rows(await self.inner.attention(
-            min_votes, since, below=below, limit=limit, where=where, site=self.site))
+            min_votes, since, below=below, limit=limit, where=where, site=self._own(site)))
 
     def export_articles(
-        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None
+        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None,
+        *, site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
-        return self._batches(self.inner.export_articles(since, until, where, site=self.site))
+        return self._batches(self.inner.export_articles(since, until, where, site=self._own(site)))
 
     # -- the server's own: retention and the webhook outbox are not per site ---------------
 

@@ -220,12 +220,13 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         after: int | None = None,
+        site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         if kind == "daily":  # from the rollups (sqlite_rollups.py)
-            async for rows in self.daily_export(since, until, _EXPORT_BATCH):
+            async for rows in self.daily_export(since, until, _EXPORT_BATCH, site):
                 yield rows
             return
-        sql, params, convert = export_query(kind, since, until, after)
+        sql, params, convert = export_query(kind, since, until, after, site)
         async for batch in self._stream(sql, params, lambda rows: [convert(r) for r in rows], _EXPORT_BATCH):
             yield batch
 
@@ -237,11 +238,12 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         after: int | None = None,
+        site: str | None = None,
     ) -> AsyncIterator[bytes] | None:
         """CSV (headerless) or NDJSON lines written by SQLite; see TextExport."""
         if kind not in TEXT_KINDS or not self._utf8:
             return None
-        sql, params, encode = text_query(kind, fmt, since, until, after)
+        sql, params, encode = text_query(kind, fmt, since, until, after, site)
         return self._stream(sql, params, encode, _TEXT_BATCH)
 
     async def _stream(

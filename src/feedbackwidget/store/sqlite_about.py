@@ -117,8 +117,10 @@ class AboutQueries:
 
         return await self._read(run)
 
-    async def groups(self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100) -> list[Row]:
-        sql, params = q.groups_sql(DIALECT, by, where, limit)
+    async def groups(
+        self, by: GroupBy, where: AboutFilter | None = None, limit: int = 100, *, site: str | None = None
+    ) -> list[Row]:
+        sql, params = q.groups_sql(DIALECT, by, where, limit, site)
 
         def run(conn: sqlite3.Connection) -> list[Row]:
             return [
@@ -128,8 +130,10 @@ class AboutQueries:
 
         return await self._read(run)
 
-    async def group_daily(self, by: GroupBy, name: str, start: dt.date, end: dt.date) -> list[Row]:
-        members, params = q.group_articles_sql(DIALECT, by, name)
+    async def group_daily(
+        self, by: GroupBy, name: str, start: dt.date, end: dt.date, *, site: str | None = None
+    ) -> list[Row]:
+        members, params = q.group_articles_sql(DIALECT, by, name, site)
         # The rollups' per-article days (sqlite_rollups.py), each member's by its (article, day) index.
         sql = (
             f"SELECT day, SUM(up), SUM(down) FROM daily_rollup WHERE article_id IN ({members}) "
@@ -142,18 +146,22 @@ class AboutQueries:
 
         return await self._read(run)
 
-    async def groups_daily(self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date) -> list[Row]:
+    async def groups_daily(
+        self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date, *, site: str | None = None
+    ) -> list[Row]:
         if not names:
             return []
         p = q.Params(DIALECT)
         join, name = q.member_join(DIALECT, by, list(names), p, source="r")
+        p.values += [_day_number(start), _day_number(end)]
+        in_site = "".join(f" AND {c}" for c in q.in_site(DIALECT, "r.article_id", site, p))
         # The range's rollup rows in day order (their key), each meeting its article's group by key:
         # one pass for every group, where one query per big group would seek each of its articles.
         sql = (
             f"SELECT {name}, r.day, SUM(r.up), SUM(r.down) FROM daily_rollup r{join} "
-            "WHERE r.day >= ? AND r.day < ? GROUP BY 1, 2 HAVING SUM(r.up) + SUM(r.down) > 0 ORDER BY 1, 2"
+            f"WHERE r.day >= ? AND r.day < ?{in_site} GROUP BY 1, 2 HAVING SUM(r.up) + SUM(r.down) > 0 ORDER BY 1, 2"
         )
-        params = [*p.values, _day_number(start), _day_number(end)]
+        params = p.values
 
         def run(conn: sqlite3.Connection) -> list[Row]:
             return [{"name": r[0], "day": _day(r[1]), "up": r[2], "down": r[3]} for r in conn.execute(sql, params)]
@@ -162,9 +170,9 @@ class AboutQueries:
 
     async def attention(
         self, min_votes: int, since: dt.datetime, *, below: float = 0.5, limit: int = 20,
-        where: AboutFilter | None = None,
+        where: AboutFilter | None = None, site: str | None = None,
     ) -> list[Row]:
-        sql, params = q.attention_sql(DIALECT, min_votes, to_us(since), below, limit, where)
+        sql, params = q.attention_sql(DIALECT, min_votes, to_us(since), below, limit, where, site)
 
         def run(conn: sqlite3.Connection) -> list[Row]:
             return [
@@ -176,11 +184,12 @@ class AboutQueries:
         return await self._read(run)
 
     def export_articles(
-        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None
+        self, since: dt.datetime | None, until: dt.datetime | None, where: AboutFilter | None, *,
+        site: str | None = None,
     ) -> AsyncIterator[Sequence[Row]]:
         time_cond, params = time_range("a.last_vote_at", since, until)
         p = q.Params(DIALECT, params)
-        sql = q.articles_export_sql(DIALECT, time_cond, p, where)
+        sql = q.articles_export_sql(DIALECT, time_cond, p, where, site)
 
         def convert(rows: list[tuple[Any, ...]]) -> list[Row]:
             return [

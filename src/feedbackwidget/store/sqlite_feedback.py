@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from ..types import ArticleId, ArticleSummary, VoterKey
 from .base import Row
+from .site_sql import own_key_sql, site_where
 from .sqlite_sql import from_us, time_range, to_us, where_clause
 
 T = TypeVar("T")
@@ -72,13 +73,17 @@ class FeedbackQueries:
         return await self._write(op)
 
     async def reasons(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
         where, params = time_range("updated_at", since, until)
         where.insert(0, "reason IS NOT NULL")
         if article_id is not None:
             where.append("article_id = ?")
             params.append(article_id)
+        in_site, site_params = site_where("sqlite", "article_id", site)
+        where += in_site
+        params += site_params
         sql = (
             f"SELECT article_id, reason, COUNT(*) FROM votes{where_clause(where)} "
             "GROUP BY article_id, reason ORDER BY article_id, reason"
@@ -101,14 +106,16 @@ class FeedbackQueries:
         return await self._read(run)
 
     async def add_refusals(self, rows: Sequence[Row]) -> None:
-        values = [(_day(r["day"]), r["article_id"], r["article_id"], r["kind"], int(r["count"])) for r in rows]
+        values = [(_day(r["day"]), r["article_id"], r["kind"], int(r["count"])) for r in rows]
 
         def op(conn: sqlite3.Connection) -> None:
-            # An article the store has never seen a vote for is counted under "": random
-            # article ids in a flood of refusals cannot make the table grow.
+            # An article the store has never seen a vote for is counted under its site's own key
+            # ("" for the default site): random article ids in a flood of refusals cannot make
+            # the table grow, and one site's flood is not counted as another's.
             conn.executemany(
                 "INSERT INTO refusals (day, article_id, kind, count) "
-                "SELECT ?, CASE WHEN EXISTS (SELECT 1 FROM articles WHERE article_id = ?) THEN ? ELSE '' END, ?, ? "
+                "SELECT ?1, CASE WHEN EXISTS (SELECT 1 FROM articles WHERE article_id = ?2) THEN ?2 "
+                f"ELSE {own_key_sql('sqlite', '?2')} END, ?3, ?4 "
                 "WHERE 1 ON CONFLICT (day, article_id, kind) DO UPDATE SET count = count + excluded.count",
                 values,
             )
@@ -117,12 +124,16 @@ class FeedbackQueries:
             await self._write(op)
 
     async def refusals(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
         where, params = _days(since, until)
         if article_id is not None:
             where.append("article_id = ?")
             params.append(article_id)
+        in_site, site_params = site_where("sqlite", "article_id", site)
+        where += in_site
+        params += site_params
         sql = (
             "SELECT day, article_id, kind, count FROM refusals"
             + where_clause(where)

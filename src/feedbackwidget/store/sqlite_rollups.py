@@ -5,12 +5,13 @@ rows instead of the event history.
   (what ``kind=daily`` exports and the dashboard charts);
 - ``hourly_rollup``: the same per UTC hour, which a daily export in another time zone
   regroups into local days;
-- ``site_daily``: the same summed over all articles, per UTC day (the site-wide chart);
-- ``site_totals``: one row, the current up and down votes of the whole site (the
-  Bayesian prior);
+- ``site_daily``: the same summed over each site's articles, per UTC day and site (the
+  site-wide chart; site_keys.py says how a key names its site);
+- ``site_totals``: one row per site, its current up and down votes (the Bayesian prior);
 - ``rank_*`` columns on ``articles``: the listing's sort keys, stored ascending (the
   Wilson bound and the total negated) so that one index serves each order and a keyset
-  cursor is one row-value comparison.
+  cursor is one row-value comparison; the keys of sites other than the default one are
+  also in per-site indexes that lead with their site (site_sql.py).
 
 A trigger on ``events`` moves the first four inside the transaction that writes the
 event (the writer's), so they can never disagree with the history; the sort keys move
@@ -28,6 +29,8 @@ from typing import Any, TypeVar
 from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
 from .base import Row
 from .rollups import HOUR, split, unit_number, wilson_sql, window
+from .site_keys import sql_site_of
+from .site_sql import listing_site, listing_where, numbered, site_where
 from .sqlite_sql import daily_row, daily_sql, from_us, to_us
 
 T = TypeVar("T")
@@ -127,6 +130,52 @@ CREATE TRIGGER events_rollups AFTER INSERT ON events WHEN NEW.action IN ('cast',
 END;"""
 
 
+_SITE_OF_NEW = sql_site_of("sqlite", "NEW.article_id")
+_LISTED, _LISTED_SITE = listing_site("sqlite", "article_id")
+
+#: Schema version 7 (sqlite_schema.py): the site-wide rollups per site, rebuilt from the per-article
+#: ones (not from the events, which a retention policy may have pruned), and the per-site listing
+#: indexes (site_sql.py). Keys written before sites existed are all the default site's.
+SITES_MIGRATION = f"""
+DROP TRIGGER events_totals;
+DROP TRIGGER events_rollups;
+DROP TABLE site_totals;
+DROP TABLE site_daily;
+CREATE TABLE site_totals (
+    site TEXT PRIMARY KEY,
+    up   INTEGER NOT NULL,
+    down INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO site_totals (site, up, down)
+SELECT {sql_site_of("sqlite", "article_id")}, SUM(up), SUM(down) FROM articles GROUP BY 1;
+CREATE TABLE site_daily (
+    day  INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    up   INTEGER NOT NULL,
+    down INTEGER NOT NULL,
+    PRIMARY KEY (day, site)
+) WITHOUT ROWID;
+INSERT INTO site_daily (day, site, up, down)
+SELECT day, {sql_site_of("sqlite", "article_id")}, SUM(up), SUM(down) FROM daily_rollup GROUP BY 1, 2;
+
+CREATE TRIGGER events_totals AFTER INSERT ON events BEGIN
+    INSERT INTO site_totals (site, up, down) VALUES ({_SITE_OF_NEW}, {_D_UP}, {_D_DOWN})
+    ON CONFLICT (site) DO UPDATE SET up = up + excluded.up, down = down + excluded.down;
+END;
+CREATE TRIGGER events_rollups AFTER INSERT ON events WHEN NEW.action IN ('cast', 'change') BEGIN
+    {_bump("daily_rollup", "day", DAY_US, True)};
+    {_bump("hourly_rollup", "hour", HOUR_US, True)};
+    INSERT INTO site_daily (day, site, up, down)
+    VALUES ({_floor('NEW.at', DAY_US)}, {_SITE_OF_NEW}, NEW.vote IS 'up', NEW.vote IS 'down')
+    ON CONFLICT (day, site) DO UPDATE SET up = up + excluded.up, down = down + excluded.down;
+END;
+
+CREATE INDEX articles_site_by_wilson ON articles ({_LISTED_SITE}, rank_wilson, rank_total, article_id)
+    WHERE {_LISTED};
+CREATE INDEX articles_site_by_total ON articles ({_LISTED_SITE}, rank_total, article_id) WHERE {_LISTED};
+CREATE INDEX articles_site_by_recent ON articles ({_LISTED_SITE}, rank_recent, article_id) WHERE {_LISTED};"""
+
+
 def day_number(day: dt.date) -> int:
     return (day - _EPOCH_DAY).days
 
@@ -144,28 +193,38 @@ _ORDER_KEYS: dict[str, str] = {
 }
 
 
-def listing_sql(order: ArticleOrder, after: bool) -> str:
-    """A listing page: by one index, from its start (``LIMIT ? OFFSET ?``) or, with ``after``,
-    from just past that article's place (``?`` = its id, then ``LIMIT ? OFFSET ?``)."""
+def listing_sql(order: ArticleOrder, after: bool, site: str | None = None) -> str:
+    """A listing page: by one index, from its start (``LIMIT ?2 OFFSET ?3``) or, with ``after``,
+    from just past that article's place (``?1`` = its id); with ``site``, of that site only
+    (``?4`` = the site, for a site other than the default one: served by its own index)."""
     keys = _ORDER_KEYS[order]
-    where = f" WHERE ({keys}) > (SELECT {keys} FROM articles WHERE article_id = ?)" if after else ""
+    where = [f"({keys}) > (SELECT {keys} FROM articles WHERE article_id = ?1)"] if after else []
+    if site is not None:
+        where.insert(0, listing_where("sqlite", "article_id", site, "?4"))
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
     return (
         "SELECT article_id, title, up, down, first_vote_at, last_vote_at FROM articles"
-        f"{where} ORDER BY {keys} LIMIT ? OFFSET ?"
+        f"{clause} ORDER BY {keys} LIMIT ?2 OFFSET ?3"
     )
 
 
-def site_totals(conn: sqlite3.Connection) -> tuple[int, int]:
-    row = conn.execute("SELECT up, down FROM site_totals").fetchone()
+def site_totals(conn: sqlite3.Connection, site: str | None) -> tuple[int, int]:
+    if site is None:
+        row = conn.execute("SELECT COALESCE(SUM(up), 0), COALESCE(SUM(down), 0) FROM site_totals").fetchone()
+    else:
+        row = conn.execute("SELECT up, down FROM site_totals WHERE site = ?", (site,)).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def site_daily(conn: sqlite3.Connection, start: dt.date, end: dt.date) -> list[Row]:
-    rows = conn.execute(
-        "SELECT day, up, down FROM site_daily WHERE day >= ? AND day < ? ORDER BY day",
-        (day_number(start), day_number(end)),
+def site_daily(conn: sqlite3.Connection, start: dt.date, end: dt.date, site: str | None) -> list[Row]:
+    """The site's days (or every site's, summed) ``start <= day < end``."""
+    sql = (
+        "SELECT day, SUM(up), SUM(down) FROM site_daily WHERE day >= ? AND day < ? GROUP BY day ORDER BY day"
+        if site is None
+        else "SELECT day, up, down FROM site_daily WHERE day >= ? AND day < ? AND site = ? ORDER BY day"
     )
-    return [{"day": day_of(r[0]), "up": r[1], "down": r[2]} for r in rows]
+    params: tuple[Any, ...] = (day_number(start), day_number(end)) + (() if site is None else (site,))
+    return [{"day": day_of(r[0]), "up": r[1], "down": r[2]} for r in conn.execute(sql, params)]
 
 
 def daily_of(
@@ -188,11 +247,12 @@ def daily_of(
 
 
 def daily_all_sql(
-    article_id: ArticleId | None, first: dt.datetime | None, last: dt.datetime | None
+    article_id: ArticleId | None, first: dt.datetime | None, last: dt.datetime | None, site: str | None = None
 ) -> tuple[str, list[Any]]:
-    """Rollup rows over whole UTC days ``[first, last)`` (either open), of one article or all, by day then article."""
-    where: list[str] = []
-    params: list[Any] = []
+    """Rollup rows over whole UTC days ``[first, last)`` (either open), of one article or all (of
+    ``site``, or of every site), by day then article."""
+    where, site_params = site_where("sqlite", "article_id", site)
+    params: list[Any] = list(site_params)
     if article_id is not None:
         where.append("article_id = ?")
         params.append(article_id)
@@ -210,18 +270,23 @@ def daily_rollup_row(r: tuple[Any, ...]) -> Row:
     return {"day": day_of(r[0]), "article_id": r[1], "up": r[2], "down": r[3]}
 
 
-#: Whole hours ?1 <= hour < ?2 from the rollup, the partial ones ?3 <= at < ?4 and ?5 <= at < ?6 from events.
-_COUNTS_BETWEEN = """
+def counts_between_sql(site: str | None) -> tuple[str, list[str]]:
+    """Whole hours ?1 <= hour < ?2 from the rollup, the partial ones ?3 <= at < ?4 and ?5 <= at < ?6
+    from events; with ``site``, its keys only (its parameters ?7 on, after those six)."""
+    where, params = site_where("sqlite", "article_id", site, numbered(7, lambda n: f"?{n}"))
+    site_cond = "".join(f" AND {c}" for c in where)
+    sql = f"""
 SELECT article_id, SUM(up), SUM(down) FROM (
-    SELECT article_id, up, down FROM hourly_rollup WHERE hour >= ?1 AND hour < ?2
+    SELECT article_id, up, down FROM hourly_rollup WHERE hour >= ?1 AND hour < ?2{site_cond}
     UNION ALL
     SELECT article_id, vote = 'up', vote = 'down' FROM events
-    WHERE at >= ?3 AND at < ?4 AND action IN ('cast', 'change')
+    WHERE at >= ?3 AND at < ?4 AND action IN ('cast', 'change'){site_cond}
     UNION ALL
     SELECT article_id, vote = 'up', vote = 'down' FROM events
-    WHERE at >= ?5 AND at < ?6 AND action IN ('cast', 'change')
+    WHERE at >= ?5 AND at < ?6 AND action IN ('cast', 'change'){site_cond}
 ) GROUP BY article_id HAVING SUM(up) + SUM(down) > 0 ORDER BY article_id
 """
+    return sql, params
 
 
 class RollupQueries:
@@ -237,10 +302,11 @@ class RollupQueries:
         raise NotImplementedError
 
     async def articles(
-        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None
+        self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None, *, site: str | None = None
     ) -> list[ArticleSummary]:
-        sql = listing_sql(order, after is not None)
-        params: tuple[Any, ...] = (limit, offset) if after is None else (after, limit, offset)
+        sql = listing_sql(order, after is not None, site)
+        # Numbered parameters (?1 after, ?4 the site): one that the text does not use is bound in vain.
+        params: tuple[Any, ...] = (after, limit, offset) + ((site,) if "?4" in sql else ())
 
         def run(conn: sqlite3.Connection) -> list[ArticleSummary]:
             return [
@@ -249,12 +315,12 @@ class RollupQueries:
 
         return await self._read(run)
 
-    async def site_totals(self) -> Tally:
-        up, down = await self._read(site_totals)
+    async def site_totals(self, *, site: str | None = None) -> Tally:
+        up, down = await self._read(lambda conn: site_totals(conn, site))
         return Tally("", up, down)
 
-    async def site_daily(self, start: dt.date, end: dt.date) -> list[Row]:
-        return await self._read(lambda conn: site_daily(conn, start, end))
+    async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
+        return await self._read(lambda conn: site_daily(conn, start, end, site))
 
     async def daily_of(
         self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
@@ -262,7 +328,8 @@ class RollupQueries:
         return await self._read(lambda conn: daily_of(conn, list(article_ids), start, end, size))
 
     async def daily(
-        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+        self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
+        site: str | None = None,
     ) -> list[Row]:
         parts = split(since, until)
 
@@ -270,11 +337,11 @@ class RollupQueries:
             out: list[Row] = []
             conn.execute("BEGIN")  # one snapshot for the three parts
             try:
-                out.extend(_from_events(conn, article_id, parts.head))
+                out.extend(_from_events(conn, article_id, parts.head, site))
                 if parts.whole:
-                    sql, params = daily_all_sql(article_id, parts.first, parts.last)
+                    sql, params = daily_all_sql(article_id, parts.first, parts.last, site)
                     out.extend(daily_rollup_row(r) for r in conn.execute(sql, params))
-                out.extend(_from_events(conn, article_id, parts.tail))
+                out.extend(_from_events(conn, article_id, parts.tail, site))
             finally:
                 conn.execute("COMMIT")
             return out
@@ -282,37 +349,39 @@ class RollupQueries:
         return await self._read(run)
 
     async def daily_export(
-        self, since: dt.datetime | None, until: dt.datetime | None, size: int
+        self, since: dt.datetime | None, until: dt.datetime | None, size: int, site: str | None = None
     ) -> AsyncIterator[Sequence[Row]]:
         """``kind=daily``: the partial first and last days from events, the whole ones streamed from the rollup."""
         parts = split(since, until)
-        head = await self._read(lambda conn: _from_events(conn, None, parts.head))
+        head = await self._read(lambda conn: _from_events(conn, None, parts.head, site))
         if head:
             yield head
         if parts.whole:
-            sql, params = daily_all_sql(None, parts.first, parts.last)
+            sql, params = daily_all_sql(None, parts.first, parts.last, site)
             async for batch in self._stream(sql, params, lambda rows: [daily_rollup_row(r) for r in rows], size):
                 yield batch
-        tail = await self._read(lambda conn: _from_events(conn, None, parts.tail))
+        tail = await self._read(lambda conn: _from_events(conn, None, parts.tail, site))
         if tail:
             yield tail
 
-    async def counts_between(self, since: dt.datetime, until: dt.datetime) -> list[Row]:
+    async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
         first, last, since, until = window(since, until)
+        sql, site_params = counts_between_sql(site)
         params = (unit_number(first, HOUR), unit_number(last, HOUR), to_us(since), to_us(first),
-                  to_us(last), to_us(until))
+                  to_us(last), to_us(until), *site_params)
 
         def run(conn: sqlite3.Connection) -> list[Row]:
-            return [{"article_id": r[0], "up": r[1], "down": r[2]} for r in conn.execute(_COUNTS_BETWEEN, params)]
+            return [{"article_id": r[0], "up": r[1], "down": r[2]} for r in conn.execute(sql, params)]
 
         return await self._read(run)
 
 
 def _from_events(
-    conn: sqlite3.Connection, article_id: ArticleId | None, part: tuple[dt.datetime, dt.datetime] | None
+    conn: sqlite3.Connection, article_id: ArticleId | None, part: tuple[dt.datetime, dt.datetime] | None,
+    site: str | None,
 ) -> list[Row]:
     """Daily rows of a part of one day, counted from its events (at most one day of history)."""
     if part is None:
         return []
-    sql, params = daily_sql(article_id, part[0], part[1])
+    sql, params = daily_sql(article_id, part[0], part[1], site)
     return [daily_row(r) for r in conn.execute(sql, params)]

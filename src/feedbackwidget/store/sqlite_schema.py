@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .sqlite_about_schema import MIGRATION as ABOUT
 from .sqlite_rollups import MIGRATION as ROLLUPS
+from .sqlite_rollups import SITES_MIGRATION as SITES
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: votes, their history, per-article counters, rate-limit state, meta.
@@ -107,6 +108,9 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     INSERT INTO alert_state (article_id, milestone_reached) SELECT article_id, up + down FROM articles;
     """,
+    # 7: several sites in one store (site_keys.py): the site-wide rollups per site, and a listing
+    #    index per order that leads with the site, for keys that name a site (sqlite_rollups.py).
+    SITES,
 )
 
 VERSION = len(MIGRATIONS)

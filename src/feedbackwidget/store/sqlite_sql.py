@@ -17,6 +17,7 @@ from ..formulas import sql_needs_prefix
 from ..types import ArticleId, Cast, CastResult, ExportFormat, ExportKind, Tally, Vote, VoterKey
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TIME_COLUMNS, WORD_COLUMNS, Row
 from .rollups import wilson_sql
+from .site_sql import site_where
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -166,13 +167,16 @@ def time_range(column: str, since: dt.datetime | None, until: dt.datetime | None
 
 
 def daily_sql(
-    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None
+    article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, site: str | None = None
 ) -> tuple[str, list[Any]]:
     where, params = time_range("at", since, until)
     where.insert(0, "action IN ('cast', 'change')")
     if article_id is not None:
         where.append("article_id = ?")
         params.append(article_id)
+    in_site, site_params = site_where("sqlite", "article_id", site)
+    where += in_site
+    params += site_params
     sql = (
         "SELECT date(at / 1000000, 'unixepoch') AS day, article_id, "
         "SUM(vote = 'up'), SUM(vote = 'down') FROM events "
@@ -186,35 +190,37 @@ def daily_row(r: tuple[Any, ...]) -> Row:
 
 
 def _source(
-    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None
+    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None, site: str | None
 ) -> tuple[str, list[Any]]:
-    """`` FROM … WHERE … ORDER BY …`` of one export kind (all but ``daily``)."""
+    """`` FROM … WHERE … ORDER BY …`` of one export kind (all but ``daily``), of ``site`` or every site."""
+    in_site, site_params = site_where("sqlite", "article_id", site)
     if kind == "votes":
         where, params = time_range("updated_at", since, until)
-        return f" FROM votes{where_clause(where)} ORDER BY article_id, voter", params
+        return f" FROM votes{where_clause(where + in_site)} ORDER BY article_id, voter", params + site_params
     if kind == "events":
         where, params = time_range("at", since, until)
         if after is not None:
             where.append("event_id > ?")
             params.append(after)
-        return f" FROM events{where_clause(where)} ORDER BY event_id", params
+        return f" FROM events{where_clause(where + in_site)} ORDER BY event_id", params + site_params
     if kind == "articles":
         where, params = time_range("last_vote_at", since, until)
-        return f" FROM articles{where_clause(where)} ORDER BY article_id", params
+        return f" FROM articles{where_clause(where + in_site)} ORDER BY article_id", params + site_params
     if kind == "reasons":
         where, params = time_range("updated_at", since, until)
         where.insert(0, "reason IS NOT NULL")
-        return f" FROM votes{where_clause(where)} ORDER BY article_id, voter", params
+        return f" FROM votes{where_clause(where + in_site)} ORDER BY article_id, voter", params + site_params
     raise ValueError(f"unknown export kind {kind!r}")
 
 
 def export_query(
-    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None
+    kind: ExportKind, since: dt.datetime | None, until: dt.datetime | None, after: int | None,
+    site: str | None = None,
 ) -> tuple[str, list[Any], Callable[[tuple[Any, ...]], Row]]:
     if kind == "daily":
-        sql, params = daily_sql(None, since, until)
+        sql, params = daily_sql(None, since, until, site)
         return sql, params, daily_row
-    source, params = _source(kind, since, until, after)
+    source, params = _source(kind, since, until, after, site)
     if kind == "votes":
         return "SELECT article_id, vote, voter, created_at, updated_at, article_version" + source, params, lambda r: {
             "article_id": r[0], "vote": r[1], "voter": r[2],
@@ -299,11 +305,12 @@ def _cell_sql(fmt: ExportFormat, column: str, present: bool) -> str:
 
 
 def text_query(
-    kind: ExportKind, fmt: ExportFormat, since: dt.datetime | None, until: dt.datetime | None, after: int | None
+    kind: ExportKind, fmt: ExportFormat, since: dt.datetime | None, until: dt.datetime | None, after: int | None,
+    site: str | None = None,
 ) -> tuple[str, list[Any], Callable[[list[tuple[Any, ...]]], bytes]]:
     """SQL and batch encoder of a CSV (headerless) or NDJSON export of votes, events or reasons."""
     columns, present = EXPORT_COLUMNS[kind], _PRESENT[kind]
-    source, params = _source(kind, since, until, after)
+    source, params = _source(kind, since, until, after, site)
     sql = f"SELECT {', '.join(_cell_sql(fmt, c, c in present) for c in columns)}{source}"
     if fmt == "csv":
         return sql, params, partial(csv_lines, len(columns))

@@ -88,6 +88,17 @@ def _session_nonce(request: Request) -> str | None:
     return _runtime(request).service.authorised(None, request.cookies.get(SESSION_COOKIE))
 
 
+def _sees_the_server(request: Request) -> bool:
+    """Whether the request may see what is the server's, not one site's (webhook deliveries):
+    always with one site; with several, only with the server's EXPORT_TOKEN."""
+    runtime = _runtime(request)
+    if not runtime.sites.several:
+        return True
+    found = runtime.service.authorised(_bearer(request), request.cookies.get(SESSION_COOKIE),
+                                       runtime.sites.server_tokens)
+    return found is not None
+
+
 def _enabled(request: Request) -> bool:
     return bool(_runtime(request).service.dashboard_tokens)
 
@@ -230,7 +241,7 @@ async def dashboard(request: Request) -> Response:
     days = context["days"]
     context["reasons"] = await feedback.reasons_context(store, settings, None, days)
     context["refusals"] = await feedback.refusals_context(store, None, days, prefix)
-    context["webhooks"] = await webhooks_context(store, settings, 0)
+    context["webhooks"] = await webhooks_context(store, settings, 0) if _sees_the_server(request) else {}
     return _page(request, "admin/dashboard.html", logout_token=_logout_token(request), **context)
 
 
@@ -239,7 +250,7 @@ async def webhooks(request: Request) -> Response:
     runtime = _runtime(request)
     if not _enabled(request):
         return _disabled()
-    if not is_authorised(request):
+    if not is_authorised(request) or not _sees_the_server(request):
         return _refuse(request)
     context = await webhooks_context(runtime.store, runtime.settings)
     return _page(request, "admin/webhooks.html", logout_token=_logout_token(request), webhooks=context)

@@ -154,8 +154,13 @@ async def give_reason(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     """``ok``; ``degraded`` (200: tallies are served, votes are not) when our own captcha
     configuration is wrong, naming the cause; ``unavailable`` (503) when the store does not answer."""
+    runtime = runtime_of(request)
     try:
-        trouble = await runtime_of(request).service.healthy()
+        trouble = await runtime.service.healthy()
+        if runtime.sites.several:  # any site whose votes cannot be taken makes the server degraded
+            troubles = [f"site {other.site.id}: {other.verifier.trouble}"
+                        for other in runtime.shared.runtimes.values() if other.verifier.trouble]
+            trouble = "; ".join(troubles) or None
     except StoreUnavailable as error:
         body = {"status": "unavailable", "error": error.code, "detail": error.detail}
         return json_response(body, 503, {"Cache-Control": "no-store"})
@@ -227,7 +232,7 @@ async def list_articles(request: Request) -> Response:
 async def export_rows(request: Request) -> Response:
     rt = runtime_of(request)
     require_export_token(request, rt)
-    query = export.ExportQuery.from_params(request.query_params)
+    query = rt.service.export_query(export.ExportQuery.from_params(request.query_params))
     chunks = rt.service.export(query)
     first = await anext(chunks, None)  # a store failure is still a JSON 503 here, before any byte is sent
 

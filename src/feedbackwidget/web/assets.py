@@ -174,17 +174,27 @@ async def embed_js(request: Request) -> Response:
     return embed_script().response(request)
 
 
+def _per_site(request: Request, response: Response) -> Response:
+    """A module that holds its site's settings (sitekey, reasons): with several sites and no
+    ``?site=`` the site was the Origin's, so caches must keep one answer per origin."""
+    if runtime_of(request).sites.several and "site" not in request.query_params:
+        response.raw_headers.append((b"vary", b"Origin"))
+    return response
+
+
 async def widget_actions_js(request: Request) -> Response:
-    settings = runtime_of(request).settings
-    lang = i18n.negotiate(request.query_params.get("lang"))
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    lang = i18n.negotiate(request.query_params.get("lang") or runtime.site.lang)
     sitekey, why = settings.hcaptcha_sitekey or "", bool(settings.reasons)
-    return actions_module(lang, sitekey, settings.hcaptcha_js_url, why).response(request)
+    return _per_site(request, actions_module(lang, sitekey, settings.hcaptcha_js_url, why).response(request))
 
 
 async def widget_reasons_js(request: Request) -> Response:
-    settings = runtime_of(request).settings
-    lang = i18n.negotiate(request.query_params.get("lang"))
-    return reasons_module(lang, settings.reasons, settings.reason_text).response(request)
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    lang = i18n.negotiate(request.query_params.get("lang") or runtime.site.lang)
+    return _per_site(request, reasons_module(lang, settings.reasons, settings.reason_text).response(request))
 
 
 async def widget_css(request: Request) -> Response:

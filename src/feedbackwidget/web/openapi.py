@@ -83,6 +83,13 @@ ARTICLE_PARAM: Json = {
 }
 LANG_PARAM: Json = {"name": "lang", "in": "query", "required": False, "description": "A BCP 47 language tag.",
               "schema": {"type": "string"}}
+SITE_PARAM: Json = {
+    "name": "site", "in": "query", "required": False,
+    "description": "Several sites on one server (docs/sites.md): the site the widget's markup declares. "
+                   "It must be the site the Origin belongs to; a server with one site ignores it.",
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
+}
+SITE_FIELD: Json = {"type": "string", "description": "The answer's site (only on a server with several sites)."}
 VOTER: list[Json] = [{"voterHeader": []}, {"voterCookie": []}]
 TOKEN: list[Json] = [{"exportToken": []}, {"adminSession": []}]
 _NULLABLE_STR = {"type": ["string", "null"]}
@@ -107,6 +114,7 @@ def _schemas() -> Json:
             "lang": {"type": "string"},
             "dir": {"enum": ["ltr", "rtl"]},
             "messages": {"type": "object"},
+            "site": SITE_FIELD,
         },
     }
     vote_fields = {
@@ -139,12 +147,12 @@ def _schemas() -> Json:
             "type": "object", "required": ["article_id", "vote", "changed", "voter", "sentiment"],
             "properties": {"article_id": {"type": "string"}, "vote": {"enum": list(VOTES)},
                            "changed": {"type": "boolean"}, "voter": {"type": "string"},
-                           "sentiment": _ref("Sentiment")},
+                           "sentiment": _ref("Sentiment"), "site": SITE_FIELD},
         },
         "Withdrawn": {
             "type": "object", "required": ["article_id", "vote", "changed", "sentiment"],
             "properties": {"article_id": {"type": "string"}, "vote": {"type": "null"},
-                           "changed": {"const": True}, "sentiment": _ref("Sentiment")},
+                           "changed": {"const": True}, "sentiment": _ref("Sentiment"), "site": SITE_FIELD},
         },
         "Erased": {
             "type": "object", "required": ["erased", "article_ids"],
@@ -337,6 +345,17 @@ def _pages() -> Json:
     }
 
 
+def _with_sites(paths: Json) -> Json:
+    """Every operation takes ``site`` and may answer 404 for a site the server does not have
+    (the same operations are served below ``/sites/{site}``, which is how the dashboard's links
+    keep their site)."""
+    for item in paths.values():
+        for operation in item.values():
+            operation["parameters"] = [*operation.get("parameters", []), SITE_PARAM]
+            operation["responses"].setdefault("404", _errors(404)["404"])
+    return paths
+
+
 @cache
 def description() -> Json:
     """The whole OpenAPI 3.1 document."""
@@ -348,7 +367,7 @@ def description() -> Json:
             "description": '"Do you like this article?" votes. Every error is JSON `{"error": CODE, "detail": …}`.',
         },
         "servers": [{"url": ".", "description": "The widget's mount prefix."}],
-        "paths": {**_reader_api(), **_token_api(), **_pages()},
+        "paths": _with_sites({**_reader_api(), **_token_api(), **_pages()}),
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {
