@@ -151,7 +151,7 @@ def test_any_site_table_is_a_site_or_one_config_error(table: dict[str, Any]) -> 
 
 def test_the_environment_is_one_default_site(make_settings: Callable[..., Settings]) -> None:
     widget = FeedbackWidget(make_settings(allowed_origins="*"))
-    assert [s.id for s in widget.sites] == ["default"] and not widget.sites.several
+    assert [s.id for s in widget.sites] == ["default"] and not widget.sites.named
 
 
 def test_the_sites_file_setting_is_read_by_the_app(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
@@ -334,3 +334,17 @@ def test_the_cli_exports_one_site_or_every_site(make_settings: Callable[..., Set
     refused = subprocess.run([*cli, "--site", "No Such"], env=env, capture_output=True, text=True, timeout=60,
                              check=False)
     assert refused.returncode != 0 and "--site" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_one_site_given_is_a_site_with_its_own_settings_and_ids(make_settings: Callable[..., Settings]) -> None:
+    """A sites file with one [[site]] is not the environment's single site: its origins, keys and
+    tokens apply, and its articles are its own (a second site may join later without moving them)."""
+    settings = make_settings(export_token=SERVER_TOKEN, allowed_origins=SOUTH)
+    with TestClient(FeedbackWidget(settings, sites=[Site("north", [NORTH], tokens=[NORTH_TOKEN])])) as client:
+        assert vote(client, SOUTH, "story").json()["error"] == "forbidden_origin"  # the server's origins do not apply
+        assert vote(client, NORTH, "story").json()["site"] == "north"
+        exported = rows(client.get("/sites/north/api/v1/export?kind=votes",
+                                   headers={"Authorization": f"Bearer {NORTH_TOKEN}"}))
+        assert [(r["article_id"], r["site"]) for r in exported] == [("story", "north")]
+    with TestClient(FeedbackWidget(settings, sites=two_sites())) as client:  # south joins: north's vote stays north's
+        assert tally(client, NORTH, "story") == (1, 0) and tally(client, SOUTH, "story") == (0, 0)

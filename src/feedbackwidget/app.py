@@ -83,9 +83,9 @@ class FeedbackWidget:
         )
         self._keepers: dict[int, AsyncIterator[None]] = {}
         for site in self.sites:
-            own = site.settings(settings) if self.sites.several else settings
+            own = site.settings(settings) if self.sites.named else settings
             if not (own.hcaptcha_sitekey and own.hcaptcha_secret):
-                where = f" for site {site.id!r}" if self.sites.several else ""
+                where = f" for site {site.id!r}" if self.sites.named else ""
                 log.warning("HCAPTCHA_SITEKEY/HCAPTCHA_SECRET are not set%s: every vote will be refused", where)
 
     # -- life cycle -------------------------------------------------------------
@@ -261,7 +261,7 @@ class FeedbackWidget:
             raise ValueError(f"This server has no site {site!r}.")
         signed = self.tokens.sign_embed(site_key(chosen.id, article_id), title, version, about_to_signed(about) or None)
         attrs = [("data-feedback-article", article_id)]
-        if self.sites.several:
+        if self.sites.named:
             attrs.append(("data-feedback-site", chosen.id))
         if title is not None:
             attrs.append(("data-feedback-title", title))

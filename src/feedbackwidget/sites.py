@@ -154,21 +154,27 @@ class Site:
 class Sites:
     """The sites of one server, checked together: unique ids, origins no two sites share.
 
-    With one site every request is that site's. Raises ConfigError (variable ``where``).
+    ``named``: the server was given sites (a file or ``sites=``, even just one), so each site's
+    settings, ids and tokens apply and answers say their site; False for the one site made of
+    the environment's settings, which behaves exactly as the single-site widget always did.
+    Raises ConfigError (variable ``where``).
     """
 
-    def __init__(self, sites: Sequence[Site], server_tokens: Iterable[str | None] = (), where: str = "sites") -> None:
+    def __init__(
+        self, sites: Sequence[Site], server_tokens: Iterable[str | None] = (), where: str = "sites",
+        *, named: bool = True,
+    ) -> None:
         if not sites:
             raise ConfigError(where, "names no site")
         self.all: tuple[Site, ...] = tuple(sites)
         self.primary = self.all[0]
-        self.several = len(self.all) > 1
+        self.named = named
         self._by_id: dict[str, Site] = {}
         for site in self.all:
             if site.id in self._by_id:
                 raise ConfigError(where, f"site {site.id!r} is named twice")
             self._by_id[site.id] = site
-        if self.several:
+        if len(self.all) > 1:
             _check_origins(self.all, where)
         #: Tokens that see every site (the server's EXPORT_TOKEN).
         self.server_tokens: tuple[str, ...] = tuple(t for t in server_tokens if t)
@@ -176,7 +182,7 @@ class Sites:
     @classmethod
     def single(cls, settings: Settings) -> Sites:
         """The one site of a configuration from the environment."""
-        return cls([Site(DEFAULT, settings.allowed_origins)], [settings.export_token])
+        return cls([Site(DEFAULT, settings.allowed_origins)], [settings.export_token], named=False)
 
     def __iter__(self) -> Iterator[Site]:
         return iter(self.all)
@@ -195,8 +201,6 @@ class Sites:
         """The request's site: the declared one (None when no site has that id), else the one
         the ``Origin`` belongs to, else the primary site. The caller then holds the request to
         that site's origins (a declared site the page is not on is refused as a foreign origin)."""
-        if not self.several:
-            return self.primary if declared in (None, self.primary.id) else None
         if declared is not None:
             return self._by_id.get(declared)
         if origin is not None:

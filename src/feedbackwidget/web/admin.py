@@ -60,7 +60,7 @@ def _switcher(request: Request) -> list[dict[str, Any]]:
     """The sites this request's token or session may read, for the site switcher (several
     sites only): each with its title, its dashboard's address and whether it is this one."""
     runtime = _runtime(request)
-    if not runtime.sites.several:
+    if not runtime.sites.named:
         return []
     bearer, cookie, base = _bearer(request), request.cookies.get(SESSION_COOKIE), context(request).public.prefix
     return [
@@ -92,7 +92,7 @@ def _sees_the_server(request: Request) -> bool:
     """Whether the request may see what is the server's, not one site's (webhook deliveries):
     always with one site; with several, only with the server's EXPORT_TOKEN."""
     runtime = _runtime(request)
-    if not runtime.sites.several:
+    if not runtime.sites.named:
         return True
     found = runtime.service.authorised(_bearer(request), request.cookies.get(SESSION_COOKIE),
                                        runtime.sites.server_tokens)

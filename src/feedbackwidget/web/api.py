@@ -37,7 +37,7 @@ _PUBLIC_TALLY_HEADERS_SITES = {**_PUBLIC_TALLY_HEADERS, "Vary": "Origin"}
 
 
 def _public_tally_headers(runtime: Runtime) -> dict[str, str]:
-    return _PUBLIC_TALLY_HEADERS_SITES if runtime.sites.several else _PUBLIC_TALLY_HEADERS
+    return _PUBLIC_TALLY_HEADERS_SITES if runtime.sites.named else _PUBLIC_TALLY_HEADERS
 
 
 def _private(ctx: RequestContext) -> dict[str, str]:
@@ -157,7 +157,7 @@ async def healthz(request: Request) -> Response:
     runtime = runtime_of(request)
     try:
         trouble = await runtime.service.healthy()
-        if runtime.sites.several:  # any site whose votes cannot be taken makes the server degraded
+        if runtime.sites.named:  # any site whose votes cannot be taken makes the server degraded
             troubles = [f"site {other.site.id}: {other.verifier.trouble}"
                         for other in runtime.shared.runtimes.values() if other.verifier.trouble]
             trouble = "; ".join(troubles) or None

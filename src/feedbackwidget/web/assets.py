@@ -177,7 +177,7 @@ async def embed_js(request: Request) -> Response:
 def _per_site(request: Request, response: Response) -> Response:
     """A module that holds its site's settings (sitekey, reasons): with several sites and no
     ``?site=`` the site was the Origin's, so caches must keep one answer per origin."""
-    if runtime_of(request).sites.several and "site" not in request.query_params:
+    if runtime_of(request).sites.named and "site" not in request.query_params:
         response.raw_headers.append((b"vary", b"Origin"))
     return response
 

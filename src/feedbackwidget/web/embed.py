@@ -79,7 +79,7 @@ def render_embed(
         status=status,
         status_key=status_key,
         form=True,
-        site=rt.site.id if rt.sites.several else None,
+        site=rt.site.id if rt.sites.named else None,
         messages_json=json.dumps(i18n.client_messages(lang), ensure_ascii=False, separators=(",", ":")),
         sentiment_json=json.dumps(sentiment, separators=(",", ":")) if sentiment else None,
     )

@@ -116,7 +116,7 @@ class Shared:
         request is its, whatever it declares. None when the request names a site this server
         does not have.
         """
-        if not self.sites.several:
+        if not self.sites.named:
             return self.primary, scope
         declared: str | None = None
         below = route_path(scope)
@@ -143,13 +143,13 @@ class Runtime:
     """One site's settings and services on one event loop (what a request's handler uses)."""
 
     def __init__(self, shared: Shared, site: Site) -> None:
-        several = shared.sites.several
+        named = shared.sites.named
         self.shared = shared
         self.site = site
         self.sites = shared.sites
         #: The server's settings as this site sees them (origins, hCaptcha keys, vote settings).
-        self.settings = site.settings(shared.settings) if several else shared.settings
-        self.store: Store = SiteStore(shared.store, site.id) if several else shared.store
+        self.settings = site.settings(shared.settings) if named else shared.settings
+        self.store: Store = SiteStore(shared.store, site.id) if named else shared.store
         self.templates = shared.templates
         self.limiter = shared.limiter
         self.metrics = shared.metrics
@@ -170,18 +170,18 @@ class Runtime:
         self.service = VoteService(
             settings, self.store, shared.tokens, self.verifier, self.limiter, clock=shared.clock,
             secret=shared.secret, webhooks=self.webhooks, metrics=self.metrics, about=self.about,
-            site=site.id, dashboard_tokens=shared.sites.tokens_of(site), stamp_site=several,
+            site=site.id, dashboard_tokens=shared.sites.tokens_of(site), stamp_site=named,
         )
 
     @property
     def site_path(self) -> str:
-        """``/sites/ID`` below the mount on a server with several sites (the dashboard's links), else ""."""
-        return SITE_PATH + self.site.id if self.sites.several else ""
+        """``/sites/ID`` below the mount when the server was given sites (the dashboard's links), else ""."""
+        return SITE_PATH + self.site.id if self.sites.named else ""
 
     @property
     def site_field(self) -> dict[str, str]:
-        """``{"site": id}`` for JSON answers when the server has several sites, else nothing."""
-        return {"site": self.site.id} if self.sites.several else {}
+        """``{"site": id}`` for JSON answers when the server was given sites, else nothing."""
+        return {"site": self.site.id} if self.sites.named else {}
 
     async def open(self) -> None:
         await self.verifier.open()
