@@ -17,7 +17,9 @@ from tests.browser.harness import ROOT, Reader, Stack, article_id, widget_of
 
 #: What a first-time reader downloads before pressing anything, gzipped: widget.js (script,
 #: stylesheet, markup) plus their language's strings from the tally answer (docs/widget.md).
-BUDGET = 3072
+#: 3 KiB until several sites on one server (issue 12): saying the site on every request and
+#: event took 98 bytes, with 22 left (docs/widget.md, "What a page view costs").
+BUDGET = 3200
 
 
 def fetch(url: str, *, gzip_ok: bool = True) -> tuple[bytes, Message]:
