@@ -6,10 +6,10 @@
    needs (captcha, votes, withdrawals, their retries and messages) is static/src/actions.js,
    imported from the widget's server on the first press.
 
-   The build (static/build/build.mjs) makes two scripts of it: widget.js for publisher pages
-   (the widget in a shadow root) and embed.js for the /embed page (the server-rendered form,
-   enhanced in place); EMBED is false in the first and true in the second, and the build
-   drops the other branch. Naming rule: a property whose name starts with "_" and a lowercase
+   The build (static/build/build.mjs) makes three scripts of it: widget.js for publisher pages
+   (the widget in a shadow root), widget-sites.js (the same for a server with sites: SITES)
+   and embed.js for the /embed page (the server-rendered form, enhanced in place); EMBED and
+   SITES are build-time constants, and the build drops the branches they rule out. Naming rule: a property whose name starts with "_" and a lowercase
    letter is internal, and the build renames it; every other property name crosses a boundary
    (the DOM, JSON from the server, the configuration literal, event details) and is kept.
 
@@ -46,11 +46,16 @@
   // declares (data-feedback-site), else the one the server's answers named for the page
   // (api._named; a single-site server names none). Every request to the server and every
   // event carries it when known, and nothing else changes; an article is known per declared site.
+  // SITES is true in the build a server with sites serves (widget-sites.js) and in embed.js;
+  // widget.js, for a server with one site, drops all of it (the first view's bytes).
   const site = (binding) => binding._attrs.site || api._named;
-  const at = (binding, path, url = new URL(base + path), s = site(binding)) => (s && url.searchParams.set('site', s), url);
-  const emit = (binding, name, detail, s = site(binding)) => binding._widget._element.dispatchEvent(new CustomEvent(
-    'feedbackwidget:' + name, {bubbles: true, composed: true, detail: {article_id: binding._article, ...detail, ...s && {site: s}}}));
-  const state = (binding, k = [binding._attrs.site] + ' ' + binding._article) => articles.get(k) || articles.set(k, {}).get(k);
+  const at = SITES
+    ? (binding, path, url = new URL(base + path), s = site(binding)) => (s && url.searchParams.set('site', s), url)
+    : (binding, path) => base + path;   // (actions.js's; the first view writes base + path itself)
+  const emit = (binding, name, detail) => binding._widget._element.dispatchEvent(new CustomEvent('feedbackwidget:' + name,
+    {bubbles: true, composed: true, detail: {article_id: binding._article, ...detail, ...SITES && site(binding) && {site: site(binding)}}}));
+  const state = (binding, k = SITES ? [binding._attrs.site] + ' ' + binding._article : binding._article) =>
+    articles.get(k) || articles.set(k, {}).get(k);
   const current = (binding) => binding._widget._binding === binding;
   // The widgets in the page that show an article (data-feedback-article="" shows none).
   const attached = () => [...doc.querySelectorAll('[' + ARTICLE + ']')].map((el) => widgets.get(el)).filter((w) => w && w._binding);
@@ -68,16 +73,20 @@
   }
   // A read from the widget server: a GET, or a CORS-simple POST (text/plain body, no custom
   // header on publisher pages: no preflight). Rejects with a catalogue key.
-  const read = (binding, path, body) => fetch(at(binding, path), body && {method: 'POST', headers: frame, body: JSON.stringify(body)}).then(
+  const read = (binding, path, body) => fetch(SITES ? at(binding, path) : base + path, body && {method: 'POST', headers: frame, body: JSON.stringify(body)}).then(
     (response) => (response.ok ? response.json() : Promise.reject('unavailable')), () => Promise.reject('network'));
 
   // The actions module for one language. Its code is the same in every language: the first
   // one loaded does the work (one captcha, one write queue), each adds its strings.
   // Per site too (its captcha key, its reasons): the first one loaded still does the work, and
   // each press hands it the module of the binding's own site (actions.js, press()).
-  const actions = (binding, url = at(binding, '/widget-actions.js?lang=' + binding._lang)) => (modules[url] = modules[url] || import(url).then(
-    (module) => { later[binding._lang] = module.default._strings; logic = logic || module.default; return module.default; },
-    () => { delete modules[url]; throw 'network'; }));
+  const actions = SITES
+    ? (binding, url = at(binding, '/widget-actions.js?lang=' + binding._lang)) => (modules[url] = modules[url] || import(url).then(
+      (module) => { later[binding._lang] = module.default._strings; logic = logic || module.default; return module.default; },
+      () => { delete modules[url]; throw 'network'; }))
+    : (binding, lang = binding._lang) => (modules[lang] = modules[lang] || import(base + '/widget-actions.js?lang=' + lang).then(
+      (module) => (later[lang] = module.default._strings, logic = logic || module.default),
+      () => { delete modules[lang]; throw 'network'; }));
 
   // A binding is one element showing one article in one language with one set of texts; any
   // change of those makes a new binding. Operations keep the binding they started on, so
@@ -151,7 +160,7 @@
   function load(binding) {
     // Always with the language: one cacheable URL per article and language, and the strings
     // come along at no extra request.
-    const id = binding._article, article = state(binding), lang = binding._lang, k = [binding._attrs.site] + ' ' + id + ' ' + lang;
+    const id = binding._article, article = state(binding), lang = binding._lang, k = (SITES ? [binding._attrs.site] + ' ' : '') + id + ' ' + lang;
     let entry = loading.get(k);
     if (!entry || entry[1] !== article._sentiment) {   // never join a read older than what is known
       const token = voter();
@@ -164,7 +173,7 @@
     const [request, before] = entry;
     request.then((answer) => {
       if (answer.voter) voter(answer.voter);   // re-issued: past half its life, or signed by an older key
-      binding._attrs.site || (api._named = answer.site);
+      if (SITES) binding._attrs.site || (api._named = answer.site);
       bundles[lang] = {_lang: answer.lang, _dir: answer.dir, _messages: answer.messages};
       if (article._sentiment === before) article._sentiment = answer;   // else something newer came first
       repaint(binding);
