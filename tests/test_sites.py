@@ -359,3 +359,16 @@ def test_a_form_vote_goes_back_to_its_sites_embed_page(sites_client: TestClient)
     page = sites_client.get(answer.headers["location"])
     assert page.status_code == 200 and "https://south.example" in page.headers["content-security-policy"]
     assert tally(sites_client, SOUTH, "story") == (0, 1) and tally(sites_client, NORTH, "story") == (0, 0)
+
+
+def test_a_parquet_export_carries_its_site_too(sites_client: TestClient) -> None:
+    import pyarrow.parquet as pq  # the parquet extra, installed for the tests
+    vote(sites_client, NORTH, "story", "up")
+    vote(sites_client, SOUTH, "story", "down")
+    answer = sites_client.get("/sites/south/api/v1/export?kind=events&format=parquet",
+                              headers={"Authorization": f"Bearer {SOUTH_TOKEN}"})
+    assert answer.status_code == 200, answer.text
+    table = pq.read_table(io.BytesIO(answer.content))
+    assert table.column_names[-1] == "site"
+    assert table.to_pylist() and {(r["article_id"], r["vote"], r["site"]) for r in table.to_pylist()} == {
+        ("story", "down", "south")}
