@@ -372,3 +372,16 @@ def test_a_parquet_export_carries_its_site_too(sites_client: TestClient) -> None
     assert table.column_names[-1] == "site"
     assert table.to_pylist() and {(r["article_id"], r["vote"], r["site"]) for r in table.to_pylist()} == {
         ("story", "down", "south")}
+
+
+def test_a_site_editor_who_comes_to_the_plain_dashboard_lands_on_their_site(sites_client: TestClient) -> None:
+    html = {"Accept": "text/html"}
+    sent = sites_client.get("/admin", headers={**html, "Authorization": f"Bearer {SOUTH_TOKEN}"}, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"] == "/sites/south/admin"
+    signed_in = sites_client.post("/admin/login", data={"token": SOUTH_TOKEN}, headers=html, follow_redirects=False)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/sites/south/admin"
+    assert sites_client.get("/admin", headers=html, follow_redirects=False).headers["location"] == "/sites/south/admin"
+    assert sites_client.get("/sites/south/admin", headers=html).status_code == 200
+    assert sites_client.get("/sites/north/api/v1/export", headers=html).status_code == 401  # still not north's
+    wrong = sites_client.post("/admin/login", data={"token": "nobody-0123456789abcdef"}, headers=html)
+    assert wrong.status_code == 401
