@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from feedbackwidget import FeedbackWidget
 from feedbackwidget.config import Settings
 from feedbackwidget.errors import ConfigError
 from feedbackwidget.sites import Site, Sites, load_sites, site_from_table
+from feedbackwidget.web.runtime import _query_site
 
 from .helpers import vote_body
 
@@ -385,3 +387,14 @@ def test_a_site_editor_who_comes_to_the_plain_dashboard_lands_on_their_site(site
     assert sites_client.get("/sites/north/api/v1/export", headers=html).status_code == 401  # still not north's
     wrong = sites_client.post("/admin/login", data={"token": "nobody-0123456789abcdef"}, headers=html)
     assert wrong.status_code == 401
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["site", "website", "xsite", "s", "", "%73ite", "site "]),
+                          st.text(alphabet="ab%2F&=+ ;", max_size=5)), max_size=5))
+def test_the_site_parameter_is_read_as_parse_qsl_reads_it(parts: list[tuple[str, str]]) -> None:
+    """The request's ``site=`` is found without parsing the whole query (web/runtime.py), and is
+    exactly the first non-blank ``site`` that ``urllib.parse.parse_qsl`` finds."""
+    query = "&".join(f"{name}={value}" for name, value in parts).encode()
+    expected = next((v for n, v in parse_qsl(query.decode("latin-1")) if n == "site"), None)
+    assert _query_site(query) == expected
