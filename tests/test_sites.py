@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -111,6 +112,34 @@ def test_a_bad_sites_file_is_one_clear_error(tmp_path: Path, text: str, problem:
 def test_a_missing_sites_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load_sites(tmp_path / "nowhere.toml")
+
+
+@pytest.mark.parametrize(("raw", "problem"), [
+    (b'[[site]]\nid = "a"\nname = "\xff\xfe"\n', "is not UTF-8 text"),
+    (b'site = ["north"]\n', "has no [[site]] table"),
+    (b'site = [1, 2]\n', "has no [[site]] table"),
+])
+def test_a_sites_file_that_is_not_tables_of_text_is_one_clear_error(tmp_path: Path, raw: bytes, problem: str) -> None:
+    path = tmp_path / "sites.toml"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_sites(path)
+
+
+def test_sites_given_in_python_must_be_sites(make_settings: Callable[..., Settings]) -> None:
+    with pytest.raises(ConfigError, match="must be a list of feedbackwidget.sites.Site"):
+        FeedbackWidget(make_settings(), sites=[{"id": "a"}])  # type: ignore[list-item]
+
+
+def test_a_server_without_the_sites_of_its_store_does_not_start(make_settings: Callable[..., Settings]) -> None:
+    """One server of a fleet started without the others' sites file would count the named sites'
+    pages as its one site's: it refuses to open, saying why."""
+    settings = make_settings()
+    with TestClient(FeedbackWidget(settings, sites=two_sites())) as client:
+        assert vote(client, SOUTH, "story").status_code == 200
+    with pytest.raises(ConfigError, match="SITES_FILE: is not set, but this store holds the sites south"), \
+            TestClient(FeedbackWidget(settings)):
+        pass
 
 
 @pytest.mark.parametrize(
@@ -335,10 +364,22 @@ def test_the_cli_exports_one_site_or_every_site(make_settings: Callable[..., Set
     every = export("--site", "*")
     assert sorted((r["site"], r["article_id"], r["vote"]) for r in every) == [
         ("north", "story", "up"), ("south", "story", "down")]
-    assert export(FEEDBACKWIDGET_SITES_FILE=str(tmp_path / "sites.toml")) == every  # the default with sites
-    refused = subprocess.run([*cli, "--site", "No Such"], env=env, capture_output=True, text=True, timeout=60,
-                             check=False)
-    assert refused.returncode != 0 and "--site" in refused.stderr and "Traceback" not in refused.stderr
+    assert export() == every  # the store holds named sites: every site by default
+    sites_file = tmp_path / "sites.toml"
+    sites_file.write_text(f'[[site]]\nid = "north"\nallowed_origins = ["{NORTH}"]\n\n'
+                          f'[[site]]\nid = "south"\nallowed_origins = ["{SOUTH}"]\n')
+    assert export(FEEDBACKWIDGET_SITES_FILE=str(sites_file)) == every
+    for args, extra, problem in [
+        (["--site", "No Such"], {}, "--site: 'No Such' is not a site id"),
+        (["--site", "west"], {}, "--site: this store has no site 'west' (it has: default, north, south)"),
+        (["--site", "west"], {"FEEDBACKWIDGET_SITES_FILE": str(sites_file)},
+         "--site: FEEDBACKWIDGET_SITES_FILE has no site 'west' (it has: north, south)"),
+        ([], {"FEEDBACKWIDGET_SITES_FILE": str(tmp_path / "missing.toml")}, "cannot be read"),
+    ]:
+        refused = subprocess.run([*cli, *args], env={**env, **extra}, capture_output=True, text=True, timeout=60,
+                                 check=False)
+        assert refused.returncode == 2 and problem in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr and refused.stdout == ""
 
 
 def test_one_site_given_is_a_site_with_its_own_settings_and_ids(make_settings: Callable[..., Settings]) -> None:

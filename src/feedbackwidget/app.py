@@ -179,7 +179,9 @@ class FeedbackWidget:
                     await stack.enter_async_context(self._lifespan())
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
+                    # Raised as Starlette's router does: servers that saw "failed" stay quiet
+                    # about it (uvicorn), and those waiting for the app to end learn why.
+                    raise
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await stack.aclose()

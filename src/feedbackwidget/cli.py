@@ -26,9 +26,10 @@ from . import backup, export, logs, retention
 from .app import FeedbackWidget
 from .config import PREFIX, Settings, warn_unknown_variables
 from .errors import ConfigError, FeedbackError
-from .sites import site_id
+from .sites import load_sites, site_id
 from .store import Store, open_store
 from .store.scoped import SiteStore
+from .store.site_keys import DEFAULT as DEFAULT_SITE
 from .types import EXPORT_FORMATS, EXPORT_KINDS, Pruned
 
 
@@ -147,40 +148,49 @@ def cmd_export(args: argparse.Namespace) -> int:
         if getattr(args, name, None):
             params[name] = getattr(args, name)
     query = export.ExportQuery.from_params(params)
-    site = _export_site(args)
-    if site is not None:
-        query = dataclasses.replace(query, site=site)
+    if args.site is not None and args.site != export.ALL_SITES:
+        try:
+            site_id(args.site)
+        except ValueError as exc:
+            raise ConfigError("--site", str(exc)) from None
+    sites_file = os.environ.get(PREFIX + "SITES_FILE", "").strip()
+    configured = [site.id for site in load_sites(sites_file)] if sites_file else None
     url = _database_url(args)
     if args.output and args.output != "-":
         with open(args.output, "wb") as out, _one_line():
-            asyncio.run(_export(url, query, out))
+            asyncio.run(_export(url, query, out, args.site, configured))
     else:
         with _one_line():
-            asyncio.run(_export(url, query, sys.stdout.buffer))
+            asyncio.run(_export(url, query, sys.stdout.buffer, args.site, configured))
         sys.stdout.flush()
     return 0
 
 
-def _export_site(args: argparse.Namespace) -> str | None:
-    """``--site ID`` (one site), ``--site '*'`` (every site, each row saying whose), or by default
-    every site when ``FEEDBACKWIDGET_SITES_FILE`` says the server has several; else None."""
-    site: str | None = args.site
-    if site is None:
-        return export.ALL_SITES if os.environ.get(PREFIX + "SITES_FILE", "").strip() else None
-    if site != export.ALL_SITES:
-        try:
-            site_id(site)
-        except ValueError as exc:
-            raise ConfigError("--site", str(exc)) from None
-    return site
+def _export_site(asked: str | None, configured: list[str] | None, stored: list[str]) -> str | None:
+    """The site an export is of: ``--site ID`` (one of the sites file's, or of the store's when
+    there is no file), ``'*'`` every site (each row saying whose), by default every site when
+    a sites file is set or the store holds named sites; None for a single-site store.
+    Raises ConfigError for a site that neither names."""
+    several = configured is not None or bool(set(stored) - {DEFAULT_SITE})
+    if asked is None:
+        return export.ALL_SITES if several else None
+    known = configured if configured is not None else [DEFAULT_SITE, *stored]
+    if asked != export.ALL_SITES and asked not in known:
+        where = "FEEDBACKWIDGET_SITES_FILE" if configured is not None else "this store"
+        raise ConfigError("--site", f"{where} has no site {asked!r} (it has: {', '.join(sorted(set(known)))})")
+    return asked
 
 
-async def _export(url: str, query: export.ExportQuery, out: BinaryIO) -> None:
+async def _export(
+    url: str, query: export.ExportQuery, out: BinaryIO, asked: str | None, configured: list[str] | None
+) -> None:
     opened = open_store(url)
     await opened.open()
-    one_site = query.site is not None and query.site != export.ALL_SITES
-    store: Store = SiteStore(opened, query.site) if one_site and query.site is not None else opened
     try:
+        site = _export_site(asked, configured, await opened.sites())
+        store: Store = SiteStore(opened, site) if site is not None and site != export.ALL_SITES else opened
+        if site is not None:
+            query = dataclasses.replace(query, site=site)
         async for chunk in export.encoded(store, query):
             out.write(chunk)
     finally:

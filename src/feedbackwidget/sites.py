@@ -22,6 +22,7 @@ naming the file (or ``sites``), the site and the key.
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -37,7 +38,9 @@ from .origins import allowed
 from .store.site_keys import DEFAULT
 from .tokens import same_secret
 
-__all__ = ["DEFAULT", "Site", "Sites", "load_sites"]
+__all__ = ["DEFAULT", "Site", "Sites", "check_stored", "load_sites"]
+
+log = logging.getLogger("feedbackwidget")
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 #: Per-site values that stand in for the server's settings of the same name.
@@ -166,6 +169,8 @@ class Sites:
     ) -> None:
         if not sites:
             raise ConfigError(where, "names no site")
+        if not all(isinstance(site, Site) for site in sites):
+            raise ConfigError(where, "must be a list of feedbackwidget.sites.Site")
         self.all: tuple[Site, ...] = tuple(sites)
         self.primary = self.all[0]
         self.named = named
@@ -222,6 +227,24 @@ class Sites:
         return tuple(s for s in self.all if any(same_secret(token, t) for t in s.tokens))
 
 
+def check_stored(sites: Sites, stored: Iterable[str]) -> None:
+    """Hold a server's sites to the sites its store already holds (``Store.sites()``).
+
+    Raises ConfigError when the server has no sites configured but the store holds articles of
+    named sites: it would count their pages' votes as its one site's and show their articles
+    under their store keys (one server of a fleet started without the others' sites file).
+    Logs a warning for stored sites the configuration no longer names (kept, served by none).
+    """
+    others = sorted(set(stored) - {DEFAULT})
+    if not sites.named and others:
+        raise ConfigError("FEEDBACKWIDGET_SITES_FILE", f"is not set, but this store holds the sites "
+                          f"{', '.join(others)}: give this server the sites file the others have")
+    unknown = sorted(set(stored) - {site.id for site in sites})
+    if sites.named and unknown:
+        log.warning("the store holds sites this configuration does not name (their votes are kept, "
+                    "no page or token reaches them): %s", ", ".join(unknown))
+
+
 def _check_origins(sites: Sequence[Site], where: str) -> None:
     """No origin may belong to two sites, exactly or through a pattern: the Origin decides."""
     for site in sites:
@@ -252,14 +275,16 @@ def load_sites(path: str | Path) -> list[Site]:
             data = tomllib.load(file)
     except OSError as exc:
         raise ConfigError(where, f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(where, "is not UTF-8 text (TOML files are)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(where, f"is not valid TOML ({exc})") from None
     extra = set(data) - {"site"}
     if extra:
         raise ConfigError(where, f"unknown top-level key(s) {sorted(extra)}: write each site as a [[site]] table")
     tables = data.get("site")
-    if not isinstance(tables, list) or not tables:
-        raise ConfigError(where, "has no [[site]] table")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(where, "has no [[site]] table (write each site as a [[site]] table of its settings)")
     return [site_from_table(table, where, index) for index, table in enumerate(tables, 1)]
 
 

@@ -180,6 +180,10 @@ class Store(Outbox, Protocol):
         """The site's current up and down votes (``article_id`` ""): the Bayesian prior's input.
         Kept per site with the data; ``site=None`` sums every site."""
 
+    async def sites(self) -> list[str]:
+        """The ids of the sites whose articles the store counts votes of (one row of the
+        site-wide totals each, ``default`` for bare keys), sorted."""
+
     async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
         """Rows ``day, up, down`` for UTC days ``start <= day < end`` with any vote, all the site's
         articles summed (kept per site with the data; ``site=None``: every site's)."""

@@ -334,6 +334,10 @@ class RollupQueries:
         rows = await self._fetch(sql, *params)
         return Tally("", rows[0][0], rows[0][1]) if rows else Tally("")
 
+    async def sites(self) -> list[str]:
+        await self._fresh()
+        return [r[0] for r in await self._fetch("SELECT site FROM fw_site_totals ORDER BY site")]
+
     async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
         await self._fresh()
         sql, params = site_daily_sql(start, end, site)

@@ -181,6 +181,9 @@ class SiteStore:
     async def site_totals(self, *, site: str | None = None) -> Tally:
         return await self.inner.site_totals(site=self._own(site))
 
+    async def sites(self) -> list[str]:
+        return await self.inner.sites()
+
     async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
         return await self.inner.site_daily(start, end, site=self._own(site))
 

@@ -322,6 +322,9 @@ class RollupQueries:
     async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
         return await self._read(lambda conn: site_daily(conn, start, end, site))
 
+    async def sites(self) -> list[str]:
+        return await self._read(lambda conn: [r[0] for r in conn.execute("SELECT site FROM site_totals ORDER BY site")])
+
     async def daily_of(
         self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
     ) -> list[Row]:

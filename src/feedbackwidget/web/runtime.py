@@ -27,7 +27,7 @@ from ..metadata import keeper_for
 from ..metrics import OFF, Metrics
 from ..retention import Policy, Sweeper
 from ..service import VoteService
-from ..sites import Site, Sites
+from ..sites import Site, Sites, check_stored
 from ..store import Store
 from ..store.scoped import SiteStore
 from ..tokens import Tokens
@@ -77,6 +77,7 @@ class Shared:
         opened: list[Runtime] = []
         try:
             self._secret = await self.store.secret()
+            check_stored(self.sites, await self.store.sites())
             await self.limiter.open()
             for runtime in self.runtimes.values():
                 await runtime.open()
