@@ -35,9 +35,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ..errors import StoreUnavailable
-from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
-from . import pg_queries
-from .base import Row
+from ..types import ArticleId, ArticleOrder, ArticleSummary, ExportFormat, Tally
+from . import local_sql, pg_queries
+from .base import LocalDay, Row
+from .pg_pooler import Connector, snapshot_batches_of
 from .pg_sites import FOLD_SITES, counts_between_sql, daily_after_sql, site_daily_sql, site_totals_sql
 from .rollups import split, window
 from .site_sql import listing_where, numbered, site_where
@@ -254,6 +255,7 @@ class RollupQueries:
     _rollup_dirty: bool
     _rollup_at: float
     _rollup_task: asyncio.Task[None] | None
+    _connector: Connector
 
     def _connection(self, single: bool = True) -> contextlib.AbstractAsyncContextManager[Any]:
         raise NotImplementedError
@@ -385,6 +387,27 @@ class RollupQueries:
             return []
         sql, params = pg_queries.daily_sql(article_id, part[0], part[1], site)
         return _daily_rows(await self._fetch(sql, *params))
+
+    async def local_daily(
+        self, days: Sequence[LocalDay], size: int, *, site: str | None = None
+    ) -> AsyncIterator[Sequence[Row]]:
+        """A ``tz=`` daily export: one query per chunk of local days (local_sql.py), one snapshot."""
+        async for records in self._local(days, site, None, size):
+            yield local_sql.postgres_rows(records)
+
+    async def local_daily_text(self, days: Sequence[LocalDay], fmt: ExportFormat, size: int) -> AsyncIterator[bytes]:
+        """The same as lines written by PostgreSQL (base.LocalDailyText)."""
+        async for records in self._local(days, None, fmt, size):
+            yield local_sql.postgres_lines(records)
+
+    async def _local(
+        self, days: Sequence[LocalDay], site: str | None, fmt: ExportFormat | None, size: int
+    ) -> AsyncIterator[list[Any]]:
+        await self._fresh()
+        queries = (local_sql.postgres_sql(c, site, fmt) for c in local_sql.chunks(days))
+        async with self._connection(single=False) as conn:
+            async for records in snapshot_batches_of(conn, self._connector, queries, size, local_sql.POSTGRES_LOCAL):
+                yield records
 
     async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
         await self._fresh()

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -246,11 +246,17 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
         sql, params, encode = text_query(kind, fmt, since, until, after, site)
         return self._stream(sql, params, encode, _TEXT_BATCH)
 
-    async def _stream(
+    def _stream(
         self, sql: str, params: Sequence[Any], encode: Callable[[list[tuple[Any, ...]]], T], size: int
     ) -> AsyncIterator[T]:
-        """Run one query in its own thread and connection, handing over each batch of ``size`` rows
-        ``encode``d: at most two wait for the reader, so memory stays flat; the snapshot is consistent."""
+        return self._stream_all([(sql, params)], encode, size)
+
+    async def _stream_all(
+        self, queries: Iterable[tuple[str, Sequence[Any]]], encode: Callable[[list[tuple[Any, ...]]], T], size: int
+    ) -> AsyncIterator[T]:
+        """Run queries one after the other in their own thread and connection, in one snapshot, handing
+        over each batch of ``size`` rows ``encode``d: at most two wait for the reader, so memory stays flat.
+        ``queries`` is consumed on that thread, so it may build each statement just before it runs."""
         loop = asyncio.get_running_loop()
         batches: asyncio.Queue[T | BaseException | None] = asyncio.Queue()
         room = threading.Semaphore(2)  # batches handed over and not yet taken
@@ -276,10 +282,11 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
                 return
             try:
                 conn.execute("BEGIN")
-                cursor = conn.execute(sql, params)
-                while rows := cursor.fetchmany(size):
-                    if not hand_over(encode(rows)):
-                        return
+                for sql, params in queries:
+                    cursor = conn.execute(sql, params)
+                    while rows := cursor.fetchmany(size):
+                        if not hand_over(encode(rows)):
+                            return
                 hand_over(None)
             except sqlite3.Error as exc:
                 hand_over(failures.unavailable(exc))

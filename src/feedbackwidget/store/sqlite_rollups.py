@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
-from .base import Row
+from ..types import ArticleId, ArticleOrder, ArticleSummary, ExportFormat, Tally
+from . import local_sql
+from .base import LocalDay, Row
 from .rollups import HOUR, split, unit_number, wilson_sql, window
 from .site_keys import sql_site_of
 from .site_sql import listing_site, listing_where, numbered, site_where
@@ -296,6 +297,13 @@ class RollupQueries:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         raise NotImplementedError
 
+    _utf8: bool
+
+    def _stream_all(
+        self, queries: Iterable[tuple[str, Sequence[Any]]], encode: Callable[[list[tuple[Any, ...]]], T], size: int
+    ) -> AsyncIterator[T]:
+        raise NotImplementedError
+
     def _stream(
         self, sql: str, params: Sequence[Any], encode: Callable[[list[tuple[Any, ...]]], T], size: int
     ) -> AsyncIterator[T]:
@@ -363,6 +371,20 @@ class RollupQueries:
         tail = await self._read(lambda conn: _from_events(conn, None, parts.tail, site))
         if tail:
             yield tail
+
+    def local_daily(
+        self, days: Sequence[LocalDay], size: int, *, site: str | None = None
+    ) -> AsyncIterator[Sequence[Row]]:
+        """A ``tz=`` daily export: one query per chunk of local days (local_sql.py), one snapshot."""
+        queries = (local_sql.sqlite_query(c, site)[:2] for c in local_sql.chunks(days))
+        return self._stream_all(queries, local_sql.sqlite_rows, size)
+
+    def local_daily_text(self, days: Sequence[LocalDay], fmt: ExportFormat, size: int) -> AsyncIterator[bytes] | None:
+        """The same as lines written by SQLite (base.LocalDailyText); None where the file is not UTF-8."""
+        if not self._utf8:
+            return None
+        queries = (local_sql.sqlite_query(c, None, fmt)[:2] for c in local_sql.chunks(days))
+        return self._stream_all(queries, local_sql.sqlite_cells(fmt)[1], size)
 
     async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
         first, last, since, until = window(since, until)

@@ -340,26 +340,30 @@ def csv_lines(width: int, rows: list[tuple[bytes, ...]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def ndjson_lines(columns: Sequence[str], bare: list[bool], template: bytes, rows: list[tuple[bytes, ...]]) -> bytes:
-    """NDJSON lines of JSON values that still need escaping only if the batch says so."""
+def ndjson_lines(
+    columns: Sequence[str], bare: list[bool], template: bytes, rows: list[tuple[bytes, ...]],
+    integers: frozenset[str] = INTEGER_COLUMNS,
+) -> bytes:
+    """NDJSON lines of JSON values that still need escaping only if the batch says so (``integers``:
+    the columns whose cells are numbers)."""
     data = b"\n".join(map(template.__mod__, rows))
     # Joining put two quotes per key and per string that is not null in each line, and LF between
     # lines; any more quote, backslash or control character is in a value. (A null is ":null"; if
     # a value held that text, the count below comes out short and the batch is encoded again.)
-    n, strings = len(rows), sum(c not in INTEGER_COLUMNS for c in columns)
+    n, strings = len(rows), sum(c not in integers for c in columns)
     expected = 2 * (len(columns) + strings) * n - 2 * data.count(b":null") + n - 1
     if len(data) - len(data.translate(None, _JSON_ESCAPED)) == expected:
         return _utf8(data) + b"\n"
     lines = []
     for row in rows:
-        value = {c: _json_value(c, cell, b) for c, cell, b in zip(columns, row, bare, strict=True)}
+        value = {c: _json_value(c, cell, b, integers) for c, cell, b in zip(columns, row, bare, strict=True)}
         lines.append(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode()
 
 
-def _json_value(column: str, cell: bytes, bare: bool) -> str | int | None:
+def _json_value(column: str, cell: bytes, bare: bool, integers: frozenset[str]) -> str | int | None:
     if bare:
         return cell.decode()
     if cell == b"null":
         return None
-    return int(cell) if column in INTEGER_COLUMNS else cell[1:-1].decode()
+    return int(cell) if column in integers else cell[1:-1].decode()
