@@ -14,7 +14,7 @@ _OLD_TRIGGERS = ";\n".join(s for s in statements(SQLITE_ROLLUPS) if s.startswith
 #: From the sites migration back to the version before it: one site-wide row, days summed.
 TO_BEFORE_SITES = {
     "sqlite": f"""
-        DROP TRIGGER events_totals; DROP TRIGGER events_rollups;
+        DROP TABLE rollup_state;
         DROP INDEX articles_site_by_wilson; DROP INDEX articles_site_by_total; DROP INDEX articles_site_by_recent;
         DROP TABLE site_totals; DROP TABLE site_daily;
         CREATE TABLE site_daily (day INTEGER PRIMARY KEY, up INTEGER NOT NULL, down INTEGER NOT NULL);

@@ -35,6 +35,7 @@ from .base import TEXT_KINDS, Row, gcra_start
 from .outbox import Alerts
 from .sqlite_about import AboutQueries
 from .sqlite_feedback import FeedbackQueries
+from .sqlite_fold import fold
 from .sqlite_outbox import SQLiteOutbox, advance_alerts
 from .sqlite_retention import RetentionQueries
 from .sqlite_rollups import RollupQueries
@@ -67,9 +68,11 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
     before the store answers ``store_unavailable``.
     """
 
-    def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
+    def __init__(self, path: str, *, busy_timeout: float = 10.0, rollup_interval: float = 1.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.rollup_interval = rollup_interval
+        self._rollup_dirty = False
         self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -91,7 +94,7 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
             return
         await asyncio.to_thread(self.migrate)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedbackwidget-sqlite-read")
-        self._writer = Writer(self.path, self.busy_timeout)
+        self._writer = Writer(self.path, self.busy_timeout, fold, self.rollup_interval)
         self._writer.start()
 
     def migrate(self) -> int:
@@ -317,6 +320,7 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
     # -- changes ----------------------------------------------------------
 
     async def cast(self, cast: Cast, alerts: Alerts | None = None) -> CastResult:
+        self._rollup_dirty = True
         if alerts is None:
             return await self._write(lambda conn: apply_cast(conn, cast))
 
@@ -329,9 +333,11 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
         return await self._write(op)
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
+        self._rollup_dirty = True
         return await self._write(lambda conn: apply_withdraw(conn, article_id, voter, to_us(at)))
 
     async def erase(self, voter: VoterKey, at: dt.datetime) -> list[ArticleId]:
+        self._rollup_dirty = True
         def op(conn: sqlite3.Connection) -> list[ArticleId]:
             rows = conn.execute("SELECT article_id FROM votes WHERE voter = ?", (voter,)).fetchall()
             for (article_id,) in rows:

@@ -32,6 +32,7 @@ from .base import LocalDay, Row
 from .rollups import HOUR, split, unit_number, wilson_sql, window
 from .site_keys import sql_site_of
 from .site_sql import listing_site, listing_where, numbered, site_where
+from .sqlite_fold import NO_TIME, fold
 from .sqlite_sql import daily_row, daily_sql, from_us, to_us
 
 T = TypeVar("T")
@@ -40,8 +41,6 @@ DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH_DAY.toordinal()
-#: rank_recent of an article without any vote time: after every other.
-NO_TIME = 2**63 - 1
 
 
 def _floor(column: str, unit: int) -> str:
@@ -294,8 +293,21 @@ class RollupQueries:
     """Mixed into :class:`~feedbackwidget.store.sqlite.SQLiteStore`, which provides the plumbing:
     the reads behind the dashboard, the listing and the daily exports, all from rollups."""
 
+    _rollup_dirty: bool
+
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         raise NotImplementedError
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def _fresh(self) -> None:
+        """Fold new events into the rollups before a read of them if this store has written since
+        its last fold: an editor sees their own server's votes (other processes' writers fold theirs
+        within ``rollup_interval``, sqlite_fold.py)."""
+        if self._rollup_dirty:
+            self._rollup_dirty = False  # a write from now on marks it again
+            await self._write(fold)
 
     _utf8: bool
 
@@ -312,6 +324,7 @@ class RollupQueries:
     async def articles(
         self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None, *, site: str | None = None
     ) -> list[ArticleSummary]:
+        await self._fresh()
         sql = listing_sql(order, after is not None, site)
         # Numbered parameters (?1 after, ?4 the site): one that the text does not use is bound in vain.
         params: tuple[Any, ...] = (after, limit, offset) + ((site,) if "?4" in sql else ())
@@ -324,21 +337,25 @@ class RollupQueries:
         return await self._read(run)
 
     async def site_totals(self, *, site: str | None = None) -> Tally:
+        await self._fresh()
         up, down = await self._read(lambda conn: site_totals(conn, site))
         return Tally("", up, down)
 
     async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
+        await self._fresh()
         return await self._read(lambda conn: site_daily(conn, start, end, site))
 
     async def daily_of(
         self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
     ) -> list[Row]:
+        await self._fresh()
         return await self._read(lambda conn: daily_of(conn, list(article_ids), start, end, size))
 
     async def daily(
         self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
         site: str | None = None,
     ) -> list[Row]:
+        await self._fresh()
         parts = split(since, until)
 
         def run(conn: sqlite3.Connection) -> list[Row]:
@@ -360,6 +377,7 @@ class RollupQueries:
         self, since: dt.datetime | None, until: dt.datetime | None, size: int, site: str | None = None
     ) -> AsyncIterator[Sequence[Row]]:
         """``kind=daily``: the partial first and last days from events, the whole ones streamed from the rollup."""
+        await self._fresh()
         parts = split(since, until)
         head = await self._read(lambda conn: _from_events(conn, None, parts.head, site))
         if head:
@@ -372,21 +390,27 @@ class RollupQueries:
         if tail:
             yield tail
 
-    def local_daily(
+    async def local_daily(
         self, days: Sequence[LocalDay], size: int, *, site: str | None = None
     ) -> AsyncIterator[Sequence[Row]]:
         """A ``tz=`` daily export: one query per chunk of local days (local_sql.py), one snapshot."""
+        await self._fresh()
         queries = (local_sql.sqlite_query(c, site)[:2] for c in local_sql.chunks(days))
-        return self._stream_all(queries, local_sql.sqlite_rows, size)
+        async for batch in self._stream_all(queries, local_sql.sqlite_rows, size):
+            yield batch
 
     def local_daily_text(self, days: Sequence[LocalDay], fmt: ExportFormat, size: int) -> AsyncIterator[bytes] | None:
         """The same as lines written by SQLite (base.LocalDailyText); None where the file is not UTF-8."""
-        if not self._utf8:
-            return None
+        return self._local_text(days, fmt, size) if self._utf8 else None
+
+    async def _local_text(self, days: Sequence[LocalDay], fmt: ExportFormat, size: int) -> AsyncIterator[bytes]:
+        await self._fresh()
         queries = (local_sql.sqlite_query(c, None, fmt)[:2] for c in local_sql.chunks(days))
-        return self._stream_all(queries, local_sql.sqlite_cells(fmt)[1], size)
+        async for chunk in self._stream_all(queries, local_sql.sqlite_cells(fmt)[1], size):
+            yield chunk
 
     async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
+        await self._fresh()
         first, last, since, until = window(since, until)
         sql, site_params = counts_between_sql(site)
         params = (unit_number(first, HOUR), unit_number(last, HOUR), to_us(since), to_us(first),

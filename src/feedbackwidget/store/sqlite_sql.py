@@ -16,7 +16,6 @@ from typing import Any
 from ..formulas import sql_needs_prefix
 from ..types import ArticleId, Cast, CastResult, ExportFormat, ExportKind, Tally, Vote, VoterKey
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TIME_COLUMNS, WORD_COLUMNS, Row
-from .rollups import wilson_sql
 from .site_sql import site_where
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -97,19 +96,16 @@ def apply_cast(conn: sqlite3.Connection, cast: Cast) -> CastResult:
 
 #: The article row after a cast, in one statement: made on its first vote; its title set when
 #: the embed vouches for it (?7) or when it has none yet; counters moved and vote times kept
-#: only for a new or changed vote (?6), and the listing's sort keys with them (sqlite_rollups.py).
+#: only for a new or changed vote (?6); the listing's sort keys follow when the writer folds
+#: the vote's event into the rollups (sqlite_fold.py).
 #: (SQLite checks CHECK constraints on the row to insert before it finds the conflict, so a
 #: change's negative step is kept out of VALUES; a new article's first vote never has one.)
-_ARTICLE_AFTER_CAST = f"""
-INSERT INTO articles (article_id, title, up, down, first_vote_at, last_vote_at, rank_wilson, rank_total, rank_recent)
-VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5,
-        -{wilson_sql("MAX(?3, 0)", "MAX(?4, 0)")}, -(MAX(?3, 0) + MAX(?4, 0)), -?5)
+_ARTICLE_AFTER_CAST = """
+INSERT INTO articles (article_id, title, up, down, first_vote_at, last_vote_at)
+VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5)
 ON CONFLICT (article_id) DO UPDATE SET
     up = up + ?3,
     down = down + ?4,
-    rank_wilson = -{wilson_sql("up + ?3", "down + ?4")},
-    rank_total = rank_total - ?3 - ?4,
-    rank_recent = CASE WHEN ?6 THEN -MAX(COALESCE(last_vote_at, 0), ?5) ELSE rank_recent END,
     last_vote_at = CASE WHEN ?6 THEN MAX(COALESCE(last_vote_at, 0), ?5) ELSE last_vote_at END,
     first_vote_at = CASE WHEN ?6 THEN COALESCE(first_vote_at, ?5) ELSE first_vote_at END,
     title = CASE WHEN ?2 IS NULL OR ?2 = '' THEN title
@@ -119,10 +115,7 @@ RETURNING up, down
 """
 
 
-_ARTICLE_AFTER_WITHDRAW = (
-    f"UPDATE articles SET up = up - ?1, down = down - ?2, rank_wilson = -{wilson_sql('up - ?1', 'down - ?2')}, "
-    "rank_total = rank_total + 1 WHERE article_id = ?3"
-)
+_ARTICLE_AFTER_WITHDRAW = "UPDATE articles SET up = up - ?1, down = down - ?2 WHERE article_id = ?3"
 
 
 def apply_withdraw(
