@@ -65,14 +65,18 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
     """The default store. ``path`` is a file path (``:memory:`` is not supported).
 
     ``busy_timeout`` is how long a write waits for another process's lock
-    before the store answers ``store_unavailable``.
+    before the store answers ``store_unavailable``. ``rollup_interval`` is how
+    often (seconds) the writer folds new events into the rollups while votes
+    come (0: in every group commit); a read of them folds first when this store
+    has written since (sqlite_fold.py).
     """
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0, rollup_interval: float = 1.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
         self.rollup_interval = rollup_interval
-        self._rollup_dirty = False
+        #: A write since the last fold; at first, what another writer may have left unfolded.
+        self._rollup_dirty = True
         self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()

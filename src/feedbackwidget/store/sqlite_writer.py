@@ -78,7 +78,7 @@ class Writer(threading.Thread):
         #: database error.
         self.fold = fold
         self.fold_every = fold_every
-        self.folded_at = 0.0
+        self.folded_at = time.monotonic()
         self.unfolded = False
         self.jobs: queue.SimpleQueue[tuple[_Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
         self.conn: sqlite3.Connection | None = None
