@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from feedbackwidget.store.sqlite_rollups import MIGRATION as SQLITE_ROLLUPS
+from feedbackwidget.store.sqlite_rollups_schema import MIGRATION as SQLITE_ROLLUPS
 from feedbackwidget.store.sqlite_sql import statements
 
 #: The version each store had before the sites migration.

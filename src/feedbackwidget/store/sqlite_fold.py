@@ -29,7 +29,7 @@ _SITE = sql_site_of("sqlite", "article_id")
 NO_TIME = 2**63 - 1
 
 
-def _floor(column: str, unit: int) -> str:
+def floor_sql(column: str, unit: int) -> str:
     """Whole ``unit``s since the epoch (floor division, also before 1970)."""
     return f"(({column} - ((({column} % {unit}) + {unit}) % {unit})) / {unit})"
 
@@ -56,7 +56,7 @@ _BATCH = (
     "CREATE TEMP TABLE IF NOT EXISTS fold_batch (hour INTEGER, article_id TEXT, counted INTEGER, "
     "cu INTEGER, cd INTEGER, du INTEGER, dd INTEGER)",
     "DELETE FROM temp.fold_batch",
-    f"INSERT INTO temp.fold_batch SELECT {_floor('at', HOUR_US)}, article_id, SUM(action IN ('cast', 'change')), "
+    f"INSERT INTO temp.fold_batch SELECT {floor_sql('at', HOUR_US)}, article_id, SUM(action IN ('cast', 'change')), "
     "SUM(action IN ('cast', 'change') AND vote IS 'up'), SUM(action IN ('cast', 'change') AND vote IS 'down'), "
     "SUM(CASE WHEN action IN ('cast', 'change') "
     "THEN (vote IS 'up') - (action = 'change' AND vote IS 'down') ELSE -(vote IS 'up') END), "
@@ -65,7 +65,7 @@ _BATCH = (
     "FROM events WHERE event_id > ?1 GROUP BY 1, 2",
 )
 _ADD = "DO UPDATE SET up = up + excluded.up, down = down + excluded.down"
-_DAY = _floor("hour", 24)  # a day is 24 hours: floor(floor(at / hour) / 24) = floor(at / day)
+_DAY = floor_sql("hour", 24)  # a day is 24 hours: floor(floor(at / hour) / 24) = floor(at / day)
 _STATEMENTS = (
     "INSERT INTO hourly_rollup (hour, article_id, up, down) SELECT hour, article_id, cu, cd "
     f"FROM temp.fold_batch WHERE counted > 0 ON CONFLICT (hour, article_id) {_ADD}",

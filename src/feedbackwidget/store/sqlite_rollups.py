@@ -13,10 +13,11 @@ rows instead of the event history.
   cursor is one row-value comparison; the keys of sites other than the default one are
   also in per-site indexes that lead with their site (site_sql.py).
 
-A trigger on ``events`` moves the first four inside the transaction that writes the
-event (the writer's), so they can never disagree with the history; the sort keys move
-in the statement that moves the article's counters (``sqlite_sql.py``). Days and hours
-are whole numbers since the epoch (floor division, also before 1970).
+The writer folds new events into all of them (sqlite_fold.py: since schema 8; schemas 3-7
+did it with a trigger on ``events``, whose migrations are below), in a write transaction
+that moves a mark with them, so they can never disagree with the history; a read folds
+first when this store has written since its last fold. Days and hours are whole numbers
+since the epoch (floor division, also before 1970).
 """
 
 from __future__ import annotations
@@ -29,151 +30,15 @@ from typing import Any, TypeVar
 from ..types import ArticleId, ArticleOrder, ArticleSummary, ExportFormat, Tally
 from . import local_sql
 from .base import LocalDay, Row
-from .rollups import HOUR, split, unit_number, wilson_sql, window
-from .site_keys import sql_site_of
-from .site_sql import listing_site, listing_where, numbered, site_where
-from .sqlite_fold import NO_TIME, fold
+from .rollups import HOUR, split, unit_number, window
+from .site_sql import listing_where, numbered, site_where
+from .sqlite_fold import fold
 from .sqlite_sql import daily_row, daily_sql, from_us, to_us
 
 T = TypeVar("T")
 
-DAY_US = 86_400_000_000
-HOUR_US = 3_600_000_000
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH_DAY.toordinal()
-
-
-def _floor(column: str, unit: int) -> str:
-    return f"(({column} - ((({column} % {unit}) + {unit}) % {unit})) / {unit})"
-
-
-#: Change of the site's current up / down votes that one event makes (``IS``: a row written by
-#: something else than this store may lack its vote; it then counts for nothing, never fails).
-_D_UP = (
-    "CASE WHEN NEW.action IN ('cast', 'change') "
-    "THEN (NEW.vote IS 'up') - (NEW.action = 'change' AND NEW.vote IS 'down') "
-    "ELSE -(NEW.vote IS 'up') END"
-)
-_D_DOWN = (
-    "CASE WHEN NEW.action IN ('cast', 'change') "
-    "THEN (NEW.vote IS 'down') - (NEW.action = 'change' AND NEW.vote IS 'up') "
-    "ELSE -(NEW.vote IS 'down') END"
-)
-
-
-def _build(source: str, key: str, unit: int, per_article: bool) -> str:
-    article = "article_id, " if per_article else ""
-    return (
-        f"INSERT INTO {source} ({key}, {article}up, down) "
-        f"SELECT {_floor('at', unit)}, {article}SUM(vote = 'up'), SUM(vote = 'down') FROM events "
-        f"WHERE action IN ('cast', 'change') GROUP BY 1{', 2' if per_article else ''}"
-    )
-
-
-def _bump(table: str, key: str, unit: int, per_article: bool) -> str:
-    article = ("article_id, ", "NEW.article_id, ", ", article_id") if per_article else ("", "", "")
-    return (
-        f"INSERT INTO {table} ({key}, {article[0]}up, down) "
-        f"VALUES ({_floor('NEW.at', unit)}, {article[1]}NEW.vote IS 'up', NEW.vote IS 'down') "
-        f"ON CONFLICT ({key}{article[2]}) DO UPDATE SET up = up + excluded.up, down = down + excluded.down"
-    )
-
-
-#: Schema version 3 (sqlite_schema.py): the rollups, built from what is stored, and kept from then on.
-MIGRATION = f"""
-ALTER TABLE articles ADD COLUMN rank_wilson REAL NOT NULL DEFAULT 0;
-ALTER TABLE articles ADD COLUMN rank_total INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE articles ADD COLUMN rank_recent INTEGER NOT NULL DEFAULT {NO_TIME};
-UPDATE articles SET rank_wilson = -{wilson_sql("up", "down")}, rank_total = -(up + down),
-    rank_recent = COALESCE(-last_vote_at, {NO_TIME});
-CREATE INDEX articles_by_wilson ON articles (rank_wilson, rank_total, article_id);
-CREATE INDEX articles_by_total ON articles (rank_total, article_id);
-CREATE INDEX articles_by_recent ON articles (rank_recent, article_id);
-
-CREATE TABLE daily_rollup (
-    day        INTEGER NOT NULL,
-    article_id TEXT NOT NULL,
-    up         INTEGER NOT NULL,
-    down       INTEGER NOT NULL,
-    PRIMARY KEY (day, article_id)
-) WITHOUT ROWID;
-CREATE INDEX daily_rollup_by_article ON daily_rollup (article_id, day);
-CREATE TABLE hourly_rollup (
-    hour       INTEGER NOT NULL,
-    article_id TEXT NOT NULL,
-    up         INTEGER NOT NULL,
-    down       INTEGER NOT NULL,
-    PRIMARY KEY (hour, article_id)
-) WITHOUT ROWID;
-CREATE TABLE site_daily (
-    day  INTEGER PRIMARY KEY,
-    up   INTEGER NOT NULL,
-    down INTEGER NOT NULL
-);
-CREATE TABLE site_totals (
-    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
-    up       INTEGER NOT NULL,
-    down     INTEGER NOT NULL
-);
-INSERT INTO site_totals (only_row, up, down) SELECT 1, COALESCE(SUM(up), 0), COALESCE(SUM(down), 0) FROM articles;
-{_build("daily_rollup", "day", DAY_US, True)};
-{_build("hourly_rollup", "hour", HOUR_US, True)};
-{_build("site_daily", "day", DAY_US, False)};
-
-CREATE TRIGGER events_totals AFTER INSERT ON events BEGIN
-    UPDATE site_totals SET up = up + {_D_UP}, down = down + {_D_DOWN};
-END;
-CREATE TRIGGER events_rollups AFTER INSERT ON events WHEN NEW.action IN ('cast', 'change') BEGIN
-    {_bump("daily_rollup", "day", DAY_US, True)};
-    {_bump("hourly_rollup", "hour", HOUR_US, True)};
-    {_bump("site_daily", "day", DAY_US, False)};
-END;"""
-
-
-_SITE_OF_NEW = sql_site_of("sqlite", "NEW.article_id")
-_LISTED, _LISTED_SITE = listing_site("sqlite", "article_id")
-
-#: Schema version 7 (sqlite_schema.py): the site-wide rollups per site, rebuilt from the per-article
-#: ones (not from the events, which a retention policy may have pruned), and the per-site listing
-#: indexes (site_sql.py). Keys written before sites existed are all the default site's.
-SITES_MIGRATION = f"""
-DROP TRIGGER events_totals;
-DROP TRIGGER events_rollups;
-DROP TABLE site_totals;
-DROP TABLE site_daily;
-CREATE TABLE site_totals (
-    site TEXT PRIMARY KEY,
-    up   INTEGER NOT NULL,
-    down INTEGER NOT NULL
-) WITHOUT ROWID;
-INSERT INTO site_totals (site, up, down)
-SELECT {sql_site_of("sqlite", "article_id")}, SUM(up), SUM(down) FROM articles GROUP BY 1;
-CREATE TABLE site_daily (
-    day  INTEGER NOT NULL,
-    site TEXT NOT NULL,
-    up   INTEGER NOT NULL,
-    down INTEGER NOT NULL,
-    PRIMARY KEY (day, site)
-) WITHOUT ROWID;
-INSERT INTO site_daily (day, site, up, down)
-SELECT day, {sql_site_of("sqlite", "article_id")}, SUM(up), SUM(down) FROM daily_rollup GROUP BY 1, 2;
-
-CREATE TRIGGER events_totals AFTER INSERT ON events BEGIN
-    INSERT INTO site_totals (site, up, down) VALUES ({_SITE_OF_NEW}, {_D_UP}, {_D_DOWN})
-    ON CONFLICT (site) DO UPDATE SET up = up + excluded.up, down = down + excluded.down;
-END;
-CREATE TRIGGER events_rollups AFTER INSERT ON events WHEN NEW.action IN ('cast', 'change') BEGIN
-    {_bump("daily_rollup", "day", DAY_US, True)};
-    {_bump("hourly_rollup", "hour", HOUR_US, True)};
-    INSERT INTO site_daily (day, site, up, down)
-    VALUES ({_floor('NEW.at', DAY_US)}, {_SITE_OF_NEW}, NEW.vote IS 'up', NEW.vote IS 'down')
-    ON CONFLICT (day, site) DO UPDATE SET up = up + excluded.up, down = down + excluded.down;
-END;
-
-CREATE INDEX articles_site_by_wilson ON articles ({_LISTED_SITE}, rank_wilson, rank_total, article_id)
-    WHERE {_LISTED};
-CREATE INDEX articles_site_by_total ON articles ({_LISTED_SITE}, rank_total, article_id) WHERE {_LISTED};
-CREATE INDEX articles_site_by_recent ON articles ({_LISTED_SITE}, rank_recent, article_id) WHERE {_LISTED};"""
 
 
 def day_number(day: dt.date) -> int:

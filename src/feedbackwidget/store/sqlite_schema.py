@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .sqlite_about_schema import MIGRATION as ABOUT
 from .sqlite_fold import MIGRATION as FOLD
-from .sqlite_rollups import MIGRATION as ROLLUPS
-from .sqlite_rollups import SITES_MIGRATION as SITES
+from .sqlite_rollups_schema import MIGRATION as ROLLUPS
+from .sqlite_rollups_schema import SITES_MIGRATION as SITES
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: votes, their history, per-article counters, rate-limit state, meta.
