@@ -2,13 +2,14 @@
 
     python benchmarks/sites_bench.py [--seconds 5] [--repeat 3] [--concurrency 64]
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--skip-votes] [--skip-listing]
-        [--big 20000] [--small 200]
+        [--big 20000] [--small 200] [--big-site default] [--small-site north]
 
 Votes: casts/s of first votes (a new voter each) on 1,000 articles of the default site (bare
 keys) and of a site "north" (``north`` U+001F id keys), on SQLite and PostgreSQL (8 slots).
-Listing: ``--big`` articles in the default site and ``--small`` in "north", then the first page
-(20 rows) of "north" in each order, median of 30 reads, with the per-site indexes and without
-them (dropped: what the same query costs when only the global sort index exists).
+Listing: ``--big`` articles in ``--big-site`` and ``--small`` in ``--small-site``, then the first
+page (20 rows) of the small site in each order, median of 30 reads, with the per-site indexes and
+without them (dropped: what the same query costs when only the global sort index exists; the
+default site's keys are never in them, so for a small default site both figures are the global index's).
 Creates (and drops) its own PostgreSQL database and a temporary SQLite file. Not a test:
 prints figures, noisy on a shared machine.
 """
@@ -94,8 +95,8 @@ async def votes(args: argparse.Namespace, pg: str, tmp: str) -> None:
         print(f"  {kind:9} site {site:8} {statistics.median(runs):8.0f}   runs: {' '.join(f'{r:.0f}' for r in runs)}")
 
 
-async def fill(store: Any, big: int, small: int) -> None:
-    """``big`` default-site articles and ``small`` north ones, 1-3 votes each, spread over time."""
+async def fill(store: Any, args: argparse.Namespace) -> None:
+    """``--big`` articles of the big site and ``--small`` of the small one, 1-3 votes each, spread over time."""
     sem = asyncio.Semaphore(32)
 
     async def one(n: int, key: str) -> None:
@@ -104,18 +105,18 @@ async def fill(store: Any, big: int, small: int) -> None:
                 at = NOW + dt.timedelta(seconds=n * 7 + v)
                 await store.cast(Cast(key, f"voter-{v}", "up" if (n + v) % 4 else "down", at))
 
-    await asyncio.gather(*(one(n, site_keys.key(site_keys.DEFAULT, f"big-{n}")) for n in range(big)))
-    await asyncio.gather(*(one(n, site_keys.key("north", f"small-{n}")) for n in range(small)))
+    await asyncio.gather(*(one(n, site_keys.key(args.big_site, f"big-{n}")) for n in range(args.big)))
+    await asyncio.gather(*(one(n, site_keys.key(args.small_site, f"small-{n}")) for n in range(args.small)))
 
 
-async def first_pages(store: Any) -> dict[str, float]:
+async def first_pages(store: Any, site: str) -> dict[str, float]:
     out = {}
     scoped = "site" in inspect.signature(store.articles).parameters
     for order in ORDERS:
         times = []
         for _ in range(30):
             started = time.perf_counter()
-            page = await (store.articles(order, 20, 0, site="north") if scoped else store.articles(order, 20, 0))
+            page = await (store.articles(order, 20, 0, site=site) if scoped else store.articles(order, 20, 0))
             times.append((time.perf_counter() - started) * 1000)
         assert len(page) == 20
         out[order] = statistics.median(times)
@@ -123,8 +124,8 @@ async def first_pages(store: Any) -> dict[str, float]:
 
 
 async def listing(args: argparse.Namespace, pg: str, tmp: str) -> None:
-    print(f"first page (20 rows) of a site of {args.small} articles beside {args.big} of the default site, "
-          "median of 30 reads, ms")
+    print(f"first page (20 rows) of site {args.small_site!r} ({args.small} articles) beside {args.big} of site "
+          f"{args.big_site!r}, median of 30 reads, ms")
     path = os.path.join(tmp, "listing.db")
     schema = "listing"
     await admin(pg, f"CREATE SCHEMA {schema}")
@@ -134,8 +135,8 @@ async def listing(args: argparse.Namespace, pg: str, tmp: str) -> None:
     ]
     for kind, store in stores:
         await store.open()
-        await fill(store, args.big, args.small)
-        with_index = await first_pages(store)
+        await fill(store, args)
+        with_index = await first_pages(store, args.small_site)
         if kind == "sqlite":
             conn = sqlite3.connect(path)
             for name in SQLITE_INDEXES:
@@ -147,7 +148,7 @@ async def listing(args: argparse.Namespace, pg: str, tmp: str) -> None:
             await admin(f"{pg}?search_path={schema}", "; ".join(f"DROP INDEX IF EXISTS {n}" for n in PG_INDEXES))
             await store.close()
             await store.open()
-        without = await first_pages(store)
+        without = await first_pages(store, args.small_site)
         await store.close()
         for order in ORDERS:
             print(f"  {kind:9} {order:7} with site index {with_index[order]:8.2f}   without {without[order]:8.2f}")
@@ -177,4 +178,6 @@ if __name__ == "__main__":
     parser.add_argument("--skip-listing", action="store_true")
     parser.add_argument("--big", type=int, default=20_000)
     parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--big-site", default=site_keys.DEFAULT)
+    parser.add_argument("--small-site", default="north")
     asyncio.run(main(parser.parse_args()))

@@ -212,7 +212,10 @@ def test_signed_markup_vouches_for_its_own_site_only(make_settings: Callable[...
     signed = markup.split('data-feedback-signed="')[1].split('"')[0]
     with TestClient(widget) as client:
         assert vote(client, NORTH, "story", signed=signed).status_code == 200
-        assert vote(client, SOUTH, "story", signed=signed, title="Unsigned").status_code == 200
+        elsewhere = vote(client, SOUTH, "story", signed=signed, title="Unsigned")  # the sites disagree
+        assert elsewhere.status_code == 403 and elsewhere.json()["error"] == "forbidden_origin"
+        forged = signed[:-2] + ("AA" if not signed.endswith("AA") else "BB")  # no site's: simply unsigned
+        assert vote(client, SOUTH, "story", signed=forged, title="Unsigned").status_code == 200
         auth = {"Authorization": f"Bearer {SERVER_TOKEN}"}
         north = rows(client.get("/sites/north/api/v1/export?kind=articles", headers=auth))
         south = rows(client.get("/sites/south/api/v1/export?kind=articles", headers=auth))
@@ -348,3 +351,11 @@ def test_one_site_given_is_a_site_with_its_own_settings_and_ids(make_settings: C
         assert [(r["article_id"], r["site"]) for r in exported] == [("story", "north")]
     with TestClient(FeedbackWidget(settings, sites=two_sites())) as client:  # south joins: north's vote stays north's
         assert tally(client, NORTH, "story") == (1, 0) and tally(client, SOUTH, "story") == (0, 0)
+
+
+def test_a_form_vote_goes_back_to_its_sites_embed_page(sites_client: TestClient) -> None:
+    answer = sites_client.post("/api/v1/votes?site=south", data=vote_body("story", "down"), follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/sites/south/embed/story")
+    page = sites_client.get(answer.headers["location"])
+    assert page.status_code == 200 and "https://south.example" in page.headers["content-security-policy"]
+    assert tally(sites_client, SOUTH, "story") == (0, 1) and tally(sites_client, NORTH, "story") == (0, 0)

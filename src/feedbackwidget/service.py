@@ -89,10 +89,13 @@ class VoteService:
         site: str = DEFAULT_SITE,
         dashboard_tokens: tuple[str, ...] | None = None,
         stamp_site: bool = False,
+        other_sites: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
         #: The site this service serves (store keys and pseudonyms are per site).
         self.site = site
+        #: The server's other sites (markup signed for one of them is refused here).
+        self.other_sites = other_sites
         #: Exports carry a ``site`` column (a server with several sites).
         self.stamp_site = stamp_site
         #: Bearer tokens that open this site's dashboard and exports (default: EXPORT_TOKEN).
@@ -173,15 +176,20 @@ class VoteService:
         signed, return_to = validate.signed(fields.get("signed")), validate.return_to(fields.get("return_to"))
         page_url = validate.page_url(fields.get("url"))
         captcha_token = validate.captcha_token(fields.get("captcha_token"))
+        # Verified once, used twice. Signed for the article's store key, so markup signed for an
+        # article of one site vouches for nothing on another — and is refused there, as the site
+        # the server decided and the site the markup was signed for must agree.
+        vouched = self.tokens.embed_payload(signed, site_key(self.site, article_id))
+        if vouched is None and signed is not None and any(
+            self.tokens.embed_payload(signed, site_key(other, article_id)) is not None for other in self.other_sites
+        ):
+            raise ForbiddenOrigin("This markup was signed for another site of this server.")
         await self.limiter.check(self.client_key(caller.address))
         await self.verifier.verify(captcha_token, caller.address)
         reader = caller.reader
         if reader is None:
             token, voter_id = self.tokens.new_voter()
             reader = VoterToken(voter_id, None, token)
-        # Verified once, used twice. Signed for the article's store key, so markup signed for an
-        # article of one site vouches for nothing on another.
-        vouched = self.tokens.embed_payload(signed, site_key(self.site, article_id))
         if vouched is not None:
             title, version = vouched[1], vouched[2]
         at = self.clock()

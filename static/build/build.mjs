@@ -1,6 +1,7 @@
 // Builds the widget's browser assets from their readable sources with terser:
 //
 //   static/src/widget.js   -> static/widget.js          (classic script, the first view)
+//                          -> static/widget-sites.js    (the same for a server with sites: SITES)
 //                          -> static/embed.js           (the same for the /embed page: EMBED)
 //   static/src/actions.js  -> static/widget-actions.js  (ES module, imported on the first press)
 //   static/src/reasons.js  -> static/widget-reasons.js  (ES module, imported after a "No")
@@ -23,8 +24,9 @@ export const INTERNAL = /^_[a-z]/;
 const STATIC = join(dirname(fileURLToPath(import.meta.url)), '..');
 // [source, output, ES module?, build-time constants]
 const FILES = [
-  ['widget.js', 'widget.js', false, {EMBED: false}],
-  ['widget.js', 'embed.js', false, {EMBED: true}],
+  ['widget.js', 'widget.js', false, {EMBED: false, SITES: false}],
+  ['widget.js', 'widget-sites.js', false, {EMBED: false, SITES: true}],
+  ['widget.js', 'embed.js', false, {EMBED: true, SITES: true}],
   ['actions.js', 'widget-actions.js', true, {}],
   ['reasons.js', 'widget-reasons.js', true, {}],
 ];

@@ -2,7 +2,10 @@
    withdrawals, and the strings for their results and errors. widget.js imports this module on
    the first press as /widget-actions.js?lang=…; the server replaces __FEEDBACKWIDGET_ACTIONS__
    with {sitekey, captcha (script URL), why (REASONS set), css (static/widget-actions.css),
-   m (that language's strings)}.
+   m (that language's strings)}. With several sites on one server it is imported once per
+   site as well (…&site=, widget.js): the first one loaded does the work for all (one captcha
+   script, one write queue), and each binding uses the captcha key and reasons of its own
+   site's module.
 
    Every operation belongs to the binding it started on (widget.js, bind()): its request
    carries that binding's article, title and version, its result updates that article's
@@ -13,20 +16,22 @@ const doc = document, win = window;
 const queues = new Map();   // article id, or "" while the reader has no token -> last write
 let captchaLoaded, consented;
 
-// One HTTP call to the widget server, with the reader's voter token; rejects with a catalogue key.
-async function call(api, method, path, body) {
+// One HTTP call to the widget server for a binding (its site), with the reader's voter token;
+// rejects with a catalogue key.
+async function call(api, binding, method, path, body) {
   const headers = {...api._frame}, token = api._voter();
   if (body) headers['Content-Type'] = 'application/json';
   if (token) headers['X-Feedback-Voter'] = token;
   let response, answer = {};
   try {
-    response = await fetch(api._base + path, {method, headers, body: body && JSON.stringify(body)});
+    response = await fetch(api._at(binding, path), {method, headers, body: body && JSON.stringify(body)});
     answer = await response.json();
   } catch (e) {
     if (!response) throw 'network';
   }
   if (!response.ok) throw response.status > 499 ? 'unavailable' : response.status === 404 ? 'not_found' : answer.error || 'error';
   if (answer.voter) api._voter(answer.voter);
+  if (answer.site && !binding._attrs.site) api._named = answer.site;   // widget.js, site()
   return answer;
 }
 
@@ -62,7 +67,7 @@ async function captcha(binding) {
   if (!binding._slot) {
     const slot = (binding._slot = binding._widget._host.appendChild(doc.createElement('div')));
     slot.slot = 'captcha';
-    binding._captcha = hcaptcha.render(slot, {sitekey: CONFIG.sitekey, size: 'invisible', 'expired-callback': () => { binding._expired = 1; }});
+    binding._captcha = hcaptcha.render(slot, {sitekey: binding._own._sitekey, size: 'invisible', 'expired-callback': () => { binding._expired = 1; }});
   }
   binding._expired = 0;
   let answer;
@@ -102,21 +107,23 @@ function done(api, binding) {
 // A write the server acknowledged: it is the article's truth until the next one, and a read
 // sent before it can no longer overwrite it (widget.js, load()).
 function acknowledge(api, binding, sentiment) {
-  api._state(binding._article)._sentiment = sentiment;
+  api._state(binding)._sentiment = sentiment;
   api._repaint(binding);
 }
 
 const fail = (api, binding, key, action, value) => api._fail(binding, key, () => press(api, binding, value), action, value);
 
-// Yes, No (value) or the action button (no value: "Try again" after a failure, else withdraw).
-function press(api, binding, value) {
+// Yes, No (value) or the action button (no value: "Try again" after a failure, else withdraw);
+// own: the actions module of the binding's site (its captcha key and reasons).
+function press(api, binding, value, own) {
   if (binding._busy) return;
+  binding._own = own || binding._own;
   if (!value && binding._error) {
     binding._error = 0;
     api._paint(binding._widget);
     return binding._retry();
   }
-  const sentiment = api._state(binding._article)._sentiment;
+  const sentiment = api._state(binding)._sentiment;
   if (value && sentiment && sentiment.your_vote === value && !binding._error) return;
   binding._busy = 1;
   binding._error = binding._status = 0;
@@ -133,15 +140,15 @@ async function vote(api, binding, value) {
   close(binding);
   try {
     body.captcha_token = await captcha(binding);
-    const answer = await queue(api, id, () => call(api, 'POST', '/api/v1/votes', body));
-    const before = api._state(id)._sentiment, previous = before && before.your_vote;
+    const answer = await queue(api, id, () => call(api, binding, 'POST', '/api/v1/votes', body));
+    const before = api._state(binding)._sentiment, previous = before && before.your_vote;
     binding._busy = 0;
     binding._status = 'thanks';
     acknowledge(api, binding, answer.sentiment);
-    api._emit(binding._widget._element, 'vote', {article_id: id, vote: value, changed: !!previous && previous !== value});
+    api._emit(binding, 'vote', {vote: value, changed: !!previous && previous !== value});
     // "Why not?" (REASONS set): a separate module, fetched only now.
-    if (value === 'down' && CONFIG.why && api._current(binding)) {
-      import(api._base + '/widget-reasons.js?lang=' + binding._lang).then((module) => module.default(api, binding, call), () => 0);
+    if (value === 'down' && binding._own._why && api._current(binding)) {
+      import(api._at(binding, '/widget-reasons.js?lang=' + binding._lang)).then((module) => module.default(api, binding, call), () => 0);
     }
   } catch (key) {
     fail(api, binding, typeof key === 'string' ? key : 'captcha_failed', 'vote', value);
@@ -151,15 +158,15 @@ async function vote(api, binding, value) {
 }
 
 async function withdraw(api, binding) {
-  const id = binding._article, article = api._state(id), el = binding._widget._element;
+  const id = binding._article, article = api._state(binding);
   close(binding);
   try {
-    const answer = await queue(api, id, () => call(api, 'DELETE', '/api/v1/votes/' + encodeURIComponent(id)));
+    const answer = await queue(api, id, () => call(api, binding, 'DELETE', '/api/v1/votes/' + encodeURIComponent(id)));
     const previous = article._sentiment && article._sentiment.your_vote;
     binding._busy = 0;
     binding._status = 'withdrawn';
     acknowledge(api, binding, answer.sentiment);
-    api._emit(el, 'withdraw', {article_id: id, vote: previous || null});
+    api._emit(binding, 'withdraw', {vote: previous || null});
   } catch (key) {
     if (key !== 'not_found') return fail(api, binding, key, 'withdraw');
     binding._busy = 0;   // already gone (another tab, another device): say so, then read the truth
@@ -188,4 +195,4 @@ function painted(widget, key, tally, act, mine) {
   if (!act && widget._action === root.activeElement) widget._buttons[mine === 'down' ? 1 : 0].focus();
 }
 
-export default {_strings: CONFIG.m, _press: press, _release: release, _painted: painted};
+export default {_strings: CONFIG.m, _sitekey: CONFIG.sitekey, _why: CONFIG.why, _press: press, _release: release, _painted: painted};

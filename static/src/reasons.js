@@ -49,7 +49,7 @@ export default function ask(api, binding, call) {
   send.addEventListener('click', async () => {
     send.disabled = true;
     try {
-      await call(api, 'POST', '/api/v1/reasons', {article_id: binding._article, reason: chosen, text: (text && text.value.trim()) || undefined});
+      await call(api, binding, 'POST', '/api/v1/reasons', {article_id: binding._article, reason: chosen, text: (text && text.value.trim()) || undefined});
       picker.remove();
       binding._picker = 0;
       binding._status = 'reason_thanks';
@@ -57,7 +57,7 @@ export default function ask(api, binding, call) {
     } catch (key) {
       send.disabled = false;
       binding._status = key;
-      api._emit(widget._element, 'error', {article_id: binding._article, error: key, action: 'reason'});
+      api._emit(binding, 'error', {error: key, action: 'reason'});
     }
     api._paint(widget);
   });

@@ -6,10 +6,10 @@
    needs (captcha, votes, withdrawals, their retries and messages) is static/src/actions.js,
    imported from the widget's server on the first press.
 
-   The build (static/build/build.mjs) makes two scripts of it: widget.js for publisher pages
-   (the widget in a shadow root) and embed.js for the /embed page (the server-rendered form,
-   enhanced in place); EMBED is false in the first and true in the second, and the build
-   drops the other branch. Naming rule: a property whose name starts with "_" and a lowercase
+   The build (static/build/build.mjs) makes three scripts of it: widget.js for publisher pages
+   (the widget in a shadow root), widget-sites.js (the same for a server with sites: SITES)
+   and embed.js for the /embed page (the server-rendered form, enhanced in place); EMBED and
+   SITES are build-time constants, and the build drops the branches they rule out. Naming rule: a property whose name starts with "_" and a lowercase
    letter is internal, and the build renames it; every other property name crosses a boundary
    (the DOM, JSON from the server, the configuration literal, event details) and is kept.
 
@@ -27,9 +27,9 @@
 
   const bundles = {};             // language -> {_lang, _dir, _messages}: the first view's strings
   const later = {};               // language -> the actions module's strings (results, errors)
-  const modules = {};             // language -> promise of the actions module
-  const articles = new Map();     // article id -> {_sentiment}: the newest the server said
-  const loading = new Map();      // "id lang" -> [promise, the article's _sentiment when it was sent]
+  const modules = {};             // its URL (language, site) -> promise of the actions module
+  const articles = new Map();     // "declared-site id" -> {_sentiment}: the newest the server said
+  const loading = new Map();      // "declared-site id lang" -> [promise, the article's _sentiment when it was sent]
   const widgets = new WeakMap();  // element -> widget
   let sheet, remembered, logic;
 
@@ -42,9 +42,20 @@
     } catch (e) { /* storage blocked */ }
     return remembered;
   };
-  const emit = (el, name, detail) =>
-    el.dispatchEvent(new CustomEvent('feedbackwidget:' + name, {bubbles: true, composed: true, detail}));
-  const state = (id) => articles.get(id) || articles.set(id, {}).get(id);
+  // Several sites on one server (docs/widget.md): a binding's site is the one its element
+  // declares (data-feedback-site), else the one the server's answers named for the page
+  // (api._named; a single-site server names none). Every request to the server and every
+  // event carries it when known, and nothing else changes; an article is known per declared site.
+  // SITES is true in the build a server with sites serves (widget-sites.js) and in embed.js;
+  // widget.js, for a server with one site, drops all of it (the first view's bytes).
+  const site = (binding) => binding._attrs.site || api._named;
+  const at = SITES
+    ? (binding, path, url = new URL(base + path), s = site(binding)) => (s && url.searchParams.set('site', s), url)
+    : (binding, path) => base + path;   // (actions.js's; the first view writes base + path itself)
+  const emit = (binding, name, detail) => binding._widget._element.dispatchEvent(new CustomEvent('feedbackwidget:' + name,
+    {bubbles: true, composed: true, detail: {article_id: binding._article, ...detail, ...SITES && site(binding) && {site: site(binding)}}}));
+  const state = (binding, k = SITES ? [binding._attrs.site] + ' ' + binding._article : binding._article) =>
+    articles.get(k) || articles.set(k, {}).get(k);
   const current = (binding) => binding._widget._binding === binding;
   // The widgets in the page that show an article (data-feedback-article="" shows none).
   const attached = () => [...doc.querySelectorAll('[' + ARTICLE + ']')].map((el) => widgets.get(el)).filter((w) => w && w._binding);
@@ -62,14 +73,20 @@
   }
   // A read from the widget server: a GET, or a CORS-simple POST (text/plain body, no custom
   // header on publisher pages: no preflight). Rejects with a catalogue key.
-  const read = (path, body) => fetch(base + path, body && {method: 'POST', headers: frame, body: JSON.stringify(body)}).then(
+  const read = (binding, path, body) => fetch(SITES ? at(binding, path) : base + path, body && {method: 'POST', headers: frame, body: JSON.stringify(body)}).then(
     (response) => (response.ok ? response.json() : Promise.reject('unavailable')), () => Promise.reject('network'));
 
   // The actions module for one language. Its code is the same in every language: the first
   // one loaded does the work (one captcha, one write queue), each adds its strings.
-  const actions = (lang) => (modules[lang] = modules[lang] || import(base + '/widget-actions.js?lang=' + lang).then(
-    (module) => { later[lang] = module.default._strings; return (logic = logic || module.default); },
-    () => { delete modules[lang]; throw 'network'; }));
+  // Per site too (its captcha key, its reasons): the first one loaded still does the work, and
+  // each press hands it the module of the binding's own site (actions.js, press()).
+  const actions = SITES
+    ? (binding, url = at(binding, '/widget-actions.js?lang=' + binding._lang)) => (modules[url] = modules[url] || import(url).then(
+      (module) => { later[binding._lang] = module.default._strings; logic = logic || module.default; return module.default; },
+      () => { delete modules[url]; throw 'network'; }))
+    : (binding, lang = binding._lang) => (modules[lang] = modules[lang] || import(base + '/widget-actions.js?lang=' + lang).then(
+      (module) => (later[lang] = module.default._strings, logic = logic || module.default),
+      () => { delete modules[lang]; throw 'network'; }));
 
   // A binding is one element showing one article in one language with one set of texts; any
   // change of those makes a new binding. Operations keep the binding they started on, so
@@ -82,14 +99,14 @@
     for (const a of el.attributes) if (a.name.startsWith(PREFIX)) attrs[a.name.slice(PREFIX.length)] = a.value;
     const key = JSON.stringify([lang, el.dir, attrs]), id = attrs.article;
     if (old && old._key === key) {   // unchanged; repaint only what changed while it was detached
-      if (widget._seen !== state(id)._sentiment) paint(widget);
+      if (widget._seen !== state(old)._sentiment) paint(widget);
       return;
     }
     const binding = (widget._binding = id
       ? {_widget: widget, _key: key, _article: id, _lang: lang, _dir: el.dir, _attrs: attrs, _shown: old && old._article === id && old._shown}
       : null);
     if (old && logic) logic._release(old);   // its reasons picker and captcha, if it had any
-    if (binding && (!bundles[lang] || (old ? old._article !== id : !state(id)._sentiment || voter()))) load(binding);
+    if (binding && (!bundles[lang] || (old ? old._article !== id : !state(binding)._sentiment || voter()))) load(binding);
     paint(widget);
   }
 
@@ -98,7 +115,7 @@
     const binding = widget._binding, box = widget._box;
     box.hidden = !binding;
     if (!binding) return;
-    const bundle = bundles[binding._lang], sentiment = state(binding._article)._sentiment;
+    const bundle = bundles[binding._lang], sentiment = state(binding)._sentiment;
     const mine = sentiment && sentiment.your_vote, attrs = binding._attrs;
     const m = {...CONFIG.m, ...bundle && bundle._messages, ...later[binding._lang]};
     for (const name in attrs) if (name.startsWith('text-')) m[name.slice(5).replace(/-/g, '_')] = attrs[name];
@@ -119,7 +136,7 @@
     widget._action.hidden = !act;
     if (tally && !binding._shown) {
       binding._shown = 1;
-      emit(widget._element, 'shown', {article_id: binding._article, vote: mine});
+      emit(binding, 'shown', {vote: mine});
     }
   }
 
@@ -135,27 +152,28 @@
     binding._busy = 0;
     binding._error = key;
     binding._retry = retry;
-    emit(binding._widget._element, 'error', {article_id: binding._article, error: key, action, vote: value});
+    emit(binding, 'error', {error: key, action, vote: value});
     paint(binding._widget);
-    actions(binding._lang).then(() => paint(binding._widget), () => 0);   // the message in the reader's language
+    actions(binding).then(() => paint(binding._widget), () => 0);   // the message in the reader's language
   }
 
   function load(binding) {
     // Always with the language: one cacheable URL per article and language, and the strings
     // come along at no extra request.
-    const id = binding._article, article = state(id), lang = binding._lang, k = id + ' ' + lang;
+    const id = binding._article, article = state(binding), lang = binding._lang, k = (SITES ? [binding._attrs.site] + ' ' : '') + id + ' ' + lang;
     let entry = loading.get(k);
     if (!entry || entry[1] !== article._sentiment) {   // never join a read older than what is known
       const token = voter();
       entry = [token
-        ? read('/api/v1/sentiment', {article_id: id, voter: token, lang})
-        : read('/api/v1/articles/' + encodeURIComponent(id) + '?lang=' + lang), article._sentiment];
+        ? read(binding, '/api/v1/sentiment', {article_id: id, voter: token, lang})
+        : read(binding, '/api/v1/articles/' + encodeURIComponent(id) + '?lang=' + lang), article._sentiment];
       loading.set(k, entry);
       entry[0].catch(() => loading.delete(k));   // a retry must not join a failed read
     }
     const [request, before] = entry;
     request.then((answer) => {
       if (answer.voter) voter(answer.voter);   // re-issued: past half its life, or signed by an older key
+      if (SITES) binding._attrs.site || (api._named = answer.site);
       bundles[lang] = {_lang: answer.lang, _dir: answer.dir, _messages: answer.messages};
       if (article._sentiment === before) article._sentiment = answer;   // else something newer came first
       repaint(binding);
@@ -164,12 +182,12 @@
 
   // Yes, No (value) or the action button (no value): the actions module decides. (An element
   // without an article hides its widget, so there is always a binding to press.)
-  const press = (binding, value) => actions(binding._lang).then(
-    (module) => module._press(api, binding, value),
+  const press = (binding, value) => actions(binding).then(
+    (module) => logic._press(api, binding, value, module),
     (key) => fail(binding, key, () => press(binding, value), value ? 'vote' : 'withdraw', value));
 
   const api = {_voter: voter, _state: state, _current: current, _paint: paint, _repaint: repaint,
-    _emit: emit, _fail: fail, _load: load, _base: base, _frame: frame};
+    _emit: emit, _fail: fail, _load: load, _at: at, _frame: frame};
 
   function mount(el) {
     let widget = widgets.get(el), box, host = el, root;
@@ -178,7 +196,7 @@
       host = box = el.querySelector('form.fw');
       try {
         bundles[box.lang] = {_lang: box.lang, _dir: box.dir, _messages: JSON.parse(el.dataset.feedbackMessages)};
-        state(el.getAttribute(ARTICLE))._sentiment = JSON.parse(el.dataset.feedbackSentiment);
+        state({_attrs: {site: el.dataset.feedbackSite}, _article: el.getAttribute(ARTICLE)})._sentiment = JSON.parse(el.dataset.feedbackSentiment);
       } catch (e) { /* load them instead */ }
     } else {
       try { root = el.attachShadow({mode: 'open'}); } catch (e) {
@@ -200,7 +218,7 @@
     }
     widget._action.addEventListener('click', () => press(widget._binding));
     // The module is fetched as the press begins, so the click rarely waits for it.
-    box.addEventListener('pointerdown', () => actions(widget._binding._lang).catch(() => 0));
+    box.addEventListener('pointerdown', () => actions(widget._binding).catch(() => 0));
     widgets.set(el, widget);
     observer.observe(el, {attributes: true});
     bind(widget);

@@ -26,6 +26,7 @@ from starlette.routing import Mount
 
 from feedbackwidget import FeedbackWidget, Settings
 from feedbackwidget.fakecaptcha import FakeHCaptcha
+from feedbackwidget.sites import Site
 from tests.browser.engines import ENGINES, Engine, EngineUnavailable
 from tests.browser.engines import Reader as EngineReader
 from tests.browser.engines.chromium import ChromiumEngine
@@ -152,14 +153,24 @@ def publisher() -> Iterator[Publisher]:
         yield site
 
 
+@pytest.fixture(scope="session")
+def second_publisher() -> Iterator[Publisher]:
+    """Another publisher origin (``http://localhost:P2``), for a server with several sites."""
+    site = Publisher()
+    with Served(site.app, Settings(secret_key=SECRET)) as served:
+        site.port = served.port
+        yield site
+
+
 @pytest.fixture
 def make_stack(
     fake: FakeHCaptcha, publisher: Publisher, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., Stack]]:
-    """Start a widget server (optionally mounted under a prefix) with settings overrides."""
+    """Start a widget server (optionally mounted under a prefix, optionally serving ``sites``)
+    with settings overrides."""
     started: list[Served] = []
 
-    def make(prefix: str = "", **overrides: Any) -> Stack:
+    def make(prefix: str = "", sites: list[Site] | None = None, **overrides: Any) -> Stack:
         db = tmp_path_factory.mktemp("widget") / "votes.db"
         values: dict[str, Any] = {
             "database_url": f"sqlite:///{db}",
@@ -171,7 +182,7 @@ def make_stack(
         }
         values.update(overrides)
         settings = Settings(**values)
-        widget = FeedbackWidget(settings)
+        widget = FeedbackWidget(settings, sites=sites)
         app: Any = widget
         if prefix:
             app = Starlette(routes=[Mount(prefix, app=widget)], lifespan=widget.lifespan)

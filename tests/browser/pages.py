@@ -7,8 +7,10 @@ import html
 
 from tests.browser.engines.probe import CONSOLE_PROBE
 from tests.browser.harness import ARTICLE_TEXT, Stack
+from tests.browser.holding import EVENTS_HOOK
 
 _PROBES: dict[int, str] = {}
+_EVENTS: dict[int, str] = {}
 
 
 def probe_url(stack: Stack) -> str:
@@ -31,10 +33,10 @@ def strict_csp(stack: Stack) -> str:
     )
 
 
-def _page(stack: Stack, body: str, *, csp: str | None) -> str:
+def _page(stack: Stack, body: str, *, csp: str | None, head: str = "") -> str:
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Article</title>'
-        f'<script src="{probe_url(stack)}"></script></head>'
+        f'<script src="{probe_url(stack)}"></script>{head}</head>'
         f"<body><main><article>{ARTICLE_TEXT}{body}</article></main></body></html>"
     )
     return stack.publisher.add(document, {"Content-Security-Policy": csp} if csp else {})
@@ -44,6 +46,23 @@ def article_page(stack: Stack, *article_ids: str, csp: str | None = None) -> str
     """A publisher article with one script widget per id (the contract's embed snippet)."""
     widgets = "".join(f'<div data-feedback-article="{html.escape(a)}"></div>' for a in article_ids)
     return _page(stack, widgets + f'<script src="{stack.widget_url}/widget.js" async></script>', csp=csp)
+
+
+def widgets_page(stack: Stack, *elements: tuple[str, str | None]) -> str:
+    """A publisher article with one script widget per (article id, the site its element
+    declares or None), recording the page's ``feedbackwidget:*`` events in ``window.__fwEvents``
+    (holding.EVENTS_HOOK, loaded before the widget)."""
+    key = id(stack.publisher)
+    if key not in _EVENTS:
+        _EVENTS[key] = stack.publisher.add_script(EVENTS_HOOK)
+    widgets = "".join(
+        f'<div data-feedback-article="{html.escape(a)}"'
+        + (f' data-feedback-site="{html.escape(site)}"' if site is not None else "")
+        + "></div>"
+        for a, site in elements
+    )
+    return _page(stack, widgets + f'<script src="{stack.widget_url}/widget.js" async></script>', csp=None,
+                 head=f'<script src="{_EVENTS[key]}"></script>')
 
 
 def iframe_page(stack: Stack, article_id: str) -> str:

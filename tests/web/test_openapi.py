@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx2
+import pytest
 from starlette.testclient import TestClient
 
 from feedbackwidget.errors import ConfigError
@@ -60,15 +61,24 @@ def test_the_server_serves_the_description(client: TestClient) -> None:
     assert answer.json()["openapi"] == "3.1.0"
 
 
-def test_schemathesis_finds_nothing_against_a_live_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sites", [False, True], ids=["one-site", "two-sites"])
+def test_schemathesis_finds_nothing_against_a_live_server(tmp_path: Path, sites: bool) -> None:
     """A real ``serve`` (SQLite, siteverify answered by the loopback stand-in) under every phase
     of schemathesis (examples, coverage, fuzzing, stateful), positive and negative data. The
     export token opens the token endpoints (the metrics token is the same string here, so one
     header opens both), and a real reader's voter token lets withdrawals, erasures and reasons
-    get past the 401."""
+    get past the 401. ``two-sites``: the same server given two sites (docs/sites.md), whose
+    ``site`` parameter schemathesis fills too."""
+    more: dict[str, str] = {}
+    if sites:
+        path = tmp_path / "sites.toml"
+        path.write_text('[[site]]\nid = "default"\nallowed_origins = ["https://north.example"]\n'
+                        'reasons = ["inaccurate", "unclear"]\nreason_text = true\n\n'
+                        '[[site]]\nid = "south"\nallowed_origins = ["https://south.example"]\n')
+        more["sites_file"] = str(path)
     with FakeHCaptcha() as fake:
         env = serve_env(fake.env(), f"sqlite:///{tmp_path / 'votes.db'}", metrics_token=EXPORT_TOKEN,
-                        rate_limit="1000000/second", reasons="inaccurate,unclear", reason_text="true")
+                        rate_limit="1000000/second", reasons="inaccurate,unclear", reason_text="true", **more)
         with ServeProcess(env, tmp_path / "serve.log") as server:
             with httpx2.Client(base_url=server.url) as client:
                 voted = client.post("/api/v1/votes", json=vote_body("st-" + secrets.token_hex(4), "down"))

@@ -133,10 +133,12 @@ def _fallback() -> dict[str, str]:
 
 
 @lru_cache(maxsize=4)
-def widget_script(templates: jinja2.Environment) -> Asset:
-    """``/widget.js``: the first view on publisher pages."""
+def widget_script(templates: jinja2.Environment, sites: bool = False) -> Asset:
+    """``/widget.js``: the first view on publisher pages; ``sites``: the build that knows sites
+    (``site=`` on its requests, ``site`` in its events), which a server given sites serves —
+    a server with one site sends none of those bytes."""
     config = {"css": minify_css(_text("widget.css")), "html": skeleton(templates), "m": _fallback()}
-    return _fill("widget.js", PLACEHOLDER, config)
+    return _fill("widget-sites.js" if sites else "widget.js", PLACEHOLDER, config)
 
 
 @lru_cache(maxsize=1)
@@ -167,7 +169,8 @@ def stylesheet(*names: str) -> Asset:
 
 
 async def widget_js(request: Request) -> Response:
-    return widget_script(runtime_of(request).templates).response(request)
+    runtime = runtime_of(request)
+    return widget_script(runtime.templates, runtime.sites.named).response(request)
 
 
 async def embed_js(request: Request) -> Response:

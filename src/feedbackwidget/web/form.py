@@ -49,7 +49,7 @@ async def form_vote(request: Request) -> Response:
 
 
 def _return_to(ctx: RequestContext, wanted: str | None, article_id: str) -> str:
-    fallback = f"{ctx.public.prefix}/embed/{quote(article_id, safe='')}"
+    fallback = f"{ctx.public.prefix}{ctx.runtime.site_path}/embed/{quote(article_id, safe='')}"  # on its site
     if not wanted or "\\" in wanted or any(ord(c) < 32 for c in wanted):
         return fallback
     parts = urlsplit(wanted)

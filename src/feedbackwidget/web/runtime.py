@@ -171,6 +171,7 @@ class Runtime:
             settings, self.store, shared.tokens, self.verifier, self.limiter, clock=shared.clock,
             secret=shared.secret, webhooks=self.webhooks, metrics=self.metrics, about=self.about,
             site=site.id, dashboard_tokens=shared.sites.tokens_of(site), stamp_site=named,
+            other_sites=tuple(s.id for s in shared.sites if s.id != site.id),
         )
 
     @property
