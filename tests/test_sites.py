@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from feedbackwidget import FeedbackWidget
 from feedbackwidget.config import Settings
 from feedbackwidget.errors import ConfigError
 from feedbackwidget.sites import Site, Sites, load_sites, site_from_table
+from feedbackwidget.web.runtime import _query_site
 
 from .helpers import vote_body
 
@@ -359,3 +361,40 @@ def test_a_form_vote_goes_back_to_its_sites_embed_page(sites_client: TestClient)
     page = sites_client.get(answer.headers["location"])
     assert page.status_code == 200 and "https://south.example" in page.headers["content-security-policy"]
     assert tally(sites_client, SOUTH, "story") == (0, 1) and tally(sites_client, NORTH, "story") == (0, 0)
+
+
+def test_a_parquet_export_carries_its_site_too(sites_client: TestClient) -> None:
+    import pyarrow.parquet as pq  # the parquet extra, installed for the tests
+    vote(sites_client, NORTH, "story", "up")
+    vote(sites_client, SOUTH, "story", "down")
+    answer = sites_client.get("/sites/south/api/v1/export?kind=events&format=parquet",
+                              headers={"Authorization": f"Bearer {SOUTH_TOKEN}"})
+    assert answer.status_code == 200, answer.text
+    table = pq.read_table(io.BytesIO(answer.content))
+    assert table.column_names[-1] == "site"
+    assert table.to_pylist() and {(r["article_id"], r["vote"], r["site"]) for r in table.to_pylist()} == {
+        ("story", "down", "south")}
+
+
+def test_a_site_editor_who_comes_to_the_plain_dashboard_lands_on_their_site(sites_client: TestClient) -> None:
+    html = {"Accept": "text/html"}
+    sent = sites_client.get("/admin", headers={**html, "Authorization": f"Bearer {SOUTH_TOKEN}"}, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"] == "/sites/south/admin"
+    signed_in = sites_client.post("/admin/login", data={"token": SOUTH_TOKEN}, headers=html, follow_redirects=False)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/sites/south/admin"
+    assert sites_client.get("/admin", headers=html, follow_redirects=False).headers["location"] == "/sites/south/admin"
+    assert sites_client.get("/sites/south/admin", headers=html).status_code == 200
+    assert sites_client.get("/sites/north/api/v1/export", headers=html).status_code == 401  # still not north's
+    wrong = sites_client.post("/admin/login", data={"token": "nobody-0123456789abcdef"}, headers=html)
+    assert wrong.status_code == 401
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["site", "website", "xsite", "s", "", "%73ite", "site "]),
+                          st.text(alphabet="ab%2F&=+ ;", max_size=5)), max_size=5))
+def test_the_site_parameter_is_read_as_parse_qsl_reads_it(parts: list[tuple[str, str]]) -> None:
+    """The request's ``site=`` is found without parsing the whole query (web/runtime.py), and is
+    exactly the first non-blank ``site`` that ``urllib.parse.parse_qsl`` finds."""
+    query = "&".join(f"{name}={value}" for name, value in parts).encode()
+    expected = next((v for n, v in parse_qsl(query.decode("latin-1")) if n == "site"), None)
+    assert _query_site(query) == expected

@@ -30,6 +30,7 @@ from .admin_webhooks import webhooks_context
 from .context import context
 from .errors import error_response
 from .origin import client_address, origin_status
+from .public import BASE_ROOT
 from .runtime import Runtime, runtime_of
 
 _MAX_FORM = 4096
@@ -101,6 +102,24 @@ def _sees_the_server(request: Request) -> bool:
 
 def _enabled(request: Request) -> bool:
     return bool(_runtime(request).service.dashboard_tokens)
+
+
+def _others(request: Request) -> list[Runtime]:
+    """The server's other sites (none with one site)."""
+    runtime = _runtime(request)
+    return [o for o in runtime.shared.runtimes.values() if o is not runtime] if runtime.sites.named else []
+
+
+def _opened_elsewhere(request: Request, token: str | None = None) -> Runtime | None:
+    """The first other site that ``token`` (or else the request's bearer token or session)
+    opens: where a sign-in or a visit to another site's dashboard is sent instead."""
+    bearer = token if token is not None else _bearer(request)
+    cookie = None if token is not None else request.cookies.get(SESSION_COOKIE)
+    return next((o for o in _others(request) if o.service.authorised(bearer, cookie) is not None), None)
+
+
+def _dashboard_of(request: Request, runtime: Runtime) -> str:
+    return context(request).public.prefix + runtime.site_path + "/admin"
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -179,7 +198,7 @@ def _clear_session(request: Request, response: Response) -> None:
 
 async def login(request: Request) -> Response:
     runtime = _runtime(request)
-    if not _enabled(request):
+    if not _enabled(request) and not any(o.service.dashboard_tokens for o in _others(request)):
         return _disabled()
     if request.method == "GET":
         if is_authorised(request):
@@ -191,8 +210,11 @@ async def login(request: Request) -> Response:
         form = await _form(request)
     except FeedbackError as exc:
         return _error(exc)
+    token = form.get("token")
+    if runtime.service.authorised(token, None) is None:  # a token of another site signs in there
+        runtime = _opened_elsewhere(request, token or "") or runtime
     try:
-        session = await runtime.service.sign_in(client_address(request), form.get("token"))
+        session = await runtime.service.sign_in(client_address(request), token)
     except RateLimited as limited:
         refused = _page(request, "admin/login.html", status=429,
                         problem=f"Too many attempts. Try again in {limited.retry_after} seconds.")
@@ -200,7 +222,7 @@ async def login(request: Request) -> Response:
         return refused
     except Unauthorized as wrong:
         return _refuse(request, wrong.detail)
-    response = RedirectResponse(_prefix(request) + "/admin", status_code=303)
+    response = RedirectResponse(_dashboard_of(request, runtime), status_code=303)
     _set_session(request, response, session)
     return response
 
@@ -231,9 +253,15 @@ def _logout_token(request: Request) -> str | None:
 
 async def dashboard(request: Request) -> Response:
     runtime = _runtime(request)
-    if not _enabled(request):
+    if not _enabled(request) and not _others(request):
         return _disabled()
     if not is_authorised(request):
+        # A browser at the plain /admin (the primary site's) with another site's token goes to
+        # that site's; /sites/ID/admin asks for one site, and API clients get the 401.
+        plain = BASE_ROOT not in request.scope and _wants_html(request)
+        elsewhere = _opened_elsewhere(request) if plain else None
+        if elsewhere is not None:
+            return RedirectResponse(_dashboard_of(request, elsewhere), status_code=303)
         return _refuse(request)
     params, prefix = dict(request.query_params), _prefix(request)
     store, settings = runtime.store, runtime.settings
