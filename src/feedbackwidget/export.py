@@ -36,8 +36,8 @@ from .errors import InvalidRequest
 from .formulas import needs_prefix
 from .sentiment import share_up, wilson_lower
 from .store import site_keys
-from .store.base import EXPORT_COLUMNS, TEXT_KINDS, Row, Store, TextExport
-from .store.rollups import local_days
+from .store.base import EXPORT_COLUMNS, TEXT_KINDS, LocalDailyText, Row, Store, TextExport
+from .store.rollups import local_day_list, local_days
 from .types import EXPORT_FORMATS, EXPORT_KINDS, AboutFilter, ExportFormat, ExportKind
 
 MEDIA_TYPES = {
@@ -185,11 +185,18 @@ def rows(store: Store, query: ExportQuery) -> AsyncIterator[Sequence[Row]]:
     rollups into local days (votes cast or changed to each value, counted on the
     local day; store/rollups.py); everything else comes straight from the store.
     """
-    if query.kind == "daily" and query.tz is not None and query.tz.key not in ("UTC", "Etc/UTC"):
-        return local_days(store, query.tz, query.since, query.until, BATCH_ROWS)
+    if tz := _local_tz(query):
+        return local_days(store, tz, query.since, query.until, BATCH_ROWS)
     if query.kind == "articles":  # with what each article is about (section, authors, tags …)
         return store.export_articles(query.since, query.until, query.about)
     return store.export(query.kind, since=query.since, until=query.until, after=query.after)
+
+
+def _local_tz(query: ExportQuery) -> ZoneInfo | None:
+    """The time zone other than UTC that a ``kind=daily`` query counts days in (from the hour rollups), if any."""
+    if query.kind != "daily" or query.tz is None or query.tz.key in ("UTC", "Etc/UTC"):
+        return None
+    return query.tz
 
 
 def _as_datetime(value: Any) -> dt.datetime:
@@ -363,10 +370,24 @@ async def _daily_lines(fmt: ExportFormat, batches: AsyncIterator[Sequence[Row]])
             yield encode_daily(fmt, batch)
 
 
+async def _local_lines(store: Store, query: ExportQuery, tz: ZoneInfo) -> AsyncIterator[bytes]:
+    """``kind=daily`` in a time zone: its lines written by the store where it can (LocalDailyText)."""
+    days = await local_day_list(store, tz, query.since, query.until)
+    if not days:
+        return
+    text = store.local_daily_text(days, query.format, BATCH_ROWS) if isinstance(store, LocalDailyText) else None
+    if text is None:
+        text = _daily_lines(query.format, store.local_daily(days, BATCH_ROWS))
+    async for chunk in text:
+        yield chunk
+
+
 def _lines(store: Store, query: ExportQuery) -> AsyncIterator[bytes]:
     """The export without its header: written by the store when it can (TextExport), else encoded here."""
     if query.site is not None:  # the general encoders, with the site column
         return _body(query.kind, query.format, _stamped(rows(store, query), query.site), site=True)
+    if tz := _local_tz(query):
+        return _local_lines(store, query, tz)
     if query.kind == "daily":
         return _daily_lines(query.format, rows(store, query))
     if query.kind in TEXT_KINDS and isinstance(store, TextExport):

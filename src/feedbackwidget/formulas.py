@@ -61,14 +61,18 @@ def sql_needs_prefix(column: str, dialect: Literal["sqlite", "postgresql"]) -> s
     """An SQL condition true exactly when :func:`needs_prefix` is true of ``column``'s text.
 
     NULL and the empty string give false or NULL (both take a ``CASE``'s ``ELSE``).
-    The costly ``ltrim`` runs only on cells that start with a blank.
+    The costly ``ltrim`` runs only on cells that start with a blank, the search of the blanks only
+    on cells that do not start with a digit or an ASCII letter.
     """
     code = "unicode" if dialect == "sqlite" else "ascii"  # both: the first code point
     find = "instr" if dialect == "sqlite" else "strpos"
     first = ", ".join(str(ord(c)) for c in ALWAYS_FIRST + FORMULA_CHARS)
     formula = ", ".join(str(ord(c)) for c in FORMULA_CHARS)
+    # A digit or an ASCII letter first (or one of [ \\ ] ^ _ `: codes 48-57 and 65-122), as almost
+    # every id is, settles it at once: none is blank, a formula character, tab or CR.
+    plain = f"{code}({column}) BETWEEN 48 AND 57 OR {code}({column}) BETWEEN 65 AND 122"
     return (
-        f"({code}({column}) IN ({first}) OR "
+        f"(NOT ({plain}) AND ({code}({column}) IN ({first}) OR "
         f"({find}('{BLANKS}', substr({column}, 1, 1)) > 0 "
-        f"AND {code}(ltrim({column}, '{BLANKS}')) IN ({formula})))"
+        f"AND {code}(ltrim({column}, '{BLANKS}')) IN ({formula}))))"
     )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from feedbackwidget.store.sqlite_rollups import MIGRATION as SQLITE_ROLLUPS
+from feedbackwidget.store.sqlite_rollups_schema import MIGRATION as SQLITE_ROLLUPS
 from feedbackwidget.store.sqlite_sql import statements
 
 #: The version each store had before the sites migration.
@@ -14,7 +14,7 @@ _OLD_TRIGGERS = ";\n".join(s for s in statements(SQLITE_ROLLUPS) if s.startswith
 #: From the sites migration back to the version before it: one site-wide row, days summed.
 TO_BEFORE_SITES = {
     "sqlite": f"""
-        DROP TRIGGER events_totals; DROP TRIGGER events_rollups;
+        DROP TABLE rollup_state;
         DROP INDEX articles_site_by_wilson; DROP INDEX articles_site_by_total; DROP INDEX articles_site_by_recent;
         DROP TABLE site_totals; DROP TABLE site_daily;
         CREATE TABLE site_daily (day INTEGER PRIMARY KEY, up INTEGER NOT NULL, down INTEGER NOT NULL);

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..types import (
@@ -56,6 +57,19 @@ INTEGER_COLUMNS = frozenset({"event_id"})
 WORD_COLUMNS = frozenset({"vote", "action"})
 
 
+@dataclass(frozen=True, slots=True)
+class LocalDay:
+    """One local day of a ``tz=`` daily export (or the part of it in the range) as UTC times:
+    its whole hours ``[first, last)`` (aligned; ``first == last``: none), read from the hour
+    rollup, and the parts of hours at its ends ``parts`` (each a non-empty ``(since, until)``),
+    read from the events. Built by ``rollups.local_day_ranges``."""
+
+    day: dt.date
+    first: dt.datetime
+    last: dt.datetime
+    parts: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
+
+
 @runtime_checkable
 class TextExport(Protocol):
     """Optional: a store that writes export lines itself, in the database, rather than as rows.
@@ -76,6 +90,20 @@ class TextExport(Protocol):
         until: dt.datetime | None = None,
         after: int | None = None,
         site: str | None = None,
+    ) -> AsyncIterator[bytes] | None: ...
+
+
+@runtime_checkable
+class LocalDailyText(Protocol):
+    """Optional: a store that writes the lines of a ``tz=`` daily export itself, in the database.
+
+    ``local_daily_text`` returns the CSV (without its header row) or NDJSON bytes of what
+    :meth:`Store.local_daily` gives for the same days (site None), one chunk per batch, byte for
+    byte what ``export.encode_daily`` makes of those rows; or None when it cannot promise that.
+    """
+
+    def local_daily_text(
+        self, days: Sequence[LocalDay], fmt: ExportFormat, size: int
     ) -> AsyncIterator[bytes] | None: ...
 
 
@@ -200,6 +228,15 @@ class Store(Outbox, Protocol):
         """Rows ``article_id, up, down``: votes cast or changed to each value at ``since <= at < until``
         (one local day of a ``tz=`` export), by article id, articles with none left out: whole UTC
         hours from the hour rollup, the partial hours at either end from their events."""
+
+    def local_daily(
+        self, days: Sequence[LocalDay], size: int, *, site: str | None = None
+    ) -> AsyncIterator[Sequence[Row]]:
+        """Rows ``day, article_id, up, down`` for each of ``days`` (in order, none overlapping): votes
+        cast or changed to each value in its hours, ordered by day then article id, articles with none
+        left out, in batches of about ``size`` rows; one snapshot, memory bounded by a batch (and the
+        database's sort of a few weeks), however long the range. What a ``tz=`` daily export reads."""
+        ...
 
     async def versions(self, article_id: ArticleId) -> list[Row]:
         """Current votes of one article split by revision: ``article_version, up, down``."""

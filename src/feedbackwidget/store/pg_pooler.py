@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -162,16 +163,31 @@ async def snapshot_batches(
     this is asyncpg's cursor (a portal of a prepared statement); behind a pooler,
     a ``DECLARE``d cursor that ends with the transaction.
     """
+    async for records in snapshot_batches_of(conn, connector, [(sql, params)], size):
+        yield records
+
+
+async def snapshot_batches_of(
+    conn: Any, connector: Connector, queries: Iterable[tuple[str, list[Any]]], size: int, local: str = ""
+) -> AsyncIterator[Any]:
+    """:func:`snapshot_batches` of several queries, one after the other, in one snapshot; ``local``:
+    ``SET LOCAL`` statements for that transaction (``;``-separated), if any."""
     if not connector.pooler:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            cursor = await conn.cursor(sql, *params)
-            async for records in _ahead(lambda: cursor.fetch(size)):
-                yield records
+            if local:
+                await conn.execute(local)
+            for sql, params in queries:
+                cursor = await conn.cursor(sql, *params)
+                async for records in _ahead(partial(cursor.fetch, size)):
+                    yield records
         return
-    await conn.execute(connector.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-    await conn.execute(f"DECLARE fw_export NO SCROLL CURSOR FOR {sql}", *params)
-    async for records in _ahead(lambda: conn.fetch(f"FETCH FORWARD {size} FROM fw_export")):
-        yield records
+    begin = connector.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    await conn.execute(f"{begin}; {local}" if local else begin)
+    for sql, params in queries:
+        await conn.execute(f"DECLARE fw_export NO SCROLL CURSOR FOR {sql}", *params)
+        async for records in _ahead(partial(conn.fetch, f"FETCH FORWARD {size} FROM fw_export")):
+            yield records
+        await conn.execute("CLOSE fw_export")
     await conn.execute("COMMIT")  # left open when the caller stops early: the pool's reset rolls it back
 
 

@@ -271,7 +271,7 @@ def iso_sql(column: str) -> str:
     )
 
 
-def _csv_sql(column: str) -> str:
+def csv_cell_sql(column: str) -> str:
     """The cell ``csv.writer`` writes for ``export.csv_cell(value)``."""
     if column in TIME_COLUMNS:
         return f"coalesce({iso_sql(column)}, '')"
@@ -287,7 +287,7 @@ def _csv_sql(column: str) -> str:
     return f"CASE WHEN {column} IS NULL THEN '' WHEN {special} THEN {quoted} ELSE {cell} END"
 
 
-def _json_sql(column: str) -> str:
+def json_cell_sql(column: str) -> str:
     if column in TIME_COLUMNS:
         return f"""coalesce('"' || {iso_sql(column)} || '"', 'null')"""
     if column in INTEGER_COLUMNS:
@@ -308,7 +308,7 @@ def text_query(
 ) -> Query[bytes]:
     """A CSV (headerless) or NDJSON export of votes, events or reasons: one line per record."""
     columns = EXPORT_COLUMNS[kind]
-    cell = _csv_sql if fmt == "csv" else _json_sql
+    cell = csv_cell_sql if fmt == "csv" else json_cell_sql
     cells = {c: cell(c) for c in columns}
     rows, order, params = _source(kind, since, until, after, high, site)
     if "created_at" in cells:  # most votes never change: their one time is formatted once

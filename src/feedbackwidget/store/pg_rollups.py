@@ -35,9 +35,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ..errors import StoreUnavailable
-from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
-from . import pg_queries
-from .base import Row
+from ..types import ArticleId, ArticleOrder, ArticleSummary, ExportFormat, Tally
+from . import local_sql, pg_queries
+from .base import LocalDay, Row
+from .pg_pooler import Connector, snapshot_batches_of
 from .pg_sites import FOLD_SITES, counts_between_sql, daily_after_sql, site_daily_sql, site_totals_sql
 from .rollups import split, window
 from .site_sql import listing_where, numbered, site_where
@@ -48,84 +49,6 @@ FOLD_LIMIT = 50_000
 #: How old a fold may be before a read folds again even without a write of its own (seconds).
 READ_FRESH = 1.0
 _MAX_KEY = 9223372036854775807
-
-
-def migration(lock_ns: int, lock_events: int) -> str:
-    """Schema version 5: the rollups, built from what is stored under the event lock (writers wait
-    for the build: without it, an event committed during it could be missed for ever)."""
-    return f"""
-    SELECT pg_advisory_xact_lock({lock_ns}, {lock_events});
-
-    CREATE FUNCTION fw_recent_key(at timestamptz) RETURNS bigint
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT CASE WHEN at IS NULL THEN {_MAX_KEY}
-                    WHEN at = 'infinity' THEN -{_MAX_KEY}
-                    WHEN at = '-infinity' THEN {_MAX_KEY - 1}
-                    ELSE -(extract(epoch FROM at) * 1000000)::bigint END
-    $$;
-
-    CREATE TABLE fw_rollup_state (
-        only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-        mark     bigint NOT NULL,
-        up       bigint NOT NULL,
-        down     bigint NOT NULL
-    );
-    CREATE TABLE fw_daily (
-        day        date NOT NULL,
-        article_id text COLLATE "C" NOT NULL,
-        up         bigint NOT NULL,
-        down       bigint NOT NULL,
-        PRIMARY KEY (day, article_id)
-    );
-    -- Covering: a dashboard reads an article's days from the index alone, not one heap page per day.
-    CREATE INDEX fw_daily_by_article ON fw_daily (article_id, day) INCLUDE (up, down);
-    CREATE TABLE fw_hourly (
-        hour       timestamptz NOT NULL,
-        article_id text COLLATE "C" NOT NULL,
-        up         bigint NOT NULL,
-        down       bigint NOT NULL,
-        PRIMARY KEY (hour, article_id)
-    );
-    CREATE TABLE fw_site_daily (
-        day  date PRIMARY KEY,
-        up   bigint NOT NULL,
-        down bigint NOT NULL
-    );
-    CREATE TABLE fw_ranks (
-        article_id   text COLLATE "C" PRIMARY KEY,
-        up           bigint NOT NULL,
-        down         bigint NOT NULL,
-        last_vote_at timestamptz,
-        rank_wilson  double precision NOT NULL,
-        rank_total   bigint NOT NULL,
-        rank_recent  bigint NOT NULL
-    );
-
-    INSERT INTO fw_ranks
-    SELECT a.article_id, coalesce(c.up, 0), coalesce(c.down, 0), c.last_vote_at,
-           -fw_wilson(coalesce(c.up, 0), coalesce(c.down, 0)), -(coalesce(c.up, 0) + coalesce(c.down, 0)),
-           fw_recent_key(c.last_vote_at)
-    FROM fw_articles a LEFT JOIN (
-        SELECT article_id, sum(up)::bigint AS up, sum(down)::bigint AS down, max(last_vote_at) AS last_vote_at
-        FROM fw_counters GROUP BY article_id
-    ) c USING (article_id);
-    CREATE INDEX fw_ranks_by_wilson ON fw_ranks (rank_wilson, rank_total, article_id);
-    CREATE INDEX fw_ranks_by_total ON fw_ranks (rank_total, article_id);
-    CREATE INDEX fw_ranks_by_recent ON fw_ranks (rank_recent, article_id);
-
-    INSERT INTO fw_daily
-    SELECT (at AT TIME ZONE 'UTC')::date, article_id,
-           count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down')
-    FROM fw_events WHERE action IN ('cast', 'change') GROUP BY 1, 2;
-    INSERT INTO fw_hourly
-    SELECT date_trunc('hour', at, 'UTC'), article_id,
-           count(*) FILTER (WHERE vote = 'up'), count(*) FILTER (WHERE vote = 'down')
-    FROM fw_events WHERE action IN ('cast', 'change') GROUP BY 1, 2;
-    INSERT INTO fw_site_daily SELECT day, sum(up), sum(down) FROM fw_daily GROUP BY day;
-    INSERT INTO fw_rollup_state (mark, up, down)
-    SELECT coalesce((SELECT max(event_id) FROM fw_events), 0), coalesce(sum(up), 0), coalesce(sum(down), 0)
-    FROM fw_ranks;
-    """
 
 
 #: Fold events ``$1 < event_id <= $2`` into every rollup and move the mark to ``$2``.
@@ -254,6 +177,7 @@ class RollupQueries:
     _rollup_dirty: bool
     _rollup_at: float
     _rollup_task: asyncio.Task[None] | None
+    _connector: Connector
 
     def _connection(self, single: bool = True) -> contextlib.AbstractAsyncContextManager[Any]:
         raise NotImplementedError
@@ -389,6 +313,27 @@ class RollupQueries:
             return []
         sql, params = pg_queries.daily_sql(article_id, part[0], part[1], site)
         return _daily_rows(await self._fetch(sql, *params))
+
+    async def local_daily(
+        self, days: Sequence[LocalDay], size: int, *, site: str | None = None
+    ) -> AsyncIterator[Sequence[Row]]:
+        """A ``tz=`` daily export: one query per chunk of local days (local_sql.py), one snapshot."""
+        async for records in self._local(days, site, None, size):
+            yield local_sql.postgres_rows(records)
+
+    async def local_daily_text(self, days: Sequence[LocalDay], fmt: ExportFormat, size: int) -> AsyncIterator[bytes]:
+        """The same as lines written by PostgreSQL (base.LocalDailyText)."""
+        async for records in self._local(days, None, fmt, size):
+            yield local_sql.postgres_lines(records)
+
+    async def _local(
+        self, days: Sequence[LocalDay], site: str | None, fmt: ExportFormat | None, size: int
+    ) -> AsyncIterator[list[Any]]:
+        await self._fresh()
+        queries = (local_sql.postgres_sql(c, site, fmt) for c in local_sql.chunks(days))
+        async with self._connection(single=False) as conn:
+            async for records in snapshot_batches_of(conn, self._connector, queries, size, local_sql.POSTGRES_LOCAL):
+                yield records
 
     async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
         await self._fresh()

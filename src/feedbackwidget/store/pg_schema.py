@@ -9,7 +9,7 @@ in the SQLite store.
 from __future__ import annotations
 
 from .pg_about import MIGRATION as ABOUT
-from .pg_rollups import migration as rollups_migration
+from .pg_rollups_schema import migration as rollups_migration
 from .pg_sites import MIGRATION as SITES
 
 #: Advisory lock namespace ("FWDG") and the locks in it (see postgres.py for their use).

@@ -11,11 +11,11 @@ shown plus two days, never by the whole history.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from ..sentiment import Z95
-from .base import Row, Store
+from .base import LocalDay, Row, Store
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -93,35 +93,52 @@ def _midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
 
 
-async def local_days(
-    store: Store, tz: dt.tzinfo, since: dt.datetime | None, until: dt.datetime | None, batch_rows: int = 1000
-) -> AsyncIterator[list[Row]]:
-    """Rows ``day, article_id, up, down`` per local day in ``tz`` (votes cast or changed to each
-    value, on their local day), ordered by day then article, in batches of about ``batch_rows``.
-
-    One local day at a time, counted by the database (:meth:`Store.counts_between`): its whole UTC
-    hours from the hour rollup, and from the events only the part of an hour that a local midnight
-    cuts (zones whose offset is not whole hours, such as Asia/Kolkata) or the range's ends cut.
-    Memory holds one day's articles, however long the range.
-    """
-    if since is None or until is None:
-        days = await store.site_daily(dt.date.min, dt.date.max)
-        if not days:
-            return
-        since = since or _midnight(days[0]["day"] - DAY, dt.UTC)
-        until = until or _midnight(days[-1]["day"] + 2 * DAY, dt.UTC)
+def local_day_ranges(tz: dt.tzinfo, since: dt.datetime, until: dt.datetime) -> list[LocalDay]:
+    """The local days in ``tz`` that ``[since, until)`` touches, each as its UTC ranges (:class:`LocalDay`),
+    clipped to the range, in order: about 365 a year. Local midnights come from ``zoneinfo``, so a
+    day is 23 or 25 hours long across a daylight-saving change; where a midnight is not on a whole
+    UTC hour (zones such as America/St_Johns or Asia/Kolkata, or the range's own ends) the hour it
+    cuts is read from the events, on either side."""
+    days: list[LocalDay] = []
     day = since.astimezone(tz).date()
-    out: list[Row] = []
     while (start := max(_midnight(day, tz), since)) < until:
         end = min(_midnight(day + DAY, tz), until)
         if start < end:
-            out.extend({"day": day, **row} for row in await store.counts_between(start, end))
-            if len(out) >= batch_rows:
-                yield out
-                out = []
+            first, last, _, _ = window(start, end)
+            parts = tuple(p for p in ((start, first), (last, end)) if p[0] < p[1])
+            days.append(LocalDay(day, first, last, parts))
         day += DAY
-    if out:
-        yield out
+    return days
+
+
+async def local_day_list(
+    store: Store, tz: dt.tzinfo, since: dt.datetime | None, until: dt.datetime | None
+) -> list[LocalDay]:
+    """The local days of the range; an open end is the site's first or last day with a vote."""
+    if since is None or until is None:
+        days = await store.site_daily(dt.date.min, dt.date.max)
+        if not days:
+            return []
+        since = since or _midnight(days[0]["day"] - DAY, dt.UTC)
+        until = until or _midnight(days[-1]["day"] + 2 * DAY, dt.UTC)
+    return local_day_ranges(tz, since, until)
+
+
+async def local_days(
+    store: Store, tz: dt.tzinfo, since: dt.datetime | None, until: dt.datetime | None, batch_rows: int = 1000
+) -> AsyncIterator[Sequence[Row]]:
+    """Rows ``day, article_id, up, down`` per local day in ``tz`` (votes cast or changed to each
+    value, on their local day), ordered by day then article, in batches of about ``batch_rows``.
+
+    The days' UTC bounds are worked out here (:func:`local_day_ranges`, ~365 a year); the store
+    counts them in one snapshot, a query per few weeks (:meth:`Store.local_daily`, local_sql.py):
+    whole UTC hours from the hour rollup, from the events only the parts of hours that a local
+    midnight or the range's ends cut. Memory holds a batch, however long the range.
+    """
+    days = await local_day_list(store, tz, since, until)
+    if days:
+        async for batch in store.local_daily(days, batch_rows):
+            yield batch
 
 
 def wilson_sql(up: str, down: str) -> str:

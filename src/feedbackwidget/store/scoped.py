@@ -32,7 +32,7 @@ from ..types import (
     VoterKey,
 )
 from . import site_keys
-from .base import Row, Store
+from .base import LocalDay, Row, Store
 from .outbox import Alerts, Delivery, OutboxMessage, OutboxStatus
 
 
@@ -186,6 +186,12 @@ class SiteStore:
 
     async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
         return await self.inner.site_daily(start, end, site=self._own(site))
+
+    async def local_daily(
+        self, days: Sequence[LocalDay], size: int, *, site: str | None = None
+    ) -> AsyncIterator[Sequence[Row]]:
+        async for batch in self.inner.local_daily(days, size, site=self._own(site)):
+            yield self._rows(batch)
 
     async def counts_between(
         self, since: dt.datetime, until: dt.datetime, *, site: str | None = None

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from .base import TEXT_KINDS, Row, gcra_start
 from .outbox import Alerts
 from .sqlite_about import AboutQueries
 from .sqlite_feedback import FeedbackQueries
+from .sqlite_fold import fold
 from .sqlite_outbox import SQLiteOutbox, advance_alerts
 from .sqlite_retention import RetentionQueries
 from .sqlite_rollups import RollupQueries
@@ -64,12 +65,18 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
     """The default store. ``path`` is a file path (``:memory:`` is not supported).
 
     ``busy_timeout`` is how long a write waits for another process's lock
-    before the store answers ``store_unavailable``.
+    before the store answers ``store_unavailable``. ``rollup_interval`` is how
+    often (seconds) the writer folds new events into the rollups while votes
+    come (0: in every group commit); a read of them folds first when this store
+    has written since (sqlite_fold.py).
     """
 
-    def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
+    def __init__(self, path: str, *, busy_timeout: float = 10.0, rollup_interval: float = 1.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.rollup_interval = rollup_interval
+        #: A write since the last fold; at first, what another writer may have left unfolded.
+        self._rollup_dirty = True
         self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -91,7 +98,7 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
             return
         await asyncio.to_thread(self.migrate)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedbackwidget-sqlite-read")
-        self._writer = Writer(self.path, self.busy_timeout)
+        self._writer = Writer(self.path, self.busy_timeout, fold, self.rollup_interval)
         self._writer.start()
 
     def migrate(self) -> int:
@@ -246,11 +253,17 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
         sql, params, encode = text_query(kind, fmt, since, until, after, site)
         return self._stream(sql, params, encode, _TEXT_BATCH)
 
-    async def _stream(
+    def _stream(
         self, sql: str, params: Sequence[Any], encode: Callable[[list[tuple[Any, ...]]], T], size: int
     ) -> AsyncIterator[T]:
-        """Run one query in its own thread and connection, handing over each batch of ``size`` rows
-        ``encode``d: at most two wait for the reader, so memory stays flat; the snapshot is consistent."""
+        return self._stream_all([(sql, params)], encode, size)
+
+    async def _stream_all(
+        self, queries: Iterable[tuple[str, Sequence[Any]]], encode: Callable[[list[tuple[Any, ...]]], T], size: int
+    ) -> AsyncIterator[T]:
+        """Run queries one after the other in their own thread and connection, in one snapshot, handing
+        over each batch of ``size`` rows ``encode``d: at most two wait for the reader, so memory stays flat.
+        ``queries`` is consumed on that thread, so it may build each statement just before it runs."""
         loop = asyncio.get_running_loop()
         batches: asyncio.Queue[T | BaseException | None] = asyncio.Queue()
         room = threading.Semaphore(2)  # batches handed over and not yet taken
@@ -276,10 +289,11 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
                 return
             try:
                 conn.execute("BEGIN")
-                cursor = conn.execute(sql, params)
-                while rows := cursor.fetchmany(size):
-                    if not hand_over(encode(rows)):
-                        return
+                for sql, params in queries:
+                    cursor = conn.execute(sql, params)
+                    while rows := cursor.fetchmany(size):
+                        if not hand_over(encode(rows)):
+                            return
                 hand_over(None)
             except sqlite3.Error as exc:
                 hand_over(failures.unavailable(exc))
@@ -310,6 +324,7 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
     # -- changes ----------------------------------------------------------
 
     async def cast(self, cast: Cast, alerts: Alerts | None = None) -> CastResult:
+        self._rollup_dirty = True
         if alerts is None:
             return await self._write(lambda conn: apply_cast(conn, cast))
 
@@ -322,9 +337,11 @@ class SQLiteStore(FeedbackQueries, RollupQueries, SQLiteOutbox, RetentionQueries
         return await self._write(op)
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
+        self._rollup_dirty = True
         return await self._write(lambda conn: apply_withdraw(conn, article_id, voter, to_us(at)))
 
     async def erase(self, voter: VoterKey, at: dt.datetime) -> list[ArticleId]:
+        self._rollup_dirty = True
         def op(conn: sqlite3.Connection) -> list[ArticleId]:
             rows = conn.execute("SELECT article_id FROM votes WHERE voter = ?", (voter,)).fetchall()
             for (article_id,) in rows:

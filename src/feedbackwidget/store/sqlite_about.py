@@ -83,6 +83,9 @@ class AboutQueries:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         raise NotImplementedError
 
+    async def _fresh(self) -> None:
+        raise NotImplementedError
+
     def _stream(
         self, sql: str, params: Sequence[Any], encode: Callable[[list[tuple[Any, ...]]], T], size: int
     ) -> AsyncIterator[T]:
@@ -133,6 +136,7 @@ class AboutQueries:
     async def group_daily(
         self, by: GroupBy, name: str, start: dt.date, end: dt.date, *, site: str | None = None
     ) -> list[Row]:
+        await self._fresh()  # daily_rollup (sqlite_fold.py)
         members, params = q.group_articles_sql(DIALECT, by, name, site)
         # The rollups' per-article days (sqlite_rollups.py), each member's by its (article, day) index.
         sql = (
@@ -149,6 +153,7 @@ class AboutQueries:
     async def groups_daily(
         self, by: GroupBy, names: Sequence[str], start: dt.date, end: dt.date, *, site: str | None = None
     ) -> list[Row]:
+        await self._fresh()  # daily_rollup (sqlite_fold.py)
         if not names:
             return []
         p = q.Params(DIALECT)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .retention import Sweeping
+from .sqlite_fold import fold
 from .sqlite_sql import to_us
 
 
@@ -51,7 +52,12 @@ class RetentionQueries(Sweeping):
         sql = ("DELETE FROM events WHERE event_id IN (SELECT event_id FROM events "
                "WHERE event_id < ? AND at < ? ORDER BY event_id LIMIT ?)")
         params = (first_kept, to_us(before), limit)
-        count: int = await self._write(lambda conn: conn.execute(sql, params).rowcount)
+
+        def op(conn: sqlite3.Connection) -> int:
+            fold(conn)  # an event goes only once it is in the rollups
+            return int(conn.execute(sql, params).rowcount)
+
+        count: int = await self._write(op)
         return count
 
     async def delete_refusals(self, before: dt.date) -> int:

@@ -13,167 +13,32 @@ rows instead of the event history.
   cursor is one row-value comparison; the keys of sites other than the default one are
   also in per-site indexes that lead with their site (site_sql.py).
 
-A trigger on ``events`` moves the first four inside the transaction that writes the
-event (the writer's), so they can never disagree with the history; the sort keys move
-in the statement that moves the article's counters (``sqlite_sql.py``). Days and hours
-are whole numbers since the epoch (floor division, also before 1970).
+The writer folds new events into all of them (sqlite_fold.py: since schema 8; schemas 3-7
+did it with a trigger on ``events``, whose migrations are below), in a write transaction
+that moves a mark with them, so they can never disagree with the history; a read folds
+first when this store has written since its last fold. Days and hours are whole numbers
+since the epoch (floor division, also before 1970).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from ..types import ArticleId, ArticleOrder, ArticleSummary, Tally
-from .base import Row
-from .rollups import HOUR, split, unit_number, wilson_sql, window
-from .site_keys import sql_site_of
-from .site_sql import listing_site, listing_where, numbered, site_where
+from ..types import ArticleId, ArticleOrder, ArticleSummary, ExportFormat, Tally
+from . import local_sql
+from .base import LocalDay, Row
+from .rollups import HOUR, split, unit_number, window
+from .site_sql import listing_where, numbered, site_where
+from .sqlite_fold import fold
 from .sqlite_sql import daily_row, daily_sql, from_us, to_us
 
 T = TypeVar("T")
 
-DAY_US = 86_400_000_000
-HOUR_US = 3_600_000_000
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH_DAY.toordinal()
-#: rank_recent of an article without any vote time: after every other.
-NO_TIME = 2**63 - 1
-
-
-def _floor(column: str, unit: int) -> str:
-    return f"(({column} - ((({column} % {unit}) + {unit}) % {unit})) / {unit})"
-
-
-#: Change of the site's current up / down votes that one event makes (``IS``: a row written by
-#: something else than this store may lack its vote; it then counts for nothing, never fails).
-_D_UP = (
-    "CASE WHEN NEW.action IN ('cast', 'change') "
-    "THEN (NEW.vote IS 'up') - (NEW.action = 'change' AND NEW.vote IS 'down') "
-    "ELSE -(NEW.vote IS 'up') END"
-)
-_D_DOWN = (
-    "CASE WHEN NEW.action IN ('cast', 'change') "
-    "THEN (NEW.vote IS 'down') - (NEW.action = 'change' AND NEW.vote IS 'up') "
-    "ELSE -(NEW.vote IS 'down') END"
-)
-
-
-def _build(source: str, key: str, unit: int, per_article: bool) -> str:
-    article = "article_id, " if per_article else ""
-    return (
-        f"INSERT INTO {source} ({key}, {article}up, down) "
-        f"SELECT {_floor('at', unit)}, {article}SUM(vote = 'up'), SUM(vote = 'down') FROM events "
-        f"WHERE action IN ('cast', 'change') GROUP BY 1{', 2' if per_article else ''}"
-    )
-
-
-def _bump(table: str, key: str, unit: int, per_article: bool) -> str:
-    article = ("article_id, ", "NEW.article_id, ", ", article_id") if per_article else ("", "", "")
-    return (
-        f"INSERT INTO {table} ({key}, {article[0]}up, down) "
-        f"VALUES ({_floor('NEW.at', unit)}, {article[1]}NEW.vote IS 'up', NEW.vote IS 'down') "
-        f"ON CONFLICT ({key}{article[2]}) DO UPDATE SET up = up + excluded.up, down = down + excluded.down"
-    )
-
-
-#: Schema version 3 (sqlite_schema.py): the rollups, built from what is stored, and kept from then on.
-MIGRATION = f"""
-ALTER TABLE articles ADD COLUMN rank_wilson REAL NOT NULL DEFAULT 0;
-ALTER TABLE articles ADD COLUMN rank_total INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE articles ADD COLUMN rank_recent INTEGER NOT NULL DEFAULT {NO_TIME};
-UPDATE articles SET rank_wilson = -{wilson_sql("up", "down")}, rank_total = -(up + down),
-    rank_recent = COALESCE(-last_vote_at, {NO_TIME});
-CREATE INDEX articles_by_wilson ON articles (rank_wilson, rank_total, article_id);
-CREATE INDEX articles_by_total ON articles (rank_total, article_id);
-CREATE INDEX articles_by_recent ON articles (rank_recent, article_id);
-
-CREATE TABLE daily_rollup (
-    day        INTEGER NOT NULL,
-    article_id TEXT NOT NULL,
-    up         INTEGER NOT NULL,
-    down       INTEGER NOT NULL,
-    PRIMARY KEY (day, article_id)
-) WITHOUT ROWID;
-CREATE INDEX daily_rollup_by_article ON daily_rollup (article_id, day);
-CREATE TABLE hourly_rollup (
-    hour       INTEGER NOT NULL,
-    article_id TEXT NOT NULL,
-    up         INTEGER NOT NULL,
-    down       INTEGER NOT NULL,
-    PRIMARY KEY (hour, article_id)
-) WITHOUT ROWID;
-CREATE TABLE site_daily (
-    day  INTEGER PRIMARY KEY,
-    up   INTEGER NOT NULL,
-    down INTEGER NOT NULL
-);
-CREATE TABLE site_totals (
-    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
-    up       INTEGER NOT NULL,
-    down     INTEGER NOT NULL
-);
-INSERT INTO site_totals (only_row, up, down) SELECT 1, COALESCE(SUM(up), 0), COALESCE(SUM(down), 0) FROM articles;
-{_build("daily_rollup", "day", DAY_US, True)};
-{_build("hourly_rollup", "hour", HOUR_US, True)};
-{_build("site_daily", "day", DAY_US, False)};
-
-CREATE TRIGGER events_totals AFTER INSERT ON events BEGIN
-    UPDATE site_totals SET up = up + {_D_UP}, down = down + {_D_DOWN};
-END;
-CREATE TRIGGER events_rollups AFTER INSERT ON events WHEN NEW.action IN ('cast', 'change') BEGIN
-    {_bump("daily_rollup", "day", DAY_US, True)};
-    {_bump("hourly_rollup", "hour", HOUR_US, True)};
-    {_bump("site_daily", "day", DAY_US, False)};
-END;"""
-
-
-_SITE_OF_NEW = sql_site_of("sqlite", "NEW.article_id")
-_LISTED, _LISTED_SITE = listing_site("sqlite", "article_id")
-
-#: Schema version 7 (sqlite_schema.py): the site-wide rollups per site, rebuilt from the per-article
-#: ones (not from the events, which a retention policy may have pruned), and the per-site listing
-#: indexes (site_sql.py). Keys written before sites existed are all the default site's.
-SITES_MIGRATION = f"""
-DROP TRIGGER events_totals;
-DROP TRIGGER events_rollups;
-DROP TABLE site_totals;
-DROP TABLE site_daily;
-CREATE TABLE site_totals (
-    site TEXT PRIMARY KEY,
-    up   INTEGER NOT NULL,
-    down INTEGER NOT NULL
-) WITHOUT ROWID;
-INSERT INTO site_totals (site, up, down)
-SELECT {sql_site_of("sqlite", "article_id")}, SUM(up), SUM(down) FROM articles GROUP BY 1;
-CREATE TABLE site_daily (
-    day  INTEGER NOT NULL,
-    site TEXT NOT NULL,
-    up   INTEGER NOT NULL,
-    down INTEGER NOT NULL,
-    PRIMARY KEY (day, site)
-) WITHOUT ROWID;
-INSERT INTO site_daily (day, site, up, down)
-SELECT day, {sql_site_of("sqlite", "article_id")}, SUM(up), SUM(down) FROM daily_rollup GROUP BY 1, 2;
-
-CREATE TRIGGER events_totals AFTER INSERT ON events BEGIN
-    INSERT INTO site_totals (site, up, down) VALUES ({_SITE_OF_NEW}, {_D_UP}, {_D_DOWN})
-    ON CONFLICT (site) DO UPDATE SET up = up + excluded.up, down = down + excluded.down;
-END;
-CREATE TRIGGER events_rollups AFTER INSERT ON events WHEN NEW.action IN ('cast', 'change') BEGIN
-    {_bump("daily_rollup", "day", DAY_US, True)};
-    {_bump("hourly_rollup", "hour", HOUR_US, True)};
-    INSERT INTO site_daily (day, site, up, down)
-    VALUES ({_floor('NEW.at', DAY_US)}, {_SITE_OF_NEW}, NEW.vote IS 'up', NEW.vote IS 'down')
-    ON CONFLICT (day, site) DO UPDATE SET up = up + excluded.up, down = down + excluded.down;
-END;
-
-CREATE INDEX articles_site_by_wilson ON articles ({_LISTED_SITE}, rank_wilson, rank_total, article_id)
-    WHERE {_LISTED};
-CREATE INDEX articles_site_by_total ON articles ({_LISTED_SITE}, rank_total, article_id) WHERE {_LISTED};
-CREATE INDEX articles_site_by_recent ON articles ({_LISTED_SITE}, rank_recent, article_id) WHERE {_LISTED};"""
 
 
 def day_number(day: dt.date) -> int:
@@ -293,7 +158,27 @@ class RollupQueries:
     """Mixed into :class:`~feedbackwidget.store.sqlite.SQLiteStore`, which provides the plumbing:
     the reads behind the dashboard, the listing and the daily exports, all from rollups."""
 
+    _rollup_dirty: bool
+
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def _fresh(self) -> None:
+        """Fold new events into the rollups before a read of them if this store has written since
+        its last fold: an editor sees their own server's votes (other processes' writers fold theirs
+        within ``rollup_interval``, sqlite_fold.py)."""
+        if self._rollup_dirty:
+            self._rollup_dirty = False  # a write from now on marks it again
+            await self._write(fold)
+
+    _utf8: bool
+
+    def _stream_all(
+        self, queries: Iterable[tuple[str, Sequence[Any]]], encode: Callable[[list[tuple[Any, ...]]], T], size: int
+    ) -> AsyncIterator[T]:
         raise NotImplementedError
 
     def _stream(
@@ -304,6 +189,7 @@ class RollupQueries:
     async def articles(
         self, order: ArticleOrder, limit: int, offset: int, after: ArticleId | None = None, *, site: str | None = None
     ) -> list[ArticleSummary]:
+        await self._fresh()
         sql = listing_sql(order, after is not None, site)
         # Numbered parameters (?1 after, ?4 the site): one that the text does not use is bound in vain.
         params: tuple[Any, ...] = (after, limit, offset) + ((site,) if "?4" in sql else ())
@@ -316,10 +202,12 @@ class RollupQueries:
         return await self._read(run)
 
     async def site_totals(self, *, site: str | None = None) -> Tally:
+        await self._fresh()
         up, down = await self._read(lambda conn: site_totals(conn, site))
         return Tally("", up, down)
 
     async def site_daily(self, start: dt.date, end: dt.date, *, site: str | None = None) -> list[Row]:
+        await self._fresh()
         return await self._read(lambda conn: site_daily(conn, start, end, site))
 
     async def sites(self) -> list[str]:
@@ -328,12 +216,14 @@ class RollupQueries:
     async def daily_of(
         self, article_ids: Sequence[ArticleId], start: dt.date, end: dt.date, size: int = 1
     ) -> list[Row]:
+        await self._fresh()
         return await self._read(lambda conn: daily_of(conn, list(article_ids), start, end, size))
 
     async def daily(
         self, article_id: ArticleId | None, since: dt.datetime | None, until: dt.datetime | None, *,
         site: str | None = None,
     ) -> list[Row]:
+        await self._fresh()
         parts = split(since, until)
 
         def run(conn: sqlite3.Connection) -> list[Row]:
@@ -355,6 +245,7 @@ class RollupQueries:
         self, since: dt.datetime | None, until: dt.datetime | None, size: int, site: str | None = None
     ) -> AsyncIterator[Sequence[Row]]:
         """``kind=daily``: the partial first and last days from events, the whole ones streamed from the rollup."""
+        await self._fresh()
         parts = split(since, until)
         head = await self._read(lambda conn: _from_events(conn, None, parts.head, site))
         if head:
@@ -367,7 +258,27 @@ class RollupQueries:
         if tail:
             yield tail
 
+    async def local_daily(
+        self, days: Sequence[LocalDay], size: int, *, site: str | None = None
+    ) -> AsyncIterator[Sequence[Row]]:
+        """A ``tz=`` daily export: one query per chunk of local days (local_sql.py), one snapshot."""
+        await self._fresh()
+        queries = (local_sql.sqlite_query(c, site)[:2] for c in local_sql.chunks(days))
+        async for batch in self._stream_all(queries, local_sql.sqlite_rows, size):
+            yield batch
+
+    def local_daily_text(self, days: Sequence[LocalDay], fmt: ExportFormat, size: int) -> AsyncIterator[bytes] | None:
+        """The same as lines written by SQLite (base.LocalDailyText); None where the file is not UTF-8."""
+        return self._local_text(days, fmt, size) if self._utf8 else None
+
+    async def _local_text(self, days: Sequence[LocalDay], fmt: ExportFormat, size: int) -> AsyncIterator[bytes]:
+        await self._fresh()
+        queries = (local_sql.sqlite_query(c, None, fmt)[:2] for c in local_sql.chunks(days))
+        async for chunk in self._stream_all(queries, local_sql.sqlite_cells(fmt)[1], size):
+            yield chunk
+
     async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
+        await self._fresh()
         first, last, since, until = window(since, until)
         sql, site_params = counts_between_sql(site)
         params = (unit_number(first, HOUR), unit_number(last, HOUR), to_us(since), to_us(first),

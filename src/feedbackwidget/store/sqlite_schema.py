@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .sqlite_about_schema import MIGRATION as ABOUT
-from .sqlite_rollups import MIGRATION as ROLLUPS
-from .sqlite_rollups import SITES_MIGRATION as SITES
+from .sqlite_fold import MIGRATION as FOLD
+from .sqlite_rollups_schema import MIGRATION as ROLLUPS
+from .sqlite_rollups_schema import SITES_MIGRATION as SITES
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: votes, their history, per-article counters, rate-limit state, meta.
@@ -111,6 +112,9 @@ MIGRATIONS: tuple[str, ...] = (
     # 7: several sites in one store (site_keys.py): the site-wide rollups per site, and a listing
     #    index per order that leads with the site, for keys that name a site (sqlite_rollups.py).
     SITES,
+    # 8: the rollups folded in once per group commit by the writer (sqlite_fold.py), not by a
+    #    trigger once per event.
+    FOLD,
 )
 
 VERSION = len(MIGRATIONS)

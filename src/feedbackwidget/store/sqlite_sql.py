@@ -16,7 +16,6 @@ from typing import Any
 from ..formulas import sql_needs_prefix
 from ..types import ArticleId, Cast, CastResult, ExportFormat, ExportKind, Tally, Vote, VoterKey
 from .base import EXPORT_COLUMNS, INTEGER_COLUMNS, TIME_COLUMNS, WORD_COLUMNS, Row
-from .rollups import wilson_sql
 from .site_sql import site_where
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -97,19 +96,16 @@ def apply_cast(conn: sqlite3.Connection, cast: Cast) -> CastResult:
 
 #: The article row after a cast, in one statement: made on its first vote; its title set when
 #: the embed vouches for it (?7) or when it has none yet; counters moved and vote times kept
-#: only for a new or changed vote (?6), and the listing's sort keys with them (sqlite_rollups.py).
+#: only for a new or changed vote (?6); the listing's sort keys follow when the writer folds
+#: the vote's event into the rollups (sqlite_fold.py).
 #: (SQLite checks CHECK constraints on the row to insert before it finds the conflict, so a
 #: change's negative step is kept out of VALUES; a new article's first vote never has one.)
-_ARTICLE_AFTER_CAST = f"""
-INSERT INTO articles (article_id, title, up, down, first_vote_at, last_vote_at, rank_wilson, rank_total, rank_recent)
-VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5,
-        -{wilson_sql("MAX(?3, 0)", "MAX(?4, 0)")}, -(MAX(?3, 0) + MAX(?4, 0)), -?5)
+_ARTICLE_AFTER_CAST = """
+INSERT INTO articles (article_id, title, up, down, first_vote_at, last_vote_at)
+VALUES (?1, ?2, MAX(?3, 0), MAX(?4, 0), ?5, ?5)
 ON CONFLICT (article_id) DO UPDATE SET
     up = up + ?3,
     down = down + ?4,
-    rank_wilson = -{wilson_sql("up + ?3", "down + ?4")},
-    rank_total = rank_total - ?3 - ?4,
-    rank_recent = CASE WHEN ?6 THEN -MAX(COALESCE(last_vote_at, 0), ?5) ELSE rank_recent END,
     last_vote_at = CASE WHEN ?6 THEN MAX(COALESCE(last_vote_at, 0), ?5) ELSE last_vote_at END,
     first_vote_at = CASE WHEN ?6 THEN COALESCE(first_vote_at, ?5) ELSE first_vote_at END,
     title = CASE WHEN ?2 IS NULL OR ?2 = '' THEN title
@@ -119,10 +115,7 @@ RETURNING up, down
 """
 
 
-_ARTICLE_AFTER_WITHDRAW = (
-    f"UPDATE articles SET up = up - ?1, down = down - ?2, rank_wilson = -{wilson_sql('up - ?1', 'down - ?2')}, "
-    "rank_total = rank_total + 1 WHERE article_id = ?3"
-)
+_ARTICLE_AFTER_WITHDRAW = "UPDATE articles SET up = up - ?1, down = down - ?2 WHERE article_id = ?3"
 
 
 def apply_withdraw(
@@ -340,26 +333,30 @@ def csv_lines(width: int, rows: list[tuple[bytes, ...]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def ndjson_lines(columns: Sequence[str], bare: list[bool], template: bytes, rows: list[tuple[bytes, ...]]) -> bytes:
-    """NDJSON lines of JSON values that still need escaping only if the batch says so."""
+def ndjson_lines(
+    columns: Sequence[str], bare: list[bool], template: bytes, rows: list[tuple[bytes, ...]],
+    integers: frozenset[str] = INTEGER_COLUMNS,
+) -> bytes:
+    """NDJSON lines of JSON values that still need escaping only if the batch says so (``integers``:
+    the columns whose cells are numbers)."""
     data = b"\n".join(map(template.__mod__, rows))
     # Joining put two quotes per key and per string that is not null in each line, and LF between
     # lines; any more quote, backslash or control character is in a value. (A null is ":null"; if
     # a value held that text, the count below comes out short and the batch is encoded again.)
-    n, strings = len(rows), sum(c not in INTEGER_COLUMNS for c in columns)
+    n, strings = len(rows), sum(c not in integers for c in columns)
     expected = 2 * (len(columns) + strings) * n - 2 * data.count(b":null") + n - 1
     if len(data) - len(data.translate(None, _JSON_ESCAPED)) == expected:
         return _utf8(data) + b"\n"
     lines = []
     for row in rows:
-        value = {c: _json_value(c, cell, b) for c, cell, b in zip(columns, row, bare, strict=True)}
+        value = {c: _json_value(c, cell, b, integers) for c, cell, b in zip(columns, row, bare, strict=True)}
         lines.append(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode()
 
 
-def _json_value(column: str, cell: bytes, bare: bool) -> str | int | None:
+def _json_value(column: str, cell: bytes, bare: bool, integers: frozenset[str]) -> str | int | None:
     if bare:
         return cell.decode()
     if cell == b"null":
         return None
-    return int(cell) if column in INTEGER_COLUMNS else cell[1:-1].decode()
+    return int(cell) if column in integers else cell[1:-1].decode()

@@ -2,7 +2,9 @@
 
 One thread owns the only write connection and commits whatever has queued up
 in one transaction (group commit); each operation runs in its own savepoint,
-so one failing operation never undoes another. A database that does not
+so one failing operation never undoes another. New events are folded into the
+rollups by the writer too, once per interval rather than once per vote
+(sqlite_fold.py). A database that does not
 answer fails the whole batch with StoreUnavailable, and the next batch
 reconnects.
 """
@@ -66,10 +68,18 @@ def path_from_url(url: str) -> str:
 class Writer(threading.Thread):
     """Owns the write connection; applies queued operations with group commit."""
 
-    def __init__(self, path: str, busy_timeout: float) -> None:
+    def __init__(self, path: str, busy_timeout: float, fold: _Op | None = None, fold_every: float = 0.0) -> None:
         super().__init__(name="feedbackwidget-sqlite-writer", daemon=True)
         self.path = path
         self.busy_timeout = busy_timeout
+        #: Run after a batch's operations, in its transaction (the rollups' fold, sqlite_fold.py),
+        #: at most every ``fold_every`` seconds (0: every batch), and once the queue has been idle
+        #: that long after a batch that did not fold; an error in it fails the batch like a
+        #: database error.
+        self.fold = fold
+        self.fold_every = fold_every
+        self.folded_at = time.monotonic()
+        self.unfolded = False
         self.jobs: queue.SimpleQueue[tuple[_Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
         self.conn: sqlite3.Connection | None = None
         self.last_prune = 0.0
@@ -78,8 +88,14 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         while True:
-            job = self.jobs.get()
+            try:
+                job = self.jobs.get(timeout=self.fold_every if self.unfolded else None)
+            except queue.Empty:  # idle: fold what the last batches left
+                self._apply([], fold=True)
+                continue
             if job is None:
+                if self.unfolded:
+                    self._apply([], fold=True)
                 break
             batch = [job]
             stop = False
@@ -94,6 +110,8 @@ class Writer(threading.Thread):
                 batch.append(nxt)
             self._apply(batch)
             if stop:
+                if self.unfolded:
+                    self._apply([], fold=True)
                 break
         if self.conn is not None:
             self.conn.close()
@@ -117,7 +135,7 @@ class Writer(threading.Thread):
             time.sleep(pause)  # on the writer thread; nothing else waits on it
             pause = min(pause * 2, 0.002)
 
-    def _apply(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
+    def _apply(self, batch: list[tuple[_Op, asyncio.Future[Any]]], fold: bool = False) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
             if self.conn is None:
@@ -137,6 +155,13 @@ class Writer(threading.Thread):
                         conn.execute("ROLLBACK TO op")
                         conn.execute("RELEASE op")
                         outcomes.append((False, exc))
+                if self.fold is not None:
+                    now = time.monotonic()
+                    if fold or now - self.folded_at >= self.fold_every:
+                        self.fold(conn)
+                        self.folded_at, self.unfolded = now, False
+                    else:
+                        self.unfolded = True
                 conn.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
