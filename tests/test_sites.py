@@ -127,7 +127,7 @@ def test_a_sites_file_that_is_not_tables_of_text_is_one_clear_error(tmp_path: Pa
 
 
 def test_sites_given_in_python_must_be_sites(make_settings: Callable[..., Settings]) -> None:
-    with pytest.raises(ConfigError, match="must be a list of feedbackwidget.sites.Site"):
+    with pytest.raises(ConfigError, match=r"must be a list of feedbackwidget\.sites\.Site"):
         FeedbackWidget(make_settings(), sites=[{"id": "a"}])  # type: ignore[list-item]
 
 
