@@ -211,6 +211,7 @@ class RollupQueries:
         return await self._read(lambda conn: site_daily(conn, start, end, site))
 
     async def sites(self) -> list[str]:
+        await self._fresh()
         return await self._read(lambda conn: [r[0] for r in conn.execute("SELECT site FROM site_totals ORDER BY site")])
 
     async def daily_of(

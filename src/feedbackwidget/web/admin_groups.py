@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from ..charts import daily_chart, fill_days, sparkline
 from ..config import Settings
 from ..errors import InvalidRequest
-from ..export import about_filter
+from ..export_query import about_filter
 from ..sentiment import enough_votes, share_up, wilson_interval
 from ..store.base import Row, Store
 from ..types import GROUP_BYS, AboutFilter, GroupBy

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..export import MEDIA_TYPES
+from ..export_query import MEDIA_TYPES
 from ..metrics import CONTENT_TYPE as METRICS_TYPE
 from ..types import EXPORT_FORMATS, EXPORT_KINDS, MAX_ARTICLE_ID, MAX_TITLE, MAX_VERSION, ORDERS, VOTES
 from .admin_session import SESSION_COOKIE
