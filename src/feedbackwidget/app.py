@@ -82,6 +82,9 @@ class FeedbackWidget:
             weakref.WeakKeyDictionary()
         )
         self._keepers: dict[int, AsyncIterator[None]] = {}
+        if self.sites.named and settings.allowed_origins:
+            log.warning("FEEDBACKWIDGET_ALLOWED_ORIGINS is not used when sites are given: each site's "
+                        "allowed_origins are")
         for site in self.sites:
             own = site.settings(settings) if self.sites.named else settings
             if not (own.hcaptcha_sitekey and own.hcaptcha_secret):

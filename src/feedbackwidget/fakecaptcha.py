@@ -26,6 +26,10 @@ A wrong secret is ``invalid-input-secret``; a wrong sitekey is
 ``sitekey-secret-mismatch``. ``latency`` delays every answer. ``POST /mint``
 hands the stand-in ``api.js`` a fresh token (prefix ``mint_prefix``) and the
 client-side behaviour to act out (``client``: ``ok``, ``error`` or ``expire``).
+
+``python -m feedbackwidget.fakecaptcha [--port P]`` runs it alone and first prints the four
+``FEEDBACKWIDGET_HCAPTCHA_*`` settings a server needs to use it (keys ``fake-sitekey-0000`` /
+``fake-secret-0000``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
+import socket
 import threading
 from importlib import resources
 from typing import Any
@@ -222,14 +227,23 @@ def _no(code: str) -> web.Response:
     return web.json_response({"success": False, "error-codes": [code]})
 
 
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Offline hCaptcha stand-in (tests, benchmarks, demo).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each siteverify answer")
     args = parser.parse_args()
-    fake = FakeHCaptcha(host=args.host, port=args.port, latency=args.latency)
-    web.run_app(fake.app(), host=args.host, port=args.port, access_log=None, print=lambda *_: None, backlog=2048)
+    fake = FakeHCaptcha(host=args.host, port=args.port or _free_port(args.host), latency=args.latency)
+    for name, value in fake.env().items():  # what a server needs to use it
+        print(f"{name}={value}", flush=True)
+    web.run_app(fake.app(), host=args.host, port=fake.port, access_log=None, print=lambda *_: None, backlog=2048)
 
 
 if __name__ == "__main__":
