@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from feedbackwidget import export
 from feedbackwidget.errors import StoreUnavailable
 from feedbackwidget.export import ExportQuery
-from feedbackwidget.store import postgres as pg_store
+from feedbackwidget.store import pg_export as pg_store
 from feedbackwidget.store import sqlite as sqlite_store
 from feedbackwidget.store.base import TEXT_KINDS, TextExport
 from feedbackwidget.store.sqlite_sql import to_us

@@ -11,7 +11,18 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from .outbox import Delivery, DeliveryRecord, DeliveryState, OutboxMessage, OutboxStatus, short_error
+from ..types import ArticleId, Tally
+from . import pg_queries as q
+from .outbox import (
+    Alerts,
+    AlertState,
+    Delivery,
+    DeliveryRecord,
+    DeliveryState,
+    OutboxMessage,
+    OutboxStatus,
+    short_error,
+)
 
 _DUE = "delivered_at IS NULL AND failed_at IS NULL"
 
@@ -98,6 +109,24 @@ class PgOutbox:
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         raise NotImplementedError
+
+    async def _alert(self, conn: Any, article_id: ArticleId, alerts: Alerts) -> None:
+        """Move the article's alert state and write its messages, under the state row's lock.
+
+        Only a cast that would move the state gets here, so writers of one article queue only
+        at a milestone or a band change. Under the lock the tally is read again in a new
+        statement (a new READ COMMITTED snapshot): it includes every vote of whoever moved the
+        state before, so successive moves judge ever newer tallies and each milestone and band
+        entry is written by exactly one transaction.
+        """
+        locked = AlertState(*await conn.fetchrow(LOCK_STATE, article_id))
+        up, down = await conn.fetchrow(q.TALLY, article_id)
+        after, messages = alerts(Tally(article_id, up, down), locked)
+        if after != locked:
+            await conn.execute(
+                SAVE_STATE_AND_SEND, *message_columns(messages), article_id, after.milestone, after.band,
+                after.band_entries,
+            )
 
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
         if not messages:

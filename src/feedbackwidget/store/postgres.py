@@ -29,7 +29,7 @@ import datetime as dt
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -39,14 +39,12 @@ from ..types import (
     ArticleSummary,
     Cast,
     CastResult,
-    ExportFormat,
-    ExportKind,
     Tally,
     Vote,
     VoterKey,
 )
 from . import pg_queries as q
-from .base import TEXT_KINDS, Row, gcra_start
+from .base import Row, gcra_start
 from .outbox import Alerts, AlertState
 from .pg_about import PgAboutQueries
 from .pg_connection import (
@@ -60,16 +58,15 @@ from .pg_connection import (
     roll_back,
     unavailable,
 )
-from .pg_outbox import CAST_AND_STATE, LOCK_STATE, SAVE_STATE_AND_SEND, PgOutbox, message_columns
-from .pg_pooler import Connector, snapshot_batches
+from .pg_export import PgExports
+from .pg_outbox import CAST_AND_STATE, PgOutbox
+from .pg_pooler import Connector
 from .pg_retention import RetentionQueries
 from .pg_rollups import RollupQueries
 from .pg_schema import LOCK_EVENTS, LOCK_NS, VERSION
 
-_EXPORT_BATCH = 1000
 _PRUNE_EVERY = 30.0  # seconds between sweeps of expired rate-limit rows
 _RETRIES = 5  # deadlocks and serialisation failures are retried this often
-T = TypeVar("T")
 
 
 def _day(value: Any) -> dt.date:
@@ -81,7 +78,7 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-class PostgresStore(RollupQueries, PgOutbox, RetentionQueries, PgAboutQueries):
+class PostgresStore(RollupQueries, PgExports, PgOutbox, RetentionQueries, PgAboutQueries):
     """The store for several app servers sharing one PostgreSQL database.
 
     ``url`` is a ``postgresql://`` DSN (query parameters that asyncpg does not
@@ -294,29 +291,6 @@ class PostgresStore(RollupQueries, PgOutbox, RetentionQueries, PgAboutQueries):
             {"day": r[0], "article_id": r[1], "kind": r[2], "count": r[3]} for r in await self._fetch(sql, *params)
         ]
 
-    def export(
-        self, kind: ExportKind, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
-        after: int | None = None, site: str | None = None,
-    ) -> AsyncIterator[Sequence[Row]]:
-        if kind == "daily":  # from the rollups (pg_rollups.py)
-            return self.daily_export(since, until, site)
-        return self._export(kind, lambda high: q.export_query(kind, since, until, after, high, site))
-
-    def export_text(
-        self, kind: ExportKind, fmt: ExportFormat, *, since: dt.datetime | None = None,
-        until: dt.datetime | None = None, after: int | None = None, site: str | None = None,
-    ) -> AsyncIterator[bytes] | None:  # see TextExport
-        if kind not in TEXT_KINDS:
-            return None
-        return self._export(kind, lambda high: q.text_query(kind, fmt, since, until, after, high, site))
-
-    async def _export(self, kind: ExportKind, query: Callable[[int | None], q.Query[T]]) -> AsyncIterator[T]:
-        """Batches of an export read in one repeatable-read snapshot, each turned into what the query says."""
-        async with self._connection(single=False) as conn:
-            sql, params, convert = query(await self._event_high_water(conn) if kind == "events" else None)
-            async for records in snapshot_batches(conn, self._connector, sql, params, _EXPORT_BATCH):
-                yield convert(records)
-
     async def _event_high_water(self, conn: Any) -> int:
         """The highest event id below which no transaction can still add an event."""
         await conn.execute(
@@ -352,24 +326,6 @@ class PostgresStore(RollupQueries, PgOutbox, RetentionQueries, PgAboutQueries):
         result: CastResult = await self._write(work)
         self._rollup_dirty |= result.changed
         return result
-
-    async def _alert(self, conn: Any, article_id: ArticleId, alerts: Alerts) -> None:
-        """Move the article's alert state and write its messages, under the state row's lock.
-
-        Only a cast that would move the state gets here, so writers of one article queue only
-        at a milestone or a band change. Under the lock the tally is read again in a new
-        statement (a new READ COMMITTED snapshot): it includes every vote of whoever moved the
-        state before, so successive moves judge ever newer tallies and each milestone and band
-        entry is written by exactly one transaction.
-        """
-        locked = AlertState(*await conn.fetchrow(LOCK_STATE, article_id))
-        up, down = await conn.fetchrow(q.TALLY, article_id)
-        after, messages = alerts(Tally(article_id, up, down), locked)
-        if after != locked:
-            await conn.execute(
-                SAVE_STATE_AND_SEND, *message_columns(messages), article_id, after.milestone, after.band,
-                after.band_entries,
-            )
 
     async def withdraw(self, article_id: ArticleId, voter: VoterKey, at: dt.datetime) -> Tally | None:
         async def work(conn: Any) -> Tally | None:
