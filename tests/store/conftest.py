@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ..pgtools import PgBouncer, execute, fresh_database, own_role
-from .backends import Backend
+from .backends import Backend, Fresh
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +74,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
+    """A runner and a new database per example of a property test (test_rollups.py and others)."""
+    place: Any = tmp_path if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    with asyncio.Runner() as runner:
+        yield Fresh(runner, request.param, place)
 
 
 @pytest.fixture

@@ -7,11 +7,8 @@ current tallies; and a store migrated from before the rollups builds them from w
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,13 +49,6 @@ operations = st.lists(
     max_size=40,
 )
 bounds = st.none() | moments
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
-    place: Any = tmp_path if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    with asyncio.Runner() as runner:
-        yield Fresh(runner, request.param, place)
 
 
 async def apply(store: Any, ops: list[tuple[Any, ...]]) -> None:

@@ -6,14 +6,10 @@ the sum over sites. A store migrated from before sites builds them from what it 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,13 +38,6 @@ operations = st.lists(
     ),
     max_size=40,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
-    place: Any = tmp_path if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    with asyncio.Runner() as runner:
-        yield Fresh(runner, request.param, place)
 
 
 async def apply(store: Any, ops: list[tuple[Any, ...]]) -> None:
