@@ -2,7 +2,7 @@
 votes, on a bulk-loaded year or two of history, before and after the rollups, both stores.
 
     python benchmarks/scale_bench.py [--size S|M|L] [--before SRC] [--stores sqlite,postgres]
-        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--json]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--keep DIR [--reuse]] [--json]
 
 Sizes: S 1,000 articles / 110k events, M 20,000 / 2.2M, L 100,000 / 10M, spread evenly
 over two years ending yesterday (UTC); every tenth event is a change of mind, one
@@ -22,7 +22,9 @@ the page reads and computes; the template adds a few ms); the listing is
 ``tz=Europe/Paris``, the last 365 days) written to nowhere. Votes go to the store
 (``store.cast``), not through HTTP: p99 of back-to-back votes while a two-year
 dashboard loads in the same process, and votes/s of 64 concurrent voters (4,000
-votes), before against after, on the same database. Not a test: prints figures.
+votes), before against after, on the same database. With ``--keep`` the databases
+outlive the run, and ``--reuse`` measures "after" again on them (L takes ~10 minutes
+to build per store). Not a test: prints figures.
 """
 
 from __future__ import annotations
@@ -299,8 +301,12 @@ def measure(src: Path, url: str, articles: int, last_day: dt.date, tag: str) -> 
     return out
 
 
-def run_store(name: str, url: str, before: Path | None, articles: int, events: int) -> dict[str, Any]:
+def run_store(name: str, url: str, before: Path | None, articles: int, events: int, reuse: bool) -> dict[str, Any]:
     last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    if reuse:  # a kept database: built and measured "before" by an earlier run; "after" again
+        result = {"migrate_s": migrate(AFTER_SRC, url)}
+        result["after"] = measure(AFTER_SRC, url, articles, last_day, "after")
+        return result
     started = time.perf_counter()
     migrate(AFTER_SRC, url, before=True)  # rows go into the schema before the rollups
     if name == "sqlite":
@@ -324,8 +330,14 @@ def main() -> int:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--only", help="comma-separated figures to measure (default all): " + ",".join(FIGURES))
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the databases (DIR/scale-SIZE.db, PostgreSQL database fw_scale_SIZE)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: measure 'after' again on the kept databases (no build, no 'before')")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.reuse and not args.keep:
+        parser.error("--reuse needs --keep")
     ONLY[:] = args.only.split(",") if args.only else []
     articles, events = SIZES[args.size]
     results: dict[str, Any] = {
@@ -336,16 +348,22 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="fw-scale-") as scratch:
         if "sqlite" in args.stores:
-            url = f"sqlite:///{scratch}/scale.db"
-            results["sqlite"] = run_store("sqlite", url, args.before, articles, events)
+            path = args.keep / f"scale-{args.size}.db" if args.keep else Path(scratch) / "scale.db"
+            if args.keep and not args.reuse:
+                for stale in path.parent.glob(path.name + "*"):
+                    stale.unlink()
+            results["sqlite"] = run_store("sqlite", f"sqlite:///{path}", args.before, articles, events, args.reuse)
         if "postgres" in args.stores:
-            name = f"fw_scale_{secrets.token_hex(4)}"
-            asyncio.run(_pg(args.postgres, f'CREATE DATABASE "{name}"'))
+            name = f"fw_scale_{args.size}" if args.keep else f"fw_scale_{secrets.token_hex(4)}"
+            if not args.reuse:
+                asyncio.run(_pg(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                asyncio.run(_pg(args.postgres, f'CREATE DATABASE "{name}"'))
             try:
                 url = args.postgres.rsplit("/", 1)[0] + "/" + name
-                results["postgres"] = run_store("postgres", url, args.before, articles, events)
+                results["postgres"] = run_store("postgres", url, args.before, articles, events, args.reuse)
             finally:
-                asyncio.run(_pg(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                if not args.keep:
+                    asyncio.run(_pg(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     if args.json:
         print(json.dumps(results))
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import CaptchaRequired, InvalidRequest
@@ -50,9 +50,15 @@ def clean(value: str) -> bool:
     return _UNCLEAN.search(value) is None
 
 
+def is_article_id(value: Any) -> TypeGuard[str]:
+    """True when ``value`` is an article id: 1 to 256 characters, none of them a control character
+    or a lone surrogate."""
+    return isinstance(value, str) and 1 <= len(value) <= MAX_ARTICLE_ID and clean(value)
+
+
 def article_id(value: Any) -> str:
-    """An article id: 1 to 256 characters, none of them a control character or a lone surrogate."""
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ARTICLE_ID or not clean(value):
+    """An article id (:func:`is_article_id`), or :class:`InvalidRequest`."""
+    if not is_article_id(value):
         raise InvalidRequest(f"article_id must be 1 to {MAX_ARTICLE_ID} characters without control characters.")
     return value
 

@@ -28,7 +28,7 @@ from feedbackwidget.store.sqlite import SQLiteStore
 from feedbackwidget.tokens import CLOCK_SKEW, Tokens
 from feedbackwidget.types import Cast
 from feedbackwidget.web import admin
-from feedbackwidget.web.admin_views import MAX_DAYS, date_range
+from feedbackwidget.web.admin_views import MAX_DAYS, PAGE_SIZE, date_range
 
 TOKEN = "export-token-for-tests-0123456789"
 SECRET = "secret-key-for-tests-" + "x" * 32
@@ -354,6 +354,46 @@ def test_dashboard_orders_and_date_range(client: TestClient) -> None:
     assert "The start date is after the end date." in html
 
 
+async def _seed_many(db: Path, count: int) -> None:
+    store = SQLiteStore.from_url(f"sqlite:///{db}")
+    await store.open()
+    try:
+        for n in range(count):  # article n: n + 1 votes, so every order is strict
+            for v in range(n % 7 + 1):
+                await store.cast(Cast(f"many-{n:03d}", f"v{v}", "up" if (n + v) % 3 else "down", NOW))
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("order", ["wilson", "total", "recent"])
+def test_dashboard_pages_by_keyset_through_every_article(tmp_path: Path, order: str) -> None:
+    db = tmp_path / "many.db"
+    run(_seed_many(db, 2 * PAGE_SIZE + 7))
+    with client_for(settings_for(db)) as client:
+        sign_in(client)
+        listing = client.get(PREFIX + "/api/v1/articles", params={"order": order, "limit": 200},
+                             headers={"authorization": f"Bearer {TOKEN}"}).json()["articles"]
+        expected = [a["article_id"] for a in listing]
+        seen: list[str] = []
+        url: str | None = f"{PREFIX}/admin?order={order}"
+        pages = 0
+        while url:
+            html = client.get(url, headers=HTML).text
+            seen += [unescape(i) for i in re.findall(r'<th scope="row"><a href="[^"]*">([^<]*)</a>', html)]
+            nxt = re.search(r'<a href="([^"]*)" rel="next">', html)
+            url = unescape(nxt.group(1)) if nxt else None
+            if url:  # the next page is a keyset seek past the last article shown, not an offset
+                assert f"after={quote(seen[-1])}" in url and f"page={pages + 2}" in url
+            pages += 1
+        assert seen == expected and len(seen) == 2 * PAGE_SIZE + 7 and pages == 3
+        # a bad or unknown after= is no crash: ignored, or an empty page
+        for bad in ("\x00", "x" * 300):
+            html = client.get(PREFIX + "/admin", params={"order": order, "after": bad}, headers=HTML).text
+            assert re.findall(r'<th scope="row"><a href="[^"]*">([^<]*)</a>', html)[0] == expected[0]
+        r = client.get(PREFIX + "/admin", params={"order": order, "after": "never-voted"}, headers=HTML)
+        assert r.status_code == 200 and '<th scope="row">' not in r.text
+
+
 def test_article_page(client: TestClient) -> None:
     sign_in(client)
     r = client.get(PREFIX + "/admin/articles/" + quote("news/1", safe=""), headers=HTML)
@@ -435,7 +475,7 @@ def root_client(db: Path) -> Iterator[TestClient]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(params=st.dictionaries(st.sampled_from(["from", "to", "order", "page"]), st.text(max_size=20)),
+@given(params=st.dictionaries(st.sampled_from(["from", "to", "order", "page", "after"]), st.text(max_size=20)),
        article=st.text(min_size=1, max_size=40))
 def test_any_query_or_article_id_gets_a_page_not_a_crash(
     root_client: TestClient, params: dict[str, str], article: str

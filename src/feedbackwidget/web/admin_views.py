@@ -158,7 +158,11 @@ async def dashboard_context(
             order = candidate
     raw_page = params.get("page", "")
     page = max(int(raw_page), 1) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
-    found = await store.articles(order, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+    # "Next" pages by keyset (after= the last article shown: an index seek however deep);
+    # page= alone (a typed URL, "Previous") skips by offset. Like a bad page=, a bad after= is
+    # ignored: the dashboard always shows a page.
+    after = params["after"] if validate.is_article_id(params.get("after")) else None
+    found = await store.articles(order, PAGE_SIZE + 1, 0 if after else (page - 1) * PAGE_SIZE, after)
     shown = found[:PAGE_SIZE]
     after_end = days.end + dt.timedelta(days=1)
     span = (days.end - days.start).days + 1
@@ -186,8 +190,9 @@ async def dashboard_context(
             **_stats(summary.up, summary.down, prior, settings.min_votes),
         })
 
-    def nav(p: int) -> str:
-        return f"{prefix}/admin?{urlencode({**days.query(), 'order': order, 'page': str(p)})}"
+    def nav(p: int, after: str | None = None) -> str:
+        keyset = {"after": after} if after else {}
+        return f"{prefix}/admin?{urlencode({**days.query(), 'order': order, 'page': str(p), **keyset})}"
 
     chart: Markup = daily_chart(site_days, title="Votes per day, all articles")
     return {
@@ -197,7 +202,7 @@ async def dashboard_context(
         "articles": rows,
         "page": page,
         "prev_href": nav(page - 1) if page > 1 else None,
-        "next_href": nav(page + 1) if len(found) > PAGE_SIZE else None,
+        "next_href": nav(page + 1, shown[-1].article_id) if len(found) > PAGE_SIZE else None,
         "chart": chart,
         "range_up": sum(d.up for d in site_days),
         "range_down": sum(d.down for d in site_days),
