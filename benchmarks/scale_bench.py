@@ -20,9 +20,9 @@ the page reads and computes; the template adds a few ms); the listing is
 ``store.articles``; "deep page" is offset 50% of the articles before, and the keyset
 ``after=`` the same article after; the export is ``export.encoded`` (``kind=daily``,
 ``tz=Europe/Paris``, the last 365 days) written to nowhere. Votes go to the store
-(``store.cast``), not through HTTP: p99 of back-to-back votes while a two-year
-dashboard loads in the same process, and votes/s of 64 concurrent voters (4,000
-votes), before against after, on the same database. With ``--keep`` the databases
+(``store.cast``), not through HTTP: p99 of back-to-back votes while two-year
+dashboards load one after another in the same process (for at least 3 s), and votes/s
+of 64 concurrent voters (4,000 votes), before against after, on the same database. With ``--keep`` the databases
 outlive the run, and ``--reuse`` measures "after" again on them (L takes ~10 minutes
 to build per store). Not a test: prints figures.
 """
@@ -126,7 +126,14 @@ async def main():
         out["first_byte"] = first_byte
     elif what == "vote_p99":
         _, quiet = await votes(store, 400, 1, "quiet")
-        loading = asyncio.ensure_future(dashboard(store, settings, 730))
+        pages = []
+        async def load():  # the two-year dashboard back to back for at least 3 s (one load, if slower)
+            until = time.perf_counter() + 3
+            while not pages or time.perf_counter() < until:
+                t = time.perf_counter()
+                await dashboard(store, settings, 730)
+                pages.append(time.perf_counter() - t)
+        loading = asyncio.ensure_future(load())
         busy = []
         n = 0
         while not loading.done():
@@ -136,7 +143,9 @@ async def main():
             n += 1
         await loading
         q = lambda xs: sorted(xs)[max(0, int(len(xs) * 0.99) - 1)] * 1000
-        out.update(p99_quiet_ms=q(quiet), p99_busy_ms=q(busy) if busy else None, votes_during=len(busy))
+        out.update(p99_quiet_ms=q(quiet), p99_busy_ms=q(busy) if busy else None, votes_during=len(busy),
+                   max_busy_ms=max(busy) * 1000 if busy else None, dashboards=len(pages),
+                   dashboard_median_s=sorted(pages)[len(pages) // 2])
     elif what == "throughput":
         out["votes_per_s"], _ = await votes(store, 4000, 64, "tp-" + task["tag"])
     out["seconds"] = time.perf_counter() - started
