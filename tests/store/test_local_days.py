@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedbackwidget import export
 from feedbackwidget.export import ExportQuery
 from feedbackwidget.formulas import needs_prefix
 from feedbackwidget.store import local_sql, site_keys
-from feedbackwidget.store.base import Row
-from feedbackwidget.store.rollups import local_day_ranges
+from feedbackwidget.store.base import LocalDay, Row
+from feedbackwidget.store.rollups import local_day_list, local_day_ranges
 from feedbackwidget.store.scoped import SiteStore
 from feedbackwidget.types import Cast
 
@@ -99,6 +103,36 @@ async def test_a_long_range_is_read_in_chunks_of_one_snapshot(store: Any) -> Non
     assert max(len(b) for b in batches) <= 5
     got = [(r["day"], r["article_id"], r["up"], r["down"]) for b in batches for r in b]
     assert got == recount(events, tz, since, until, None)
+
+
+async def test_queries_are_sized_by_the_days_votes(store: Any) -> None:
+    """Each local day carries the votes of the UTC days it touches (an upper bound of its rows), and
+    days heavy enough to fill a query each are still counted exactly, one query each."""
+    events = await history(store)
+    tz = ZoneInfo("America/St_Johns")
+    since, until = STARTS[0] - dt.timedelta(days=2), STARTS[0] + dt.timedelta(days=9)
+    days = await local_day_list(store, tz, since, until)
+    expected = recount(events, tz, since, until, None)
+    for day in days:
+        rows = [r for r in expected if r[0] == day.day]
+        assert day.votes >= sum(up + down for _, _, up, down in rows)
+    assert sum(d.votes > 0 for d in days) >= 6
+    heavy = [replace(d, votes=local_sql.CHUNK_VOTES) for d in days]
+    assert len(list(local_sql.chunks(heavy))) == len(days)
+    got = [(r["day"], r["article_id"], r["up"], r["down"]) async for b in store.local_daily(heavy, 50) for r in b]
+    assert got == expected
+
+
+@given(votes=st.lists(st.integers(0, 300), max_size=60), size=st.integers(1, 9), budget=st.integers(1, 400))
+def test_chunks_keep_the_days_in_order_within_both_bounds(votes: list[int], size: int, budget: int) -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    days = [LocalDay(dt.date(2026, 1, 1) + dt.timedelta(days=n), start, start, (), v) for n, v in enumerate(votes)]
+    out = [list(c) for c in local_sql.chunks(days, size, budget)]
+    assert [d for c in out for d in c] == days and all(out)
+    for chunk in out:
+        assert len(chunk) <= size and (len(chunk) == 1 or sum(d.votes for d in chunk) <= budget)
+    for before, after in pairwise(out):  # greedy: each chunk as long as the bounds allow
+        assert len(before) == size or sum(d.votes for d in before) + after[0].votes > budget
 
 
 async def test_export_lines_written_by_the_store_equal_the_reference_encoders(store: Any) -> None:

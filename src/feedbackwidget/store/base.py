@@ -62,12 +62,15 @@ class LocalDay:
     """One local day of a ``tz=`` daily export (or the part of it in the range) as UTC times:
     its whole hours ``[first, last)`` (aligned; ``first == last``: none), read from the hour
     rollup, and the parts of hours at its ends ``parts`` (each a non-empty ``(since, until)``),
-    read from the events. Built by ``rollups.local_day_ranges``."""
+    read from the events. Built by ``rollups.local_day_ranges``; ``votes`` (0: unknown) is the
+    site's votes on the UTC days it touches, an upper bound of its rows, which sizes the store's
+    queries (``local_sql.chunks``)."""
 
     day: dt.date
     first: dt.datetime
     last: dt.datetime
     parts: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
+    votes: int = 0
 
 
 @runtime_checkable

@@ -29,8 +29,12 @@ from .rollups import HOUR, unit_number
 from .site_sql import numbered, site_where
 from .sqlite_sql import csv_lines, ndjson_lines, to_us
 
-#: Local days per query: a month of a big site's rows (~85,000 at 20,000 articles) sorts in ~0.1 s.
+#: Local days per query at most: a month of a mid-size site's rows (~85,000 at 20,000 articles).
 CHUNK_DAYS = 32
+#: Votes per query at most (a day's votes bound its rows): a bigger site's month would pass
+#: PostgreSQL's work_mem (~390,000 rows at 100,000 articles, ~45 MB) and sort on disk; ~100,000
+#: rows sort in memory in ~0.1 s. A day with more votes than this is a query of its own.
+CHUNK_VOTES = 100_000
 _COLUMNS = ("day", "article_id", "up", "down")
 _TEMPLATE = b'{"day":"%s","article_id":"%s","up":%s,"down":%s}'
 _EMPTY = "SELECT 0, 0, 0 WHERE 0"  # SQLite: VALUES cannot be empty
@@ -47,10 +51,19 @@ POSTGRES_LOCAL = (
 Encoder = Callable[[list[Any]], Any]
 
 
-def chunks(days: Sequence[LocalDay], size: int = CHUNK_DAYS) -> Iterator[Sequence[LocalDay]]:
-    """``days`` in consecutive slices of at most ``size``."""
-    for start in range(0, len(days), size):
-        yield days[start:start + size]
+def chunks(days: Sequence[LocalDay], size: int = CHUNK_DAYS, votes: int = CHUNK_VOTES) -> Iterator[
+    Sequence[LocalDay]
+]:
+    """``days`` in consecutive slices of at most ``size`` days and ``votes`` votes (``LocalDay.votes``),
+    each of at least one day."""
+    start, total = 0, 0
+    for n, day in enumerate(days):
+        if n > start and (n - start == size or total + day.votes > votes):
+            yield days[start:n]
+            start, total = n, 0
+        total += day.votes
+    if start < len(days):
+        yield days[start:]
 
 
 # -- SQLite ------------------------------------------------------------------------------------

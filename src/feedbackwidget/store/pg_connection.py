@@ -147,6 +147,7 @@ async def _migrate(conn: Any, connector: Connector, target: int) -> int:
     if current is not None and done:
         return current
     found: int | None = None
+    applied: set[int] = set()
     while True:
         await conn.execute(f"{begin()}; SELECT pg_advisory_xact_lock({LOCK_NS}, {LOCK_MIGRATE}); {BOOTSTRAP}")
         version = int(await conn.fetchval("SELECT version FROM fw_schema"))
@@ -159,11 +160,40 @@ async def _migrate(conn: Any, connector: Connector, target: int) -> int:
                     "INSERT INTO fw_meta (key, value) VALUES ('secret', $1) ON CONFLICT DO NOTHING",
                     secrets.token_bytes(32),
                 )
+            # Named with their schema: VACUUM runs outside a transaction, so without the search_path
+            # that begin() sets (the URL's settings) for each one.
+            tables = await conn.fetchval(_QUALIFIED) if applied & REBUILT else None
             await conn.execute("COMMIT")
+            if tables:
+                await _vacuum(conn, connector, tables)
             return found
         await conn.execute(MIGRATIONS[version])
         await conn.execute("UPDATE fw_schema SET version = $1", version + 1)
         await conn.execute("COMMIT")
+        applied.add(version + 1)
+
+
+#: Versions that fill or rebuild the rollups in bulk, and the tables they leave behind.
+REBUILT = frozenset({5, 10})
+_QUALIFIED = """
+SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ')
+FROM unnest(ARRAY['fw_hourly', 'fw_daily', 'fw_ranks']::regclass[]) AS t(oid)
+JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+"""
+
+
+async def _vacuum(conn: Any, connector: Connector, tables: str) -> None:
+    """``VACUUM (ANALYZE)`` the rollups a migration just filled: an index-only scan (the tz= daily
+    export's, pg_schema.py version 10) reads the heap for every row until the visibility map says
+    its page is all-visible, and only VACUUM sets that; autovacuum would, but minutes later. A
+    failure only costs speed until then: logged, not raised (the migration is committed)."""
+    try:
+        await conn.execute(f"VACUUM (ANALYZE) {tables}")
+    except asyncpg.PostgresError as exc:
+        if isinstance(exc, UNAVAILABLE):
+            raise
+        failures.log.warning("VACUUM after the migration failed (%s); autovacuum will do it later",
+                             _redacted(str(exc), connector.dsn))
 
 
 async def end_transaction(conn: Any) -> None:

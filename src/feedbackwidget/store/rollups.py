@@ -11,8 +11,8 @@ shown plus two days, never by the whole history.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 from ..sentiment import Z95
 from .base import LocalDay, Row, Store
@@ -114,14 +114,29 @@ def local_day_ranges(tz: dt.tzinfo, since: dt.datetime, until: dt.datetime) -> l
 async def local_day_list(
     store: Store, tz: dt.tzinfo, since: dt.datetime | None, until: dt.datetime | None
 ) -> list[LocalDay]:
-    """The local days of the range; an open end is the site's first or last day with a vote."""
+    """The local days of the range, each with the site's votes on the UTC days it touches (from the
+    site's day rollup: a row a day); an open end is the site's first or last day with a vote."""
+    start = since.astimezone(dt.UTC).date() - DAY if since else dt.date.min
+    end = until.astimezone(dt.UTC).date() + 2 * DAY if until else dt.date.max
+    site_days = await store.site_daily(start, end)
     if since is None or until is None:
-        days = await store.site_daily(dt.date.min, dt.date.max)
-        if not days:
+        if not site_days:
             return []
-        since = since or _midnight(days[0]["day"] - DAY, dt.UTC)
-        until = until or _midnight(days[-1]["day"] + 2 * DAY, dt.UTC)
-    return local_day_ranges(tz, since, until)
+        since = since or _midnight(site_days[0]["day"] - DAY, dt.UTC)
+        until = until or _midnight(site_days[-1]["day"] + 2 * DAY, dt.UTC)
+    votes = {row["day"]: int(row["up"]) + int(row["down"]) for row in site_days}
+    days = local_day_ranges(tz, since, until)
+    return [replace(d, votes=sum(votes.get(utc, 0) for utc in _utc_days(d))) for d in days]
+
+
+def _utc_days(day: LocalDay) -> Iterator[dt.date]:
+    """The UTC days that ``day``'s hours and parts of hours fall on."""
+    start = min([day.first, *(s for s, _ in day.parts)])
+    end = max([day.last, *(u for _, u in day.parts)]) - dt.timedelta(microseconds=1)
+    utc = start.astimezone(dt.UTC).date()
+    while utc <= end.astimezone(dt.UTC).date():
+        yield utc
+        utc += DAY
 
 
 async def local_days(
