@@ -10,6 +10,7 @@ every piece of text is escaped.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,12 @@ def _open(width: int, height: int, title: str, desc: str, css_class: str) -> tup
     return head, "</svg>"
 
 
+@functools.lru_cache(maxsize=64)
+def _spark_xs(count: int, width: int, pad: float) -> tuple[str, ...]:
+    step = (width - 2 * pad) / max(count - 1, 1)
+    return tuple(_num(pad + i * step) for i in range(count))
+
+
 def sparkline(
     values: Sequence[int], *, title: str, desc: str | None = None,
     width: int = 120, height: int = 24,
@@ -85,22 +92,23 @@ def sparkline(
         return Markup(head + tail)  # noqa: S704 - every piece was escaped above
     pad = 2.0
     top = max(max(values), 1)
-    step = (width - 2 * pad) / max(count - 1, 1)
-
-    def point(i: int, v: int) -> tuple[float, float]:
-        return pad + i * step, height - pad - (height - 2 * pad) * v / top
-
-    points = [point(i, v) for i, v in enumerate(values)]
+    # A page draws many sparklines of one length, mostly of a few distinct values: the
+    # coordinates' text is made once per x and per value, not per point (_num is the cost).
+    xs = _spark_xs(count, width, pad)
+    ys = {v: _num(height - pad - (height - 2 * pad) * v / top) for v in set(values)}
     if count == 1:
-        points = [(pad, points[0][1]), (width - pad, points[0][1])]
-    line = " ".join(f"{_num(x)},{_num(y)}" for x, y in points)
-    area = f"{_num(pad)},{_num(height - pad)} {line} {_num(points[-1][0])},{_num(height - pad)}"
-    last_x, last_y = points[-1]
+        line = f"{xs[0]},{ys[values[0]]} {_num(width - pad)},{ys[values[0]]}"
+        last_x = _num(width - pad)
+    else:
+        line = " ".join([f"{x},{ys[v]}" for x, v in zip(xs, values, strict=True)])
+        last_x = xs[-1]
+    bottom = _num(height - pad)
+    area = f"{_num(pad)},{bottom} {line} {last_x},{bottom}"
     body = (
         f'<polygon class="fw-spark-area" points="{area}" fill-opacity="0.15"/>'
         f'<polyline class="fw-spark-line" points="{line}" fill="none" stroke="currentColor" '
         f'stroke-width="1.5" stroke-linejoin="round" stroke-linecap="round"/>'
-        f'<circle class="fw-spark-last" cx="{_num(last_x)}" cy="{_num(last_y)}" r="2"/>'
+        f'<circle class="fw-spark-last" cx="{last_x}" cy="{ys[values[-1]]}" r="2"/>'
     )
     return Markup(head + body + tail)  # noqa: S704 - no unescaped text inside
 
@@ -133,6 +141,7 @@ def daily_chart(
     axis_y = top_pad + peak_up * scale
     slot = plot_w / len(days)
     bar_w = max(slot * 0.7, 1.0)
+    width_text, axis_text = _num(bar_w), _num(axis_y)
     parts: list[str] = [
         f'<line class="fw-axis" x1="{_num(left)}" x2="{_num(width - right)}" '
         f'y1="{_num(axis_y)}" y2="{_num(axis_y)}" stroke="currentColor" stroke-width="1"/>',
@@ -142,17 +151,16 @@ def daily_chart(
         f'text-anchor="end" font-size="10">{peak_down}</text>',
     ]
     for i, d in enumerate(days):
-        x = left + i * slot + (slot - bar_w) / 2
-        label = escape(f"{d.day.isoformat()}: {d.up} yes, {d.down} no")
-        parts.append(f'<g class="fw-day"><title>{label}</title>')
+        x = _num(left + i * slot + (slot - bar_w) / 2)
+        # An ISO date and two integers: nothing in the label to escape.
+        parts.append(f'<g class="fw-day"><title>{d.day.isoformat()}: {d.up} yes, {d.down} no</title>')
         if d.up:
             h = d.up * scale
-            parts.append(f'<rect class="fw-up" x="{_num(x)}" y="{_num(axis_y - h)}" '
-                         f'width="{_num(bar_w)}" height="{_num(h)}"/>')
+            parts.append(f'<rect class="fw-up" x="{x}" y="{_num(axis_y - h)}" '
+                         f'width="{width_text}" height="{_num(h)}"/>')
         if d.down:
-            h = d.down * scale
-            parts.append(f'<rect class="fw-down" x="{_num(x)}" y="{_num(axis_y)}" '
-                         f'width="{_num(bar_w)}" height="{_num(h)}" fill-opacity="0.55"/>')
+            parts.append(f'<rect class="fw-down" x="{x}" y="{axis_text}" '
+                         f'width="{width_text}" height="{_num(d.down * scale)}" fill-opacity="0.55"/>')
         parts.append("</g>")
     first, last = days[0].day.isoformat(), days[-1].day.isoformat()
     parts.append(f'<text class="fw-label" x="{_num(left)}" y="{_num(height - 6)}" '
