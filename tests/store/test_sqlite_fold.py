@@ -2,7 +2,8 @@
 store reads its own votes in the rollups at once, another store on the same file once the
 writer has folded them (every ``rollup_interval``, at once with 0, and when it stops); a
 store's first read folds what another program left; events deleted by retention are folded
-first."""
+first. And a keyset page of the listing the fold keeps in order seeks its index to the whole
+place of the article it starts after, ties on the first key included."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from feedbackwidget.store.sqlite import SQLiteStore
+from feedbackwidget.store.sqlite_rollups import _ORDER_KEYS, listing_sql, place_sql
 from feedbackwidget.store.sqlite_sql import to_us
 from feedbackwidget.types import Cast, Tally
 
 pytestmark = pytest.mark.anyio
+NOW = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
 
 T0 = dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.UTC)
 LONG = 3600.0  # no fold by the clock during a test
@@ -89,5 +92,33 @@ async def test_events_deleted_by_retention_are_folded_first(tmp_path: Path) -> N
         assert deleted == 4
         days = await store.site_daily(T0.date(), T0.date() + dt.timedelta(days=1))
         assert [(r["day"], r["up"], r["down"]) for r in days] == [(T0.date(), 2, 2)]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("order", ["wilson", "total", "recent"])
+@pytest.mark.parametrize("site", [None, "north"])
+async def test_a_keyset_page_seeks_its_index_to_the_whole_place(tmp_path: Path, order: str, site: str | None) -> None:
+    """After ties on the first sort key (articles with the same counts share a Wilson bound), a
+    keyset page seeks the index to the article's whole place: the plan's search names every key,
+    not the first alone (which reads every tie first), and the pages still cover the order."""
+    store = SQLiteStore(tmp_path / "v.db")
+    await store.open()
+    try:
+        prefix = f"{site}\x1f" if site else ""
+        for n in range(40):  # forty articles with one "yes" each: one Wilson bound, one total
+            await store.cast(Cast(f"{prefix}a{n:02d}", "v", "up", NOW))
+        everything = [s.article_id for s in await store.articles(order, 100, 0, site=site)]
+        assert len(everything) == 40
+        paged: list[str] = []
+        while page := await store.articles(order, 7, 0, paged[-1] if paged else None, site=site):
+            paged += [s.article_id for s in page]
+        assert paged == everything
+        sql = listing_sql(order, True, site)
+        place = sqlite3.connect(tmp_path / "v.db").execute(place_sql(order), (everything[20],)).fetchone()
+        plan = " ".join(r[3] for r in sqlite3.connect(tmp_path / "v.db").execute(
+            "EXPLAIN QUERY PLAN " + sql, (None, 7, 0, site, *place)))
+        keys = _ORDER_KEYS[order].replace(" ", "")
+        assert f"({keys})>(" in plan, plan
     finally:
         await store.close()

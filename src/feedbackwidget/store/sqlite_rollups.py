@@ -60,10 +60,14 @@ _ORDER_KEYS: dict[str, str] = {
 
 def listing_sql(order: ArticleOrder, after: bool, site: str | None = None) -> str:
     """A listing page: by one index, from its start (``LIMIT ?2 OFFSET ?3``) or, with ``after``,
-    from just past that article's place (``?1`` = its id); with ``site``, of that site only
-    (``?4`` = the site, for a site other than the default one: served by its own index)."""
+    from just past a place in the order (``?5``, ``?6``…: the sort keys of the article the page
+    starts after, :func:`place_sql`); with ``site``, of that site only (``?4`` = the site, for a
+    site other than the default one: served by its own index). The keys are bound values, not a
+    subquery: SQLite (3.40) seeks an index to a row value only then; from a subquery it seeks the
+    first key alone and reads every article that ties on it (half of them, at 100,000)."""
     keys = _ORDER_KEYS[order]
-    where = [f"({keys}) > (SELECT {keys} FROM articles WHERE article_id = ?1)"] if after else []
+    places = ", ".join(f"?{5 + n}" for n in range(keys.count(",") + 1))
+    where = [f"({keys}) > ({places})"] if after else []
     if site is not None:
         where.insert(0, listing_where("sqlite", "article_id", site, "?4"))
     clause = f" WHERE {' AND '.join(where)}" if where else ""
@@ -71,6 +75,11 @@ def listing_sql(order: ArticleOrder, after: bool, site: str | None = None) -> st
         "SELECT article_id, title, up, down, first_vote_at, last_vote_at FROM articles"
         f"{clause} ORDER BY {keys} LIMIT ?2 OFFSET ?3"
     )
+
+
+def place_sql(order: ArticleOrder) -> str:
+    """An article's sort keys in ``order`` (``?`` = its id): where a keyset page after it starts."""
+    return f"SELECT {_ORDER_KEYS[order]} FROM articles WHERE article_id = ?"
 
 
 def site_totals(conn: sqlite3.Connection, site: str | None) -> tuple[int, int]:
@@ -191,10 +200,17 @@ class RollupQueries:
     ) -> list[ArticleSummary]:
         await self._fresh()
         sql = listing_sql(order, after is not None, site)
-        # Numbered parameters (?1 after, ?4 the site): one that the text does not use is bound in vain.
-        params: tuple[Any, ...] = (after, limit, offset) + ((site,) if "?4" in sql else ())
 
         def run(conn: sqlite3.Connection) -> list[ArticleSummary]:
+            # Numbered parameters (?4 the site, ?5… the place): one the text does not use is bound in vain.
+            params: tuple[Any, ...] = (after, limit, offset)
+            if after is not None:
+                place = conn.execute(place_sql(order), (after,)).fetchone()
+                if place is None:  # an unknown article: no place in the order, an empty page
+                    return []
+                params += (site, *place)
+            elif "?4" in sql:
+                params += (site,)
             return [
                 ArticleSummary(r[0], r[1], r[2], r[3], from_us(r[4]), from_us(r[5])) for r in conn.execute(sql, params)
             ]
