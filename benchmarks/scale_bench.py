@@ -22,9 +22,17 @@ the page reads and computes; the template adds a few ms); the listing is
 ``tz=Europe/Paris``, the last 365 days) written to nowhere. Votes go to the store
 (``store.cast``), not through HTTP: p99 of back-to-back votes while two-year
 dashboards load one after another in the same process (for at least 3 s), and votes/s
-of 64 concurrent voters (4,000 votes), before against after, on the same database. With ``--keep`` the databases
-outlive the run, and ``--reuse`` measures "after" again on them (L takes ~10 minutes
-to build per store). Not a test: prints figures.
+of 64 concurrent voters (4,000 votes), before against after, on the same database.
+Not a test: prints figures.
+
+Keeping the databases (L takes ~10 minutes to build per store): ``--keep DIR`` builds
+into ``DIR/scale-SIZE.db`` (DIR is made if missing) and the PostgreSQL database
+``fw_scale_SIZE_<8 hex digits of DIR's path>`` on the ``--postgres`` server, and leaves
+them there (drop them by hand: ``DROP DATABASE …``); a later ``--keep DIR`` without
+``--reuse`` replaces what that DIR kept. ``--keep DIR --reuse`` builds nothing and
+measures only "after" again, with this checkout's code, on what the same ``--keep DIR
+--size --stores --postgres`` kept (migrating it first if this code is newer); it
+refuses to start when nothing was kept.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -286,6 +295,16 @@ async def fill_postgres(url: str, articles: int, events: int, last_day: dt.date)
         await conn.close()
 
 
+async def _pg_exists(url: str, name: str) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
 async def _pg(url: str, sql: str) -> None:
     import asyncpg
 
@@ -313,6 +332,7 @@ def measure(src: Path, url: str, articles: int, last_day: dt.date, tag: str) -> 
 def run_store(name: str, url: str, before: Path | None, articles: int, events: int, reuse: bool) -> dict[str, Any]:
     last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     if reuse:  # a kept database: built and measured "before" by an earlier run; "after" again
+        print(f"{name}: kept, measured again", flush=True)
         result = {"migrate_s": migrate(AFTER_SRC, url)}
         result["after"] = measure(AFTER_SRC, url, articles, last_day, "after")
         return result
@@ -340,7 +360,7 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated figures to measure (default all): " + ",".join(FIGURES))
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="keep the databases (DIR/scale-SIZE.db, PostgreSQL database fw_scale_SIZE)")
+                        help="keep the databases (DIR/scale-SIZE.db, PostgreSQL database fw_scale_SIZE_<hash of DIR>)")
     parser.add_argument("--reuse", action="store_true",
                         help="with --keep: measure 'after' again on the kept databases (no build, no 'before')")
     parser.add_argument("--json", action="store_true")
@@ -355,15 +375,27 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}",
     }
+    kept = args.keep.resolve() if args.keep else None
+    if kept and not args.reuse:
+        kept.mkdir(parents=True, exist_ok=True)
+    path = kept / f"scale-{args.size}.db" if kept else None
+    # Named after DIR: a run keeping elsewhere never replaces (drops) another run's database.
+    name = (f"fw_scale_{args.size.lower()}_{hashlib.sha256(str(kept).encode()).hexdigest()[:8]}" if kept
+            else f"fw_scale_{secrets.token_hex(4)}")
+    if args.reuse:
+        missing = [str(path)] if "sqlite" in args.stores and path and not path.exists() else []
+        if "postgres" in args.stores and not asyncio.run(_pg_exists(args.postgres, name)):
+            missing.append(f"PostgreSQL database {name}")
+        if missing:
+            parser.error(f"--reuse: nothing kept ({', '.join(missing)}); build it first with --keep {args.keep}")
     with tempfile.TemporaryDirectory(prefix="fw-scale-") as scratch:
         if "sqlite" in args.stores:
-            path = args.keep / f"scale-{args.size}.db" if args.keep else Path(scratch) / "scale.db"
-            if args.keep and not args.reuse:
-                for stale in path.parent.glob(path.name + "*"):
-                    stale.unlink()
+            path = path or Path(scratch) / "scale.db"
+            if kept and not args.reuse:
+                for stale in (path.with_name(path.name + tail) for tail in ("", "-wal", "-shm", "-journal")):
+                    stale.unlink(missing_ok=True)
             results["sqlite"] = run_store("sqlite", f"sqlite:///{path}", args.before, articles, events, args.reuse)
         if "postgres" in args.stores:
-            name = f"fw_scale_{args.size}" if args.keep else f"fw_scale_{secrets.token_hex(4)}"
             if not args.reuse:
                 asyncio.run(_pg(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 asyncio.run(_pg(args.postgres, f'CREATE DATABASE "{name}"'))

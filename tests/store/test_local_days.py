@@ -123,6 +123,32 @@ async def test_queries_are_sized_by_the_days_votes(store: Any) -> None:
     assert got == expected
 
 
+U = dt.UTC
+#: Ranges at the calendar's ends, in zones far from UTC either way (a 500 once: a date past the end).
+EDGES = [
+    ("Etc/GMT+12", dt.datetime(1, 1, 1, tzinfo=U), dt.datetime(1, 1, 3, tzinfo=U)),
+    ("Pacific/Kiritimati", dt.datetime(1, 1, 1, tzinfo=U), None),
+    ("Europe/Paris", None, dt.datetime(9999, 12, 31, tzinfo=U)),
+    ("Europe/Paris", dt.datetime(9999, 12, 29, tzinfo=U), dt.datetime(9999, 12, 31, tzinfo=U)),
+    ("Asia/Kolkata", dt.datetime(1, 1, 1, tzinfo=U), dt.datetime(9999, 12, 31, 23, tzinfo=U)),
+    ("America/St_Johns", None, None),
+]
+
+
+async def test_any_range_costs_the_history_not_its_length(store: Any) -> None:
+    """A range reaching the calendar's ends is cut to the site's first and last day with a vote: its
+    days are those of the history (so its length costs nothing), and the counts equal a recount."""
+    events = await history(store)
+    span = (events[-1]["at"] - events[0]["at"]).days + 3
+    for zone, since, until in EDGES:
+        tz = ZoneInfo(zone)
+        days = await local_day_list(store, tz, since, until)
+        assert len(days) <= span, zone
+        got = [(r["day"], r["article_id"], r["up"], r["down"]) async for b in store.local_daily(days, 50) for r in b]
+        assert got == recount(events, tz, since or dt.datetime.min.replace(tzinfo=U),
+                              until or dt.datetime.max.replace(tzinfo=U), None), (zone, since, until)
+
+
 @given(votes=st.lists(st.integers(0, 300), max_size=60), size=st.integers(1, 9), budget=st.integers(1, 400))
 def test_chunks_keep_the_days_in_order_within_both_bounds(votes: list[int], size: int, budget: int) -> None:
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -105,6 +105,32 @@ async def test_upgrade_from_version_1_keeps_every_vote(backend: Any) -> None:
 
 
 @on_postgres
+async def test_a_locked_rollup_does_not_hold_up_the_migration(backend: Any) -> None:
+    """After building or rebuilding the rollups, ``migrate`` vacuums them; a table that another
+    session holds a lock on is skipped (SKIP_LOCKED), not waited for, and the migration reports
+    its version — the others are vacuumed (all-visible) all the same."""
+    store = backend.make()
+    assert await store.migrate() == 0
+    conn = await asyncpg.connect(backend.url)
+    holder = await asyncpg.connect(backend.url)
+    try:
+        await conn.execute(  # back to version 9: the hour rollup's key without its counts
+            "INSERT INTO fw_hourly VALUES ('2026-01-01T10:00Z', 'a', 1, 0); "
+            "ALTER TABLE fw_hourly DROP CONSTRAINT fw_hourly_pkey, ADD PRIMARY KEY (hour, article_id); "
+            "UPDATE fw_schema SET version = 9")
+        await holder.execute("BEGIN; LOCK fw_ranks IN SHARE UPDATE EXCLUSIVE MODE")  # conflicts with VACUUM
+        assert await asyncio.wait_for(backend.make().migrate(), 30) == 9
+        pages, visible = await conn.fetchrow(
+            "SELECT relpages, relallvisible FROM pg_class WHERE oid = 'fw_hourly'::regclass")
+        assert pages and visible == pages
+        assert "INCLUDE (up, down)" in await conn.fetchval(
+            "SELECT pg_get_indexdef('fw_hourly_pkey'::regclass)")
+    finally:
+        await holder.close()
+        await conn.close()
+
+
+@on_postgres
 async def test_event_cursor_never_skips_a_transaction_that_commits_late(store: Any, backend: Any) -> None:
     await store.cast(Cast("slow", "v0", "up", at(0), title="Old"))
     await store.cast(Cast("fast", "v0", "up", at(0)))

@@ -392,6 +392,13 @@ def test_dashboard_pages_by_keyset_through_every_article(tmp_path: Path, order: 
             assert re.findall(r'<th scope="row"><a href="[^"]*">([^<]*)</a>', html)[0] == expected[0]
         r = client.get(PREFIX + "/admin", params={"order": order, "after": "never-voted"}, headers=HTML)
         assert r.status_code == 200 and '<th scope="row">' not in r.text
+        assert "No votes yet on this page." in r.text and ">First page</a>" in r.text  # never stranded
+        # a keyset page reached without page= has no number to show, and offers the first page
+        html = client.get(PREFIX + "/admin", params={"order": order, "after": expected[10]}, headers=HTML).text
+        assert re.findall(r'<th scope="row"><a href="[^"]*">([^<]*)</a>', html)[0] == expected[11]
+        assert "<span>Page" not in html and ">First page</a>" in html and 'rel="prev"' not in html
+        nxt = re.search(r'<a href="([^"]*)" rel="next">', html)
+        assert nxt and "page=" not in unescape(nxt.group(1))
 
 
 def test_article_page(client: TestClient) -> None:

@@ -317,6 +317,24 @@ def test_401_unauthorized(client: TestClient, make_settings: Callable[..., Setti
         assert_error(c.get("/api/v1/export", headers={"Authorization": "Bearer "}), 401, "unauthorized")
 
 
+@pytest.mark.parametrize("query", [
+    "tz=Etc/GMT%2B12&since=0001-01-01&until=0001-01-03",
+    "tz=Europe/Paris&until=9999-12-31",
+    "tz=Europe/Paris&since=9999-12-29&until=9999-12-31",
+    "tz=Pacific/Kiritimati&since=0001-01-01",
+    "since=0001-01-01&until=9999-12-31",
+])
+def test_daily_export_at_the_calendars_ends(client: TestClient, query: str) -> None:
+    """Dates at the calendar's ends, in zones far from UTC: an export (here of one vote), never a 500."""
+    assert client.post(VOTES, json=vote_body("edge")).status_code == 200
+    r = client.get(f"/api/v1/export?kind=daily&format=csv&{query}", headers={"Authorization": f"Bearer {EXPORT_TOKEN}"})
+    assert r.status_code == 200, r.text
+    lines = r.text.splitlines()
+    assert lines[0] == "day,article_id,up,down"
+    assert [line.split(",")[1:] for line in lines[1:]] == ([["edge", "1", "0"]] if "9999-12-29" not in query
+                                                            and "0001-01-03" not in query else [])
+
+
 def test_404_and_405(client: TestClient) -> None:
     assert_error(client.get("/api/v1/nothing"), 404, "not_found")
     assert_error(client.get(VOTES), 405, "method_not_allowed")

@@ -185,15 +185,16 @@ JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace
 async def _vacuum(conn: Any, connector: Connector, tables: str) -> None:
     """``VACUUM (ANALYZE)`` the rollups a migration just filled: an index-only scan (the tz= daily
     export's, pg_schema.py version 10) reads the heap for every row until the visibility map says
-    its page is all-visible, and only VACUUM sets that; autovacuum would, but minutes later. A
-    failure only costs speed until then: logged, not raised (the migration is committed)."""
+    its page is all-visible, and only VACUUM sets that; autovacuum would, but minutes later.
+
+    ``SKIP_LOCKED``: a table someone holds a conflicting lock on is skipped, not waited for. Any
+    failure (a timeout of the role's, the connection lost) only costs speed until autovacuum
+    comes: logged, never raised — the migration is committed, and ``migrate`` must say so."""
     try:
-        await conn.execute(f"VACUUM (ANALYZE) {tables}")
-    except asyncpg.PostgresError as exc:
-        if isinstance(exc, UNAVAILABLE):
-            raise
-        failures.log.warning("VACUUM after the migration failed (%s); autovacuum will do it later",
-                             _redacted(str(exc), connector.dsn))
+        await conn.execute(f"VACUUM (ANALYZE, SKIP_LOCKED) {tables}")
+    except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+        failures.log.warning("VACUUM after the migration did not run (%s: %s); autovacuum will do it later",
+                             type(exc).__name__, _redacted(str(exc), connector.dsn))
 
 
 async def end_transaction(conn: Any) -> None:

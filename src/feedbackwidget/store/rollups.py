@@ -114,29 +114,39 @@ def local_day_ranges(tz: dt.tzinfo, since: dt.datetime, until: dt.datetime) -> l
 async def local_day_list(
     store: Store, tz: dt.tzinfo, since: dt.datetime | None, until: dt.datetime | None
 ) -> list[LocalDay]:
-    """The local days of the range, each with the site's votes on the UTC days it touches (from the
-    site's day rollup: a row a day); an open end is the site's first or last day with a vote."""
-    start = since.astimezone(dt.UTC).date() - DAY if since else dt.date.min
-    end = until.astimezone(dt.UTC).date() + 2 * DAY if until else dt.date.max
-    site_days = await store.site_daily(start, end)
-    if since is None or until is None:
-        if not site_days:
-            return []
-        since = since or _midnight(site_days[0]["day"] - DAY, dt.UTC)
-        until = until or _midnight(site_days[-1]["day"] + 2 * DAY, dt.UTC)
+    """The local days of the range that can hold a vote, each with the site's votes on the UTC days
+    it touches. The site's day rollup (a row a day with votes) gives both: the range is cut to the
+    site's first and last day with a vote (an open end is that day), so that its length costs
+    nothing — ``since=0001-01-01&until=9999-12-31`` works out the days of the site's history, not
+    of ten thousand years, and no date passes the calendar's ends."""
+    site_days = await store.site_daily(_utc_day(since, -1), _utc_day(until, 2))
+    if not site_days:
+        return []
+    first = _midnight(site_days[0]["day"], dt.UTC)
+    last = _midnight(site_days[-1]["day"], dt.UTC) + DAY  # a vote's day: never the calendar's last
+    since = max(since, first) if since else first
+    until = min(until, last) if until else last
+    if since >= until:
+        return []
     votes = {row["day"]: int(row["up"]) + int(row["down"]) for row in site_days}
     days = local_day_ranges(tz, since, until)
     return [replace(d, votes=sum(votes.get(utc, 0) for utc in _utc_days(d))) for d in days]
+
+
+def _utc_day(moment: dt.datetime | None, shift: int) -> dt.date:
+    """The UTC day of ``moment`` moved by ``shift`` days, within the calendar (None: its end that way)."""
+    if moment is None:
+        return dt.date.min if shift < 0 else dt.date.max
+    number = moment.astimezone(dt.UTC).date().toordinal() + shift
+    return dt.date.fromordinal(min(max(number, 1), dt.date.max.toordinal()))
 
 
 def _utc_days(day: LocalDay) -> Iterator[dt.date]:
     """The UTC days that ``day``'s hours and parts of hours fall on."""
     start = min([day.first, *(s for s, _ in day.parts)])
     end = max([day.last, *(u for _, u in day.parts)]) - dt.timedelta(microseconds=1)
-    utc = start.astimezone(dt.UTC).date()
-    while utc <= end.astimezone(dt.UTC).date():
-        yield utc
-        utc += DAY
+    for number in range(start.astimezone(dt.UTC).date().toordinal(), end.astimezone(dt.UTC).date().toordinal() + 1):
+        yield dt.date.fromordinal(number)
 
 
 async def local_days(

@@ -161,11 +161,14 @@ async def dashboard_context(
         if params.get("order") == candidate:
             order = candidate
     raw_page = params.get("page", "")
-    page = max(int(raw_page), 1) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
+    numbered = raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7
+    page = max(int(raw_page), 1) if numbered else 1
     # "Next" pages by keyset (after= the last article shown: an index seek however deep);
     # page= alone (a typed URL, "Previous") skips by offset. Like a bad page=, a bad after= is
-    # ignored: the dashboard always shows a page.
+    # ignored: the dashboard always shows a page. A keyset page reached without page= has no
+    # number to show (and offers the first page instead of a previous one).
     after = params["after"] if validate.is_article_id(params.get("after")) else None
+    numbered = numbered or after is None
     found = await store.articles(order, PAGE_SIZE + 1, 0 if after else (page - 1) * PAGE_SIZE, after)
     shown = found[:PAGE_SIZE]
     after_end = days.end + dt.timedelta(days=1)
@@ -196,9 +199,9 @@ async def dashboard_context(
             **_stats(summary.up, summary.down, prior, settings.min_votes),
         })
 
-    def nav(p: int, after: str | None = None) -> str:
-        keyset = {"after": after} if after else {}
-        return f"{prefix}/admin?{urlencode({**days.query(), 'order': order, 'page': str(p), **keyset})}"
+    def nav(p: int | None, after: str | None = None) -> str:
+        where = {**({"page": str(p)} if p else {}), **({"after": after} if after else {})}
+        return f"{prefix}/admin?{urlencode({**days.query(), 'order': order, **where})}"
 
     chart: Markup = daily_chart(site_days, title="Votes per day, all articles")
     return {
@@ -206,9 +209,10 @@ async def dashboard_context(
         "order": order,
         "orders": ORDERS,
         "articles": rows,
-        "page": page,
-        "prev_href": nav(page - 1) if page > 1 else None,
-        "next_href": nav(page + 1, shown[-1].article_id) if len(found) > PAGE_SIZE else None,
+        "page": page if numbered else None,
+        "first_href": nav(1) if page > 2 or not numbered else None,
+        "prev_href": nav(page - 1) if page > 1 and numbered else None,
+        "next_href": nav(page + 1 if numbered else None, shown[-1].article_id) if len(found) > PAGE_SIZE else None,
         "chart": chart,
         "range_up": sum(d.up for d in site_days),
         "range_down": sum(d.down for d in site_days),
