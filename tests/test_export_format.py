@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +27,7 @@ from feedbackwidget.export import (
     parse_tz,
     stream,
 )
+from feedbackwidget.export_query import EARLIEST, LATEST
 from feedbackwidget.formulas import needs_prefix
 from feedbackwidget.store.base import EXPORT_COLUMNS, Row
 from feedbackwidget.types import ExportFormat, ExportKind
@@ -94,11 +96,23 @@ def test_parse_time_accepts_iso(text: str, expected: dt.datetime) -> None:
     assert got.utcoffset() == dt.timedelta(0)
 
 
+@pytest.mark.parametrize(("text", "tz", "expected"), [
+    ("9999-12-31T23:59:59-01:00", dt.UTC, LATEST),  # past the calendar in UTC
+    ("9999-12-31T23:59:59", ZoneInfo("Etc/GMT+12"), LATEST),
+    ("0001-01-01", ZoneInfo("Etc/GMT-14"), EARLIEST),
+    ("0001-01-01", dt.UTC, EARLIEST),
+    ("1899-12-31T23:59:59Z", dt.UTC, EARLIEST),
+    ("3000-01-01T00:00:01Z", dt.UTC, LATEST),
+    ("2999-12-31T23:59:59Z", dt.UTC, dt.datetime(2999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)),
+])
+def test_parse_time_keeps_times_within_the_years_of_any_vote(text: str, tz: dt.tzinfo, expected: dt.datetime) -> None:
+    assert parse_time(text, "until", tz) == expected
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "yesterday", "2026-13-01", "2026-02-30", "2026-01-31T25:00", "31/01/2026",
-     "2026-01-31T12:00:00+25:00", "\uff12\uff10\uff12\uff16-01-01", "2026-01-01" + "0" * 100,
-     "9999-12-31T23:59:59-01:00", "1e9"],
+     "2026-01-31T12:00:00+25:00", "\uff12\uff10\uff12\uff16-01-01", "2026-01-01" + "0" * 100, "1e9"],
 )
 def test_parse_time_refuses_malformed(text: str) -> None:
     with pytest.raises(InvalidRequest) as info:

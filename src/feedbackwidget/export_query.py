@@ -16,6 +16,7 @@ from . import validate
 from .errors import InvalidRequest
 from .store.base import EXPORT_COLUMNS
 from .types import EXPORT_FORMATS, EXPORT_KINDS, AboutFilter, ExportFormat, ExportKind
+from .validate import YEARS
 
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -34,7 +35,9 @@ def parse_time(value: str, field: str, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
     """An ISO 8601 date or date-time as an aware UTC datetime.
 
     A date means midnight. A value without an offset is read in ``tz`` (UTC
-    unless given). Anything else raises :class:`InvalidRequest` naming ``field``.
+    unless given); one outside the years 1900-2999 is kept at their bounds
+    (:data:`EARLIEST`, :data:`LATEST`). Anything else raises :class:`InvalidRequest`
+    naming ``field``.
     """
     text = value.strip()
     problem = (
@@ -50,9 +53,17 @@ def parse_time(value: str, field: str, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     try:
-        return parsed.astimezone(dt.UTC)
-    except (OverflowError, ValueError):
-        raise InvalidRequest(problem) from None
+        moment = parsed.astimezone(dt.UTC)
+    except OverflowError:  # a local time in year 1 or 9999 whose UTC time is past the calendar
+        return EARLIEST if parsed.year < YEARS[0] else LATEST
+    # No vote is outside validate.YEARS: a time beyond them (since=0001-01-01 for "from the
+    # start") selects what its bound does, and leaves room for a day's arithmetic either side.
+    return min(max(moment, EARLIEST), LATEST)
+
+
+#: The bounds :func:`parse_time` keeps times within.
+EARLIEST = dt.datetime(YEARS[0], 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(YEARS[1] + 1, 1, 1, tzinfo=dt.UTC)
 
 
 def parse_tz(value: str) -> ZoneInfo:

@@ -34,8 +34,9 @@ MAX_RETURN_TO = 2048
 #: Longest language tag looked at (BCP 47 tags in practice stay far below).
 MAX_LANG = 35
 MAX_PAGE_URL = 2048
-#: Publication times outside these years are a typo or a placeholder, not a date.
-_YEARS = (1900, 2999)
+#: Years a date the product handles falls in: a publication time outside them is a typo or a
+#: placeholder, and no vote can be outside them (votes carry the server's clock).
+YEARS = (1900, 2999)
 #: Runs of white space inside a name (a line break in JSON-LD, two spaces in a CMS field) are one space.
 _SPACES = re.compile(r"\s+")
 
@@ -204,7 +205,7 @@ def published_at(value: Any) -> dt.datetime | None:
         moment = moment.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         raise InvalidRequest(problem) from None
-    if not _YEARS[0] <= moment.year <= _YEARS[1]:
+    if not YEARS[0] <= moment.year <= YEARS[1]:
         raise InvalidRequest(problem)
     return moment
 

@@ -401,6 +401,15 @@ def test_dashboard_pages_by_keyset_through_every_article(tmp_path: Path, order: 
         assert nxt and "page=" not in unescape(nxt.group(1))
 
 
+@pytest.mark.parametrize("path", ["/admin", "/admin/groups", "/admin/articles/two"])
+def test_dates_at_the_calendars_ends_get_a_message_not_a_500(client: TestClient, path: str) -> None:
+    sign_in(client)
+    for start, end in [("", "0001-01-01"), ("0001-01-01", "0001-01-02"), ("", "9999-12-31"),
+                       ("9999-12-30", "9999-12-31"), ("0001-01-01", "9999-12-31")]:
+        r = client.get(PREFIX + path, params={"from": start, "to": end}, headers=HTML)
+        assert r.status_code == 200 and "Dates must be between 1900-01-01 and 2999-12-31." in r.text, (start, end)
+
+
 def test_article_page(client: TestClient) -> None:
     sign_in(client)
     r = client.get(PREFIX + "/admin/articles/" + quote("news/1", safe=""), headers=HTML)

@@ -335,6 +335,24 @@ def test_daily_export_at_the_calendars_ends(client: TestClient, query: str) -> N
                                                             and "0001-01-03" not in query else [])
 
 
+@pytest.mark.parametrize("kind", ["votes", "events", "articles", "daily", "reasons"])
+def test_every_export_at_the_calendars_ends(client: TestClient, kind: str) -> None:
+    """Times beyond the years any vote can have (0001, 9999, in zones far from UTC either side)
+    select what their bounds do: never a 500, and the open-ended one exports the vote."""
+    assert client.post(VOTES, json=vote_body("edge")).status_code == 200
+    auth = {"Authorization": f"Bearer {EXPORT_TOKEN}"}
+    ends = ["0001-01-01", "0001-01-02T00:00:00", "9999-12-30", "9999-12-31T23:59:59"]
+    for tz in ["", "Etc/GMT+12", "Etc/GMT-14"] if kind == "daily" else [""]:
+        for since in ["", *ends]:
+            for until in ["", *ends]:
+                query = {"kind": kind, "format": "ndjson", "since": since, "until": until, "tz": tz}
+                r = client.get("/api/v1/export", params={k: v for k, v in query.items() if v}, headers=auth)
+                assert r.status_code == 200, (query, r.text)
+    wide = client.get("/api/v1/export", params={"kind": kind, "format": "ndjson", "since": "0001-01-01",
+                                                "until": "9999-12-31T23:59:59"}, headers=auth)
+    assert wide.text == client.get("/api/v1/export", params={"kind": kind, "format": "ndjson"}, headers=auth).text
+
+
 def test_404_and_405(client: TestClient) -> None:
     assert_error(client.get("/api/v1/nothing"), 404, "not_found")
     assert_error(client.get(VOTES), 405, "method_not_allowed")

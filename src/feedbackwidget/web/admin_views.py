@@ -79,6 +79,9 @@ def date_range(params: Mapping[str, str], today: dt.date | None = None) -> DateR
     except ValueError:
         return DateRange(default.start, default.end, "Dates must look like 2026-01-31.")
     assert end is not None
+    if not all(validate.YEARS[0] <= d.year <= validate.YEARS[1] for d in (start, end) if d):
+        return DateRange(default.start, default.end,
+                         f"Dates must be between {validate.YEARS[0]}-01-01 and {validate.YEARS[1]}-12-31.")
     start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         return DateRange(default.start, default.end, "The start date is after the end date.")
