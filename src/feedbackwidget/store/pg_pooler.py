@@ -200,3 +200,49 @@ async def _ahead(fetch: Any) -> AsyncIterator[Any]:
             yield records
     finally:  # the connection is free only once that fetch is over (a batch nobody reads)
         await asyncio.gather(ahead, return_exceptions=True)
+
+
+async def snapshot_batches_paired(
+    conns: tuple[Any, Any], connector: Connector, queries: Iterable[tuple[str, list[Any]]], size: int,
+    local: str = "",
+) -> AsyncIterator[Any]:
+    """:func:`snapshot_batches_of` on two connections that share one snapshot (the first exports
+    it, ``pg_export_snapshot``; the second imports it, ``SET TRANSACTION SNAPSHOT``): each query
+    is read whole by one connection while the caller takes the previous query's records from
+    the other, so the database counts the next query meanwhile instead of waiting for the
+    caller. Memory holds two queries' records (the caller keeps each query small). Behind a
+    pooler the two transactions may run on any two server connections: an exported snapshot
+    is valid for every session of the database while the exporting transaction is open."""
+    first, second = conns
+    await first.execute(_begin_read(connector, local))
+    snapshot = str(await first.fetchval("SELECT pg_export_snapshot()"))
+    await second.execute(_begin_read(connector, local, snapshot))
+    pending: asyncio.Future[list[Any]] | None = None
+    try:
+        turn = 0
+        for sql, params in queries:
+            ahead = asyncio.ensure_future(conns[turn].fetch(sql, *params))
+            turn ^= 1
+            done, pending = pending, ahead
+            if done is not None:
+                records = await done
+                for start in range(0, len(records), size):
+                    yield records[start:start + size]
+        if pending is not None:
+            done, pending = pending, None
+            records = await done
+            for start in range(0, len(records), size):
+                yield records[start:start + size]
+    finally:  # a connection is free only once its query is over (a caller that stopped early)
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+    await first.execute("COMMIT")
+    await second.execute("COMMIT")
+
+
+def _begin_read(connector: Connector, local: str, snapshot: str | None = None) -> str:
+    head = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    if snapshot is not None:  # the first statement of the transaction, before any set_config
+        head += f"; SET TRANSACTION SNAPSHOT {literal(snapshot)}"
+    begin = connector.begin(head)
+    return f"{begin}; {local}" if local else begin
