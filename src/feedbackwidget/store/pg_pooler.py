@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -225,12 +225,14 @@ async def snapshot_batches_paired(
             turn ^= 1
             done, pending = pending, ahead
             if done is not None:
-                for batch in _batches(await done, size):
-                    yield batch
+                records = await done
+                for start in range(0, len(records), size):
+                    yield records[start:start + size]
         if pending is not None:
             done, pending = pending, None
-            for batch in _batches(await done, size):
-                yield batch
+            records = await done
+            for start in range(0, len(records), size):
+                yield records[start:start + size]
     finally:  # a connection is free only once its query is over (a caller that stopped early)
         if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)
@@ -244,8 +246,3 @@ def _begin_read(connector: Connector, local: str, snapshot: str | None = None) -
         head += f"; SET TRANSACTION SNAPSHOT {literal(snapshot)}"
     begin = connector.begin(head)
     return f"{begin}; {local}" if local else begin
-
-
-def _batches(records: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(records), size):
-        yield records[start:start + size]
