@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import subprocess
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -129,30 +128,6 @@ async def test_a_locked_rollup_does_not_hold_up_the_migration(backend: Any) -> N
     finally:
         await holder.close()
         await conn.close()
-
-
-@on_postgres
-async def test_paired_reads_share_one_snapshot(backend: Any) -> None:
-    """The two connections of a paired export read (pg_pooler.snapshot_batches_paired) see one
-    snapshot: a transaction that commits after the first began and before the second's first
-    query is invisible to both (without the imported snapshot the second would see it)."""
-    from feedbackwidget.store.pg_pooler import snapshot_batches_paired
-
-    dsn = backend.url.split("?")[0]
-    store = backend.make()
-    await store.open()
-    try:
-        def queries() -> Any:
-            yield "SELECT pg_current_snapshot()::text", []
-            subprocess.run(["psql", "-qAtX", dsn, "-c", "SELECT txid_current()"], check=True, capture_output=True)
-            yield "SELECT pg_current_snapshot()::text", []
-
-        async with store._connection(single=False) as first, store._spare_connection() as second:
-            assert second is not None
-            seen = [b[0][0] async for b in snapshot_batches_paired((first, second), store._connector, queries(), 10)]
-        assert len(seen) == 2 and seen[0] == seen[1], seen
-    finally:
-        await store.close()
 
 
 @on_postgres

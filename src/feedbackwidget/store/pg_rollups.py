@@ -38,7 +38,7 @@ from ..errors import StoreUnavailable
 from ..types import ArticleId, ArticleOrder, ArticleSummary, ExportFormat, Tally
 from . import local_sql, pg_queries
 from .base import LocalDay, Row
-from .pg_pooler import Connector, snapshot_batches_of, snapshot_batches_paired
+from .pg_pooler import Connector, snapshot_batches_of
 from .pg_sites import FOLD_SITES, counts_between_sql, daily_after_sql, site_daily_sql, site_totals_sql
 from .rollups import split, window
 from .site_sql import listing_where, numbered, site_where
@@ -178,21 +178,9 @@ class RollupQueries:
     _rollup_at: float
     _rollup_task: asyncio.Task[None] | None
     _connector: Connector
-    _pool: Any
 
     def _connection(self, single: bool = True) -> contextlib.AbstractAsyncContextManager[Any]:
         raise NotImplementedError
-
-    @contextlib.asynccontextmanager
-    async def _spare_connection(self) -> AsyncIterator[Any]:
-        """A second connection for a paired export read, or None when the pool has none idle and
-        no room for another: a vote never waits for an export's second connection."""
-        pool = self._pool
-        if pool is None or not (pool.get_idle_size() or pool.get_size() < pool.get_max_size()):
-            yield None
-            return
-        async with self._connection(single=False) as conn:
-            yield conn
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         raise NotImplementedError
@@ -343,12 +331,8 @@ class RollupQueries:
     ) -> AsyncIterator[list[Any]]:
         await self._fresh()
         queries = (local_sql.postgres_sql(c, site, fmt) for c in local_sql.chunks(days))
-        async with self._connection(single=False) as conn, self._spare_connection() as spare:
-            if spare is None:  # the pool is busy: one query after another on one connection
-                reads = snapshot_batches_of(conn, self._connector, queries, size, local_sql.POSTGRES_LOCAL)
-            else:  # the next query counted while this one's records go out: ~1.7x the rows/s at L
-                reads = snapshot_batches_paired((conn, spare), self._connector, queries, size, local_sql.POSTGRES_LOCAL)
-            async for records in reads:
+        async with self._connection(single=False) as conn:
+            async for records in snapshot_batches_of(conn, self._connector, queries, size, local_sql.POSTGRES_LOCAL):
                 yield records
 
     async def counts_between(self, since: dt.datetime, until: dt.datetime, *, site: str | None = None) -> list[Row]:
