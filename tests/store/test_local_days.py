@@ -149,6 +149,35 @@ async def test_any_range_costs_the_history_not_its_length(store: Any) -> None:
                               until or dt.datetime.max.replace(tzinfo=U), None), (zone, since, until)
 
 
+async def test_the_queries_share_one_snapshot(store: Any, backend: Any) -> None:
+    """One query per local day here (each as heavy as a query may be). Votes that another store
+    writes and folds while the export is being read are not in it, though most of its queries
+    run after them: every query reads the snapshot of the first."""
+    events = await history(store)
+    tz = ZoneInfo("Europe/Paris")
+    since, until = ranges(tz)[1]
+    heavy = [replace(d, votes=local_sql.CHUNK_VOTES) for d in await local_day_list(store, tz, since, until)]
+    expected = recount(events, tz, since, until, None)
+    reading = store.local_daily(heavy, 3)
+    got = [(r["day"], r["article_id"], r["up"], r["down"]) for r in await anext(reading)]
+    other = backend.make()
+    await other.open()
+    try:
+        for n in range(5):  # on the range's last day, then folded into the rollups it reads
+            await other.cast(Cast(IDS[0], f"late-{n}", "up", until - dt.timedelta(hours=2)))
+        assert (await other.site_totals()).total >= 5
+        got += [(r["day"], r["article_id"], r["up"], r["down"]) async for b in reading for r in b]
+        assert got == expected
+        again = [(r["day"], r["article_id"], r["up"], r["down"]) async for b in other.local_daily(heavy, 3) for r in b]
+        assert again == recount(await history_of(other), tz, since, until, None) != expected
+    finally:
+        await other.close()
+
+
+async def history_of(store: Any) -> list[Row]:
+    return [row async for batch in store.export("events") for row in batch]
+
+
 @given(votes=st.lists(st.integers(0, 300), max_size=60), size=st.integers(1, 9), budget=st.integers(1, 400))
 def test_chunks_keep_the_days_in_order_within_both_bounds(votes: list[int], size: int, budget: int) -> None:
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
