@@ -16,7 +16,6 @@ from . import validate
 from .errors import InvalidRequest
 from .store.base import EXPORT_COLUMNS
 from .types import EXPORT_FORMATS, EXPORT_KINDS, AboutFilter, ExportFormat, ExportKind
-from .validate import YEARS
 
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -55,15 +54,15 @@ def parse_time(value: str, field: str, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
     try:
         moment = parsed.astimezone(dt.UTC)
     except OverflowError:  # a local time in year 1 or 9999 whose UTC time is past the calendar
-        return EARLIEST if parsed.year < YEARS[0] else LATEST
+        return EARLIEST if parsed.year < validate.YEARS[0] else LATEST
     # No vote is outside validate.YEARS: a time beyond them (since=0001-01-01 for "from the
     # start") selects what its bound does, and leaves room for a day's arithmetic either side.
     return min(max(moment, EARLIEST), LATEST)
 
 
 #: The bounds :func:`parse_time` keeps times within.
-EARLIEST = dt.datetime(YEARS[0], 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(YEARS[1] + 1, 1, 1, tzinfo=dt.UTC)
+EARLIEST = dt.datetime(validate.YEARS[0], 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(validate.YEARS[1] + 1, 1, 1, tzinfo=dt.UTC)
 
 
 def parse_tz(value: str) -> ZoneInfo:

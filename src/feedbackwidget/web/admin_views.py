@@ -164,14 +164,14 @@ async def dashboard_context(
         if params.get("order") == candidate:
             order = candidate
     raw_page = params.get("page", "")
-    numbered = raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7
-    page = max(int(raw_page), 1) if numbered else 1
+    page_given = raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7
+    page = max(int(raw_page), 1) if page_given else 1
     # "Next" pages by keyset (after= the last article shown: an index seek however deep);
     # page= alone (a typed URL, "Previous") skips by offset. Like a bad page=, a bad after= is
     # ignored: the dashboard always shows a page. A keyset page reached without page= has no
     # number to show (and offers the first page instead of a previous one).
     after = params["after"] if validate.is_article_id(params.get("after")) else None
-    numbered = numbered or after is None
+    numbered = page_given or after is None  # whether this page's number is known
     found = await store.articles(order, PAGE_SIZE + 1, 0 if after else (page - 1) * PAGE_SIZE, after)
     shown = found[:PAGE_SIZE]
     after_end = days.end + dt.timedelta(days=1)
